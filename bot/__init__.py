@@ -1,0 +1,1 @@
+"""Channels (Telegram, VK, console), the shared conversation, staff commands and the CLI."""

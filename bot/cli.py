@@ -1,0 +1,89 @@
+"""The `otklik` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+from storage.db import DatabaseUnavailable
+from survey_flow.loader import QuestionnaireError
+
+log = logging.getLogger("otklik")
+
+
+class UsageError(Exception):
+    """A bad command-line value; the message is shown as is."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otklik", description="Отклик: опросы удовлетворенности в чат-ботах"
+    )
+    parser.add_argument(
+        "--config", type=Path, default=None, help="файл настроек TOML (по умолчанию ./config.toml)"
+    )
+    parser.add_argument("--database", default=None, help="адрес базы данных вместо [database].url")
+    parser.add_argument("-v", "--verbose", action="store_true", help="подробный журнал")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="КОМАНДА")
+
+    console = sub.add_parser("console", help="пройти опрос в терминале")
+    console.add_argument("--user", default=None, help="имя респондента (для продолжения анкеты)")
+
+    questionnaire = sub.add_parser("questionnaire", help="показать загруженную анкету")
+    questionnaire.add_argument("--json", action="store_true", help="вывести в формате JSON")
+
+    sub.add_parser("migrate", help="применить миграции базы данных")
+    return parser
+
+
+def load(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if args.database:
+        overrides["database"] = {"url": args.database}
+    return load_settings(args.config, explicit=args.config is not None, **overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Long-running commands (run) log at INFO themselves; interactive ones stay quiet.
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load(args)
+        return asyncio.run(dispatch(args, settings))
+    except (ConfigError, QuestionnaireError, DatabaseUnavailable, UsageError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nОстановлено. Все данные сохранены.", file=sys.stderr)
+        return 130
+
+
+async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import commands
+
+    handler = getattr(commands, f"cmd_{args.command.replace('-', '_')}")
+    code: int = await handler(args, settings)
+    return code
+
+
+def default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "console"
+
+
+def dump_json(data: object) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

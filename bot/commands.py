@@ -1,0 +1,51 @@
+"""CLI command implementations (one coroutine per sub-command)."""
+
+from __future__ import annotations
+
+import argparse
+
+from bot.app import build_conversation, questionnaire_from
+from bot.cli import default_user, dump_json
+from bot.config import Settings
+from bot.console import CONSOLE_COMMANDS, run_console
+from bot.conversation import Layout
+from storage.db import current_revision
+from storage.store import Storage
+from survey_flow.export import questionnaire_summary
+
+
+async def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
+    questionnaire = questionnaire_from(settings)
+    storage = await Storage.open(settings.database.url)
+    try:
+        conversation = build_conversation(
+            settings, storage, questionnaire, layout=Layout(page_size=1000), commands=CONSOLE_COMMANDS
+        )
+        return await run_console(conversation, args.user or default_user())
+    finally:
+        await storage.close()
+
+
+async def cmd_questionnaire(args: argparse.Namespace, settings: Settings) -> int:
+    questionnaire = questionnaire_from(settings)
+    summary = questionnaire_summary(questionnaire)
+    if args.json:
+        print(dump_json(summary))
+        return 0
+    print(questionnaire.title)
+    for question in summary["questions"]:
+        note = f"  [условие: {question['condition_text']}]" if question["condition_text"] else ""
+        print(f"\n{question['printed_code']}. {question['text']}{note}")
+        for option in question["options"]:
+            print(f"    {option['printed_code']}. {option['text']}")
+    return 0
+
+
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    storage = await Storage.open(settings.database.url)
+    try:
+        revision = await current_revision(storage.engine)
+        print(f"База данных {storage.display_url}: схема {revision}")
+        return 0
+    finally:
+        await storage.close()

@@ -1,0 +1,245 @@
+"""Configuration: TOML file + OTKLIK_<SECTION>__<KEY> environment overrides (pydantic-settings)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from bot import defaults
+from survey_flow.loader import ChoiceList
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///otklik.db"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ListItem(_Section):
+    code: str = Field(min_length=1, max_length=16, pattern=r"^[0-9A-Za-z_-]+$")
+    text: str = Field(min_length=1, max_length=200)
+
+
+class ChoiceListConfig(_Section):
+    """Options of questions 1–4: plain strings (numbered 1, 2, …) or {code, text} tables."""
+
+    items: list[str | ListItem] = Field(min_length=1)
+    allow_other: bool = False
+
+    def to_choice_list(self) -> ChoiceList:
+        pairs = tuple(
+            (item.code, item.text) if isinstance(item, ListItem) else (str(index), item)
+            for index, item in enumerate(self.items, start=1)
+        )
+        return ChoiceList(items=pairs, allow_other=self.allow_other)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ChoiceListConfig:
+        pairs = self.to_choice_list().items
+        codes = [c for c, _ in pairs]
+        texts = [t.casefold() for _, t in pairs]
+        if len(set(codes)) != len(codes):
+            raise ValueError("коды вариантов повторяются")
+        if len(set(texts)) != len(texts):
+            raise ValueError("тексты вариантов повторяются")
+        return self
+
+
+class SurveyLists(_Section):
+    support_measures: ChoiceListConfig = ChoiceListConfig(
+        items=list(defaults.SUPPORT_MEASURES), allow_other=True
+    )
+    points_of_interaction: ChoiceListConfig = ChoiceListConfig(
+        items=list(defaults.POINTS_OF_INTERACTION), allow_other=True
+    )
+    structural_units: ChoiceListConfig = ChoiceListConfig(items=list(defaults.STRUCTURAL_UNITS))
+    districts: ChoiceListConfig = ChoiceListConfig(items=list(defaults.DISTRICTS))
+
+    def choice_lists(self) -> dict[str, ChoiceList]:
+        return {
+            "support_measures": self.support_measures.to_choice_list(),
+            "points_of_interaction": self.points_of_interaction.to_choice_list(),
+            "structural_units": self.structural_units.to_choice_list(),
+            "districts": self.districts.to_choice_list(),
+        }
+
+
+class SurveyConfig(_Section):
+    questionnaire: Path | None = None  # None: the built-in Appendix 1
+    lists: SurveyLists = SurveyLists()
+
+
+class DatabaseConfig(_Section):
+    url: str = DEFAULT_DATABASE_URL
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("ожидается sqlite+aiosqlite:///путь.db или postgresql+asyncpg://…")
+        return value
+
+
+class ConsentConfig(_Section):
+    text: str = defaults.CONSENT_TEXT
+    version: str = "1"
+    policy_url: str = ""
+
+
+class TelegramConfig(_Section):
+    enabled: bool = False
+    token: SecretStr | None = None
+    api_server: str = "https://api.telegram.org"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1:8080"
+    webhook_secret: SecretStr | None = None
+    bot_username: str = ""
+
+    @model_validator(mode="after")
+    def _token_when_enabled(self) -> TelegramConfig:
+        if self.enabled and not (self.token and self.token.get_secret_value()):
+            raise ValueError("token: не задан токен бота, а канал включен (enabled = true)")
+        if self.enabled and self.mode == "webhook" and not self.webhook_url:
+            raise ValueError("webhook_url: в режиме webhook нужен адрес")
+        return self
+
+
+class VkConfig(_Section):
+    enabled: bool = False
+    token: SecretStr | None = None
+    group_id: int = 0
+    api_version: str = "5.199"
+    api_base_url: str = "https://api.vk.ru"
+    rps: float = Field(default=20.0, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _token_when_enabled(self) -> VkConfig:
+        if self.enabled and not (self.token and self.token.get_secret_value()):
+            raise ValueError("token: не задан токен сообщества, а канал включен (enabled = true)")
+        if self.enabled and self.group_id <= 0:
+            raise ValueError("group_id: укажите номер сообщества ВКонтакте")
+        return self
+
+
+StaffRole = Literal["admin", "analyst", "operator"]
+
+
+class StaffMember(_Section):
+    telegram_id: int | None = None
+    vk_id: int | None = None
+    name: str = ""
+    role: StaffRole
+    unit: str | None = None  # limit to one structural unit's data
+
+
+class StaffConfig(_Section):
+    members: list[StaffMember] = []
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OTKLIK_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    database: DatabaseConfig = DatabaseConfig()
+    survey: SurveyConfig = SurveyConfig()
+    consent: ConsentConfig = ConsentConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    vk: VkConfig = VkConfig()
+    staff: StaffConfig = StaffConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file; the file wins over built-in defaults.
+        toml_path = _TOML_PATH.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+_TOML_PATH: dict[str, Path | None] = {}
+
+
+class ConfigError(Exception):
+    """A bad configuration: one message per problem, naming the key."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        lines = [f"Ошибка в конфигурации ({self.source}):"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def load_settings(path: Path | None = None, *, explicit: bool = False, **overrides: Any) -> Settings:
+    """Read `path` (default ./config.toml; built-in defaults when absent and not explicit)."""
+    path = path or DEFAULT_CONFIG_PATH
+    source = str(path)
+    if not path.exists():
+        if explicit:
+            raise ConfigError(source, ["файл не найден"])
+        toml_path: Path | None = None
+        source = "встроенные значения по умолчанию"
+    else:
+        toml_path = path
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+            raise ConfigError(source, [f"файл не читается как TOML: {exc}"]) from None
+    _TOML_PATH["path"] = toml_path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(source, [_describe(err) for err in exc.errors()]) from None
+    finally:
+        _TOML_PATH.pop("path", None)
+
+
+def _describe(err: Any) -> str:
+    # Union branches show up in `loc` as type names; they mean nothing to a reader.
+    loc = [str(part) for part in err.get("loc", ()) if not str(part).startswith(("function-", "str"))]
+    key = ".".join(loc)
+    msg = str(err.get("msg", "ошибка")).removeprefix("Value error, ")
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        msg = "неизвестный ключ"
+    elif kind == "missing":
+        msg = "обязательный ключ не задан"
+    # A model-level check names its own key first ("token: ..."): attach it to the section.
+    if ": " in msg and msg.split(": ", 1)[0].isidentifier():
+        sub, msg = msg.split(": ", 1)
+        key = f"{key}.{sub}" if key else sub
+    return f"{key or '—'}: {msg}"

@@ -1,0 +1,434 @@
+"""The channel-neutral conversation: platform events in, messages out, state in the database.
+
+Channels translate their events into `Incoming` and render `Message`s; all survey decisions are
+made here (through the pure engine) inside one database transaction per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot import texts
+from bot.messages import Action, Button, Incoming, Message, Result
+from storage import repository as repo
+from storage.store import Storage
+from survey_flow import engine
+from survey_flow.engine import Answer, Rejected, Step
+from survey_flow.model import SCALE_CODES, Option, Questionnaire
+from survey_flow.text import normalize
+
+PAYLOAD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+BACK_WORDS = frozenset({"назад", "back", "/back"})
+ABORT_WORDS = frozenset({"прервать", "отмена", "/cancel", "cancel"})
+START_WORDS = frozenset({"/start", "start", "начать", "старт", "начать опрос"})
+STOP_WORDS = frozenset({"/stop", "стоп", "stop", "отписаться"})
+YES_WORDS = frozenset({"да", "1", "согласен", "согласна", "да, согласен(на)", "yes"})
+NO_WORDS = frozenset({"нет", "2", "не согласен", "не согласна", "no"})
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Keyboard limits of a channel: options per page (Telegram is roomier than VK)."""
+
+    page_size: int = 8
+
+
+@dataclass(frozen=True)
+class ConsentTerms:
+    text: str
+    version: str
+    policy_url: str = ""
+
+
+@dataclass(frozen=True)
+class Commands:
+    start: str = "/start"
+    stop: str = "/stop"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Conversation:
+    def __init__(
+        self,
+        storage: Storage,
+        questionnaire: Questionnaire,
+        consent: ConsentTerms,
+        *,
+        layout: Layout | None = None,
+        commands: Commands | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.storage = storage
+        self.q = questionnaire
+        self.consent = consent
+        self.layout = layout or Layout()
+        self.commands = commands or Commands()
+        self.clock = clock
+        # Per-respondent serialisation inside this process (the DB row lock covers other workers).
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def handle(self, event: Incoming) -> Result:
+        key = (event.channel, event.external_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        async with lock, self.storage.transaction() as conn:
+            now = self.clock()
+            if event.update_id is not None and not await repo.mark_processed(
+                conn, event.channel, event.update_id, now
+            ):
+                return Result(duplicate=True)
+            found = await repo.get_or_create_respondent(
+                conn, event.channel, event.external_id, now, event.name
+            )
+            respondent = await repo.lock_respondent(conn, found.id)
+            turn = _Turn(self, conn, respondent, now)
+            result = await turn.dispatch(event)
+            result.respondent_id = respondent.id
+            result.phase = str(turn.dialog.get("phase", "idle"))
+            return result
+
+
+class _Turn:
+    """One event's handling inside one transaction."""
+
+    def __init__(self, conv: Conversation, conn: AsyncConnection, respondent: repo.Respondent, now: datetime):
+        self.conv = conv
+        self.q = conv.q
+        self.conn = conn
+        self.respondent = respondent
+        self.now = now
+        self.dialog: dict[str, Any] = dict(respondent.dialog)
+
+    async def dispatch(self, event: Incoming) -> Result:
+        word = normalize(event.text) if event.kind == "text" else ""
+        if (
+            event.kind == "stop"
+            or (event.kind == "press" and event.action == Action.WITHDRAW)
+            or word in STOP_WORDS
+        ):
+            return await self.withdraw()
+        if (
+            event.kind == "start"
+            or (event.kind == "press" and event.action == Action.START)
+            or word in START_WORDS
+        ):
+            payload = event.text.strip() if event.kind == "start" else ""
+            return await self.start(payload)
+        if event.kind == "unsupported":
+            return Result(messages=[Message(texts.UNSUPPORTED)], notice=texts.UNSUPPORTED)
+        phase = self.dialog.get("phase", "idle")
+        if phase == "resume":
+            return await self.on_resume(event, word)
+        if phase == "consent":
+            return await self.on_consent(event, word)
+        if phase == "survey":
+            session = await self.current_session()
+            if session is not None:
+                return await self.on_survey(session, event, word)
+            await self.set_dialog({"phase": "idle"})
+        if event.kind == "press":
+            return Result(notice=texts.STALE_BUTTON, messages=[])
+        return Result(messages=[self.idle_message()])
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    async def set_dialog(self, dialog: dict[str, Any]) -> None:
+        self.dialog = dialog
+        await repo.set_dialog(self.conn, self.respondent.id, dialog)
+
+    async def current_session(self) -> repo.SurveySession | None:
+        session_id = self.dialog.get("session")
+        if not isinstance(session_id, int):
+            return None
+        session = await repo.get_session(self.conn, session_id)
+        if (
+            session is None
+            or session.status != repo.IN_PROGRESS
+            or session.respondent_id != self.respondent.id
+        ):
+            return None
+        return session
+
+    def idle_message(self) -> Message:
+        text = texts.NO_SURVEY.format(start=self.conv.commands.start)
+        return Message(text, ((Button(texts.START_BUTTON, Action.START),),), token="idle")
+
+    # --- start, resume ---------------------------------------------------------------------
+
+    async def start(self, payload: str) -> Result:
+        active = await repo.active_session(self.conn, self.respondent.id)
+        if active is not None:
+            answers = await repo.load_answers(self.conn, active.id)
+            if engine.answered_steps(self.q, answers):
+                await self.set_dialog({"phase": "resume", "session": active.id, "payload": payload})
+                return Result(messages=[self.resume_message(active.id)])
+            await repo.finish_session(self.conn, active.id, repo.ABANDONED, self.now)
+        return await self.begin(payload, greeting=True)
+
+    def resume_message(self, session_id: int) -> Message:
+        buttons = ((Button(texts.CONTINUE, Action.CONTINUE),), (Button(texts.RESTART, Action.RESTART),))
+        return Message(texts.RESUME_PROMPT, buttons, token=f"{session_id}:resume")
+
+    async def begin(self, payload: str, *, greeting: bool) -> Result:
+        prefill: dict[str, Answer] = {}
+        source, source_ref = "direct", None
+        if payload and PAYLOAD_RE.match(payload):
+            found = await repo.get_prefill(self.conn, payload)
+            if found is not None:
+                prefill, _problems = engine.prefill_answers(self.q, found.values)
+                source, source_ref = found.source, found.key
+        session = await repo.create_session(
+            self.conn,
+            self.q,
+            respondent_id=self.respondent.id,
+            channel=self.respondent.channel,
+            source=source,
+            source_ref=source_ref,
+            prefill=prefill,
+            now=self.now,
+        )
+        await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
+        messages = [Message(texts.GREETING)] if greeting else []
+        messages.append(self.question_message(session.id, prefill))
+        return Result(messages=messages)
+
+    async def on_resume(self, event: Incoming, word: str) -> Result:
+        session_id = self.dialog.get("session")
+        token = f"{session_id}:resume"
+        if event.kind == "press" and event.token != token:
+            return Result(notice=texts.STALE_BUTTON)
+        wants_continue = event.action == Action.CONTINUE or word in {"продолжить", "1"}
+        wants_restart = event.action == Action.RESTART or word in {"начать заново", "заново", "2"}
+        session = await repo.get_session(self.conn, session_id) if isinstance(session_id, int) else None
+        alive = session is not None and session.status == repo.IN_PROGRESS
+        if wants_continue and session is not None and alive:
+            await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
+            answers = await repo.load_answers(self.conn, session.id)
+            return Result(messages=[self.question_message(session.id, answers)], answered=texts.CONTINUE)
+        if wants_restart or (wants_continue and not alive):
+            if session is not None and alive:
+                await repo.finish_session(self.conn, session.id, repo.ABANDONED, self.now)
+            result = await self.begin(str(self.dialog.get("payload", "")), greeting=False)
+            result.answered = texts.RESTART
+            return result
+        return Result(messages=[Message(texts.RESUME_REPEAT), self.resume_message(int(session_id or 0))])
+
+    # --- the survey itself -----------------------------------------------------------------
+
+    async def on_survey(self, session: repo.SurveySession, event: Incoming, word: str) -> Result:
+        answers = await repo.load_answers(self.conn, session.id)
+        step = engine.next_step(self.q, answers)
+        if step is None:  # answered elsewhere (e.g. a crash between answer and completion)
+            return await self.complete(session, answers, None)
+        token = f"{session.id}:{step.key}"
+        if event.kind == "press":
+            if event.token != token:
+                return Result(notice=texts.STALE_BUTTON)
+            return await self.on_press(session, answers, step, event)
+        if word in BACK_WORDS:
+            return await self.back(session, answers)
+        if word in ABORT_WORDS:
+            return await self.pause()
+        return await self.answer(session, answers, event.text)
+
+    async def on_press(
+        self, session: repo.SurveySession, answers: dict[str, Answer], step: Step, event: Incoming
+    ) -> Result:
+        if event.action == Action.ANSWER:
+            return await self.answer(session, answers, event.value, pressed=True)
+        if event.action == Action.BACK:
+            return await self.back(session, answers)
+        if event.action == Action.ABORT:
+            return await self.pause()
+        if event.action == Action.OTHER and step.question.allow_other:
+            return Result(messages=[Message(texts.OTHER_PROMPT)], notice=texts.OTHER_PROMPT)
+        if event.action == Action.PAGE and event.value.isdigit():
+            pages = _page_count(len(step.question.options), self.conv.layout.page_size)
+            page = min(int(event.value), pages - 1)
+            await self.set_dialog({**self.dialog, "page": page})
+            return Result(messages=[self.question_message(session.id, answers)], edit_in_place=True)
+        return Result(notice=texts.STALE_BUTTON)
+
+    async def answer(
+        self, session: repo.SurveySession, answers: dict[str, Answer], text: str, *, pressed: bool = False
+    ) -> Result:
+        outcome = engine.apply_input(self.q, answers, text)
+        if isinstance(outcome, Rejected):
+            question = self.question_message(session.id, answers, candidates=outcome.candidates)
+            return Result(
+                messages=[Message(outcome.message), question], notice=outcome.message if pressed else None
+            )
+        await repo.sync_answers(self.conn, self.q, session.id, answers, outcome.answers, self.now)
+        echo = self.echo(outcome.step, outcome.answers)
+        if engine.is_complete(self.q, outcome.answers):
+            result = await self.complete(session, outcome.answers, echo)
+            return result
+        await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
+        return Result(messages=[self.question_message(session.id, outcome.answers)], answered=echo)
+
+    def echo(self, step: Step, answers: dict[str, Answer]) -> str:
+        answer = answers[step.question.code]
+        shown = (
+            answer.followup or ""
+            if step.followup
+            else engine.answer_label(self.q, step.question.code, answer)
+        )
+        return f"{self.step_text(step)}\n\n✅ {shown}"
+
+    async def back(self, session: repo.SurveySession, answers: dict[str, Answer]) -> Result:
+        updated, undone = engine.go_back(self.q, answers)
+        if undone is None:
+            return Result(
+                messages=[Message(texts.NOTHING_TO_UNDO), self.question_message(session.id, answers)],
+                notice=texts.NOTHING_TO_UNDO,
+            )
+        await repo.sync_answers(self.conn, self.q, session.id, answers, updated, self.now)
+        await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
+        current = engine.next_step(self.q, answers)
+        answered = f"{self.step_text(current)}\n\n↩ {texts.BACK.removeprefix('◀ ')}" if current else None
+        return Result(messages=[self.question_message(session.id, updated)], answered=answered)
+
+    async def pause(self) -> Result:
+        await self.set_dialog({"phase": "idle"})
+        text = texts.PAUSED.format(start=self.conv.commands.start)
+        return Result(messages=[Message(text)], answered=text)
+
+    async def complete(
+        self, session: repo.SurveySession, answers: dict[str, Answer], echo: str | None
+    ) -> Result:
+        final = engine.finalize(self.q, answers, self.now)
+        await repo.sync_answers(self.conn, self.q, session.id, answers, final, self.now)
+        await repo.finish_session(self.conn, session.id, repo.COMPLETED, self.now)
+        latest = await repo.latest_consent(self.conn, self.respondent.id)
+        messages = [Message(texts.THANKS)]
+        if latest is not None and latest.granted and latest.text_version == self.conv.consent.version:
+            await self.set_dialog({"phase": "idle"})
+            messages.append(self.withdraw_message())
+        else:
+            await self.set_dialog({"phase": "consent", "session": session.id})
+            messages.append(self.consent_message(session.id))
+        return Result(messages=messages, answered=echo)
+
+    # --- consent ---------------------------------------------------------------------------
+
+    def consent_message(self, session_id: int) -> Message:
+        text = self.conv.consent.text
+        if self.conv.consent.policy_url:
+            text += "\n\n" + texts.CONSENT_POLICY.format(url=self.conv.consent.policy_url)
+        buttons = (
+            (Button(texts.CONSENT_YES, Action.CONSENT_YES), Button(texts.CONSENT_NO, Action.CONSENT_NO)),
+        )
+        return Message(text, buttons, token=f"{session_id}:consent")
+
+    def withdraw_message(self) -> Message:
+        text = texts.CONSENT_GRANTED.format(stop=self.conv.commands.stop)
+        return Message(text, ((Button(texts.WITHDRAW_BUTTON, Action.WITHDRAW),),), token="stop")
+
+    async def on_consent(self, event: Incoming, word: str) -> Result:
+        session_id = self.dialog.get("session")
+        if event.kind == "press" and event.token != f"{session_id}:consent":
+            return Result(notice=texts.STALE_BUTTON)
+        if event.action == Action.CONSENT_YES or word in YES_WORDS:
+            granted = True
+        elif event.action == Action.CONSENT_NO or word in NO_WORDS:
+            granted = False
+        else:
+            return Result(
+                messages=[Message(texts.CONSENT_REPEAT), self.consent_message(int(session_id or 0))]
+            )
+        await repo.record_consent(
+            self.conn,
+            self.respondent.id,
+            granted=granted,
+            channel=self.respondent.channel,
+            text_version=self.conv.consent.version,
+            method="bot",
+            now=self.now,
+        )
+        await self.set_dialog({"phase": "idle"})
+        chosen = texts.CONSENT_YES if granted else texts.CONSENT_NO
+        if granted:
+            return Result(
+                messages=[self.withdraw_message()], answered=f"{self.conv.consent.text}\n\n✅ {chosen}"
+            )
+        return Result(
+            messages=[Message(texts.CONSENT_DECLINED)], answered=f"{self.conv.consent.text}\n\n✅ {chosen}"
+        )
+
+    async def withdraw(self) -> Result:
+        await repo.record_consent(
+            self.conn,
+            self.respondent.id,
+            granted=False,
+            channel=self.respondent.channel,
+            text_version=self.conv.consent.version,
+            method="bot",
+            now=self.now,
+        )
+        if self.dialog.get("phase") == "consent":
+            await self.set_dialog({"phase": "idle"})
+        return Result(messages=[Message(texts.CONSENT_WITHDRAWN)], notice=texts.CONSENT_WITHDRAWN)
+
+    # --- rendering -------------------------------------------------------------------------
+
+    def step_text(self, step: Step) -> str:
+        question = step.question
+        if step.followup:
+            return self.q.followup.text
+        if question.kind == "scale":
+            return f"{self.q.scale_intro}\n{question.text}"
+        return question.text
+
+    def question_message(
+        self, session_id: int, answers: dict[str, Answer], candidates: tuple[Option, ...] = ()
+    ) -> Message:
+        step = engine.next_step(self.q, answers)
+        assert step is not None
+        number, total = engine.progress(self.q, answers)
+        text = f"Вопрос {number} из {total}\n\n{self.step_text(step)}"
+        rows: list[tuple[Button, ...]] = []
+        nav: list[Button] = []
+        question = step.question
+        if step.followup:
+            text += f"\n\n{texts.FOLLOWUP_HINT}"
+        elif question.kind == "scale":
+            rows.append(tuple(Button(code, Action.ANSWER, code) for code in SCALE_CODES))
+        else:
+            shown = candidates or question.options
+            size = self.conv.layout.page_size
+            pages = _page_count(len(shown), size)
+            page = 0 if candidates else min(int(self.dialog.get("page", 0) or 0), pages - 1)
+            for option in shown[page * size : (page + 1) * size]:
+                rows.append((Button(option.text, Action.ANSWER, option.code),))
+            if question.allow_other:
+                rows.append((Button(texts.OTHER, Action.OTHER),))
+            if page > 0:
+                nav.append(Button(texts.PREV_PAGE, Action.PAGE, str(page - 1)))
+            if page + 1 < pages:
+                nav.append(Button(texts.NEXT_PAGE, Action.PAGE, str(page + 1)))
+            if pages > 1:
+                text += f"\n\nСтраница {page + 1} из {pages}. Можно написать название — я найду вариант."
+        if engine.answered_steps(self.q, answers):
+            nav.append(Button(texts.BACK, Action.BACK))
+        nav.append(Button(texts.ABORT, Action.ABORT))
+        rows.append(tuple(nav))
+        return Message(text, tuple(rows), token=f"{session_id}:{step.key}")
+
+
+def _page_count(items: int, size: int) -> int:
+    return max(1, -(-items // size))

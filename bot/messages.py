@@ -1,0 +1,65 @@
+"""Channel-neutral outgoing messages: text plus rows of buttons carrying short ids only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action: str  # see Action
+    value: str = ""
+
+
+class Action:
+    ANSWER = "ans"
+    OTHER = "oth"  # «Другое»: asks to type the variant
+    PAGE = "pg"
+    BACK = "back"
+    ABORT = "abort"
+    CONTINUE = "cont"
+    RESTART = "new"
+    CONSENT_YES = "cy"
+    CONSENT_NO = "cn"
+    WITHDRAW = "stop"
+    START = "start"
+
+    ALL = frozenset(
+        {ANSWER, OTHER, PAGE, BACK, ABORT, CONTINUE, RESTART, CONSENT_YES, CONSENT_NO, WITHDRAW, START}
+    )
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    token: str = ""  # identifies the step the buttons belong to; a press with another token is stale
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One platform event, translated by a channel."""
+
+    channel: str
+    external_id: str
+    kind: str  # start, text, press, stop, unsupported
+    text: str = ""
+    token: str = ""
+    action: str = ""
+    value: str = ""
+    update_id: str | None = None
+    name: str | None = None
+
+
+@dataclass
+class Result:
+    messages: list[Message] = field(default_factory=list)
+    # For the message whose buttons were answered: the text it should now show (buttons removed).
+    answered: str | None = None
+    # Replace the pressed message in place (paging) instead of sending a new one.
+    edit_in_place: bool = False
+    notice: str | None = None  # short answer to a button press
+    duplicate: bool = False
+    respondent_id: int | None = None
+    phase: str = "idle"  # the dialog phase after the event: idle, survey, resume, consent

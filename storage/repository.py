@@ -1,0 +1,378 @@
+"""Queries on an open connection. Callers own the transaction (see Storage.transaction)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.schema import (
+    answers,
+    channel_state,
+    consents,
+    prefill_keys,
+    processed_updates,
+    respondents,
+    survey_sessions,
+)
+from survey_flow.engine import Answer, answer_label
+from survey_flow.model import OTHER_CODE, Questionnaire
+
+IN_PROGRESS = "in_progress"
+COMPLETED = "completed"
+ABANDONED = "abandoned"
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; everything stored is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Respondent:
+    id: int
+    pseudonym: str
+    channel: str
+    external_id: str
+    name: str | None
+    dialog: dict[str, Any]
+    unreachable_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Respondent:
+        return cls(
+            id=row.id,
+            pseudonym=row.pseudonym,
+            channel=row.channel,
+            external_id=row.external_id,
+            name=row.name,
+            dialog=dict(row.dialog or {}),
+            unreachable_at=as_utc(row.unreachable_at),
+        )
+
+
+@dataclass(frozen=True)
+class SurveySession:
+    id: int
+    respondent_id: int | None
+    channel: str
+    status: str
+    source: str
+    source_ref: str | None
+    started_at: datetime
+    completed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> SurveySession:
+        started = as_utc(row.started_at)
+        assert started is not None
+        return cls(
+            id=row.id,
+            respondent_id=row.respondent_id,
+            channel=row.channel,
+            status=row.status,
+            source=row.source,
+            source_ref=row.source_ref,
+            started_at=started,
+            completed_at=as_utc(row.completed_at),
+        )
+
+
+@dataclass(frozen=True)
+class PrefillKey:
+    key: str
+    values: dict[str, str]
+    source: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    granted: bool
+    channel: str
+    text_version: str
+    method: str
+    recorded_at: datetime
+
+
+# --- respondents ---------------------------------------------------------------------------
+
+
+async def get_respondent(conn: AsyncConnection, channel: str, external_id: str) -> Respondent | None:
+    row = (
+        await conn.execute(
+            select(respondents).where(
+                respondents.c.channel == channel, respondents.c.external_id == external_id
+            )
+        )
+    ).first()
+    return Respondent.from_row(row) if row else None
+
+
+async def get_or_create_respondent(
+    conn: AsyncConnection, channel: str, external_id: str, now: datetime, name: str | None = None
+) -> Respondent:
+    existing = await get_respondent(conn, channel, external_id)
+    if existing is not None:
+        return existing
+    await conn.execute(
+        _insert_ignore(conn, respondents).values(
+            pseudonym=secrets.token_hex(8),
+            channel=channel,
+            external_id=external_id,
+            name=name,
+            dialog={},
+            created_at=now,
+        )
+    )
+    created = await get_respondent(conn, channel, external_id)
+    assert created is not None
+    return created
+
+
+async def lock_respondent(conn: AsyncConnection, respondent_id: int) -> Respondent:
+    """Re-read the respondent, holding a row lock on PostgreSQL so workers serialise per person."""
+    query = select(respondents).where(respondents.c.id == respondent_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = (await conn.execute(query)).one()
+    return Respondent.from_row(row)
+
+
+async def set_dialog(conn: AsyncConnection, respondent_id: int, dialog: Mapping[str, Any]) -> None:
+    await conn.execute(
+        update(respondents).where(respondents.c.id == respondent_id).values(dialog=dict(dialog))
+    )
+
+
+async def mark_unreachable(conn: AsyncConnection, respondent_id: int, now: datetime | None) -> None:
+    await conn.execute(
+        update(respondents).where(respondents.c.id == respondent_id).values(unreachable_at=now)
+    )
+
+
+# --- survey sessions and answers ----------------------------------------------------------
+
+
+async def get_session(conn: AsyncConnection, session_id: int) -> SurveySession | None:
+    row = (await conn.execute(select(survey_sessions).where(survey_sessions.c.id == session_id))).first()
+    return SurveySession.from_row(row) if row else None
+
+
+async def active_session(conn: AsyncConnection, respondent_id: int) -> SurveySession | None:
+    row = (
+        await conn.execute(
+            select(survey_sessions)
+            .where(survey_sessions.c.respondent_id == respondent_id, survey_sessions.c.status == IN_PROGRESS)
+            .order_by(survey_sessions.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return SurveySession.from_row(row) if row else None
+
+
+async def create_session(
+    conn: AsyncConnection,
+    questionnaire: Questionnaire,
+    *,
+    respondent_id: int | None,
+    channel: str,
+    source: str,
+    source_ref: str | None,
+    prefill: Mapping[str, Answer],
+    now: datetime,
+) -> SurveySession:
+    result = await conn.execute(
+        insert(survey_sessions)
+        .values(
+            respondent_id=respondent_id,
+            channel=channel,
+            status=IN_PROGRESS,
+            source=source,
+            source_ref=source_ref,
+            prefill={code: a.option for code, a in prefill.items()},
+            questionnaire_version=questionnaire.version,
+            started_at=now,
+            updated_at=now,
+        )
+        .returning(survey_sessions.c.id)
+    )
+    session_id = int(result.scalar_one())
+    await sync_answers(conn, questionnaire, session_id, {}, prefill, now)
+    session = await get_session(conn, session_id)
+    assert session is not None
+    return session
+
+
+async def load_answers(conn: AsyncConnection, session_id: int) -> dict[str, Answer]:
+    rows = await conn.execute(select(answers).where(answers.c.session_id == session_id))
+    return {
+        row.question_code: Answer(
+            option=row.option_code,
+            text=row.value_text if row.option_code == OTHER_CODE else None,
+            followup=row.followup_text,
+            prefilled=bool(row.prefilled),
+        )
+        for row in rows
+    }
+
+
+def answer_values(questionnaire: Questionnaire, code: str, answer: Answer) -> dict[str, Any]:
+    """The stored columns of one answer: both numbers of the question and of the option."""
+    question = questionnaire.question(code)
+    option = question.option(answer.option)
+    return {
+        "question_code": code,
+        "platform_code": question.platform_code,
+        "option_code": answer.option,
+        "option_platform_code": option.platform_code if option else answer.option,
+        "value_text": answer.text
+        if answer.option == OTHER_CODE
+        else answer_label(questionnaire, code, answer),
+        "followup_text": answer.followup,
+        "prefilled": answer.prefilled,
+    }
+
+
+async def sync_answers(
+    conn: AsyncConnection,
+    questionnaire: Questionnaire,
+    session_id: int,
+    before: Mapping[str, Answer],
+    after: Mapping[str, Answer],
+    now: datetime,
+) -> None:
+    """Write the difference between two answer sets: each answer is stored as it is given."""
+    removed = [code for code in before if code not in after]
+    if removed:
+        await conn.execute(
+            delete(answers).where(answers.c.session_id == session_id, answers.c.question_code.in_(removed))
+        )
+    for code, answer in after.items():
+        old = before.get(code)
+        if old == answer:
+            continue
+        values = answer_values(questionnaire, code, answer)
+        if old is None:
+            await conn.execute(insert(answers).values(session_id=session_id, answered_at=now, **values))
+        else:
+            await conn.execute(
+                update(answers)
+                .where(answers.c.session_id == session_id, answers.c.question_code == code)
+                .values(answered_at=now, **values)
+            )
+    await conn.execute(
+        update(survey_sessions).where(survey_sessions.c.id == session_id).values(updated_at=now)
+    )
+
+
+async def finish_session(conn: AsyncConnection, session_id: int, status: str, now: datetime) -> None:
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status == COMPLETED:
+        values["completed_at"] = now
+    await conn.execute(update(survey_sessions).where(survey_sessions.c.id == session_id).values(**values))
+
+
+# --- prefill keys --------------------------------------------------------------------------
+
+
+async def create_prefill(
+    conn: AsyncConnection,
+    values: Mapping[str, str],
+    source: str,
+    label: str,
+    now: datetime,
+    key: str | None = None,
+) -> str:
+    key = key or secrets.token_urlsafe(9)  # 12 chars of A-Za-z0-9_-: fits Telegram's 64-char payload
+    await conn.execute(
+        insert(prefill_keys).values(key=key, values=dict(values), source=source, label=label, created_at=now)
+    )
+    return key
+
+
+async def get_prefill(conn: AsyncConnection, key: str) -> PrefillKey | None:
+    row = (await conn.execute(select(prefill_keys).where(prefill_keys.c.key == key))).first()
+    if row is None:
+        return None
+    return PrefillKey(key=row.key, values=dict(row.values), source=row.source, label=row.label)
+
+
+# --- consent register ---------------------------------------------------------------------
+
+
+async def record_consent(
+    conn: AsyncConnection,
+    respondent_id: int,
+    *,
+    granted: bool,
+    channel: str,
+    text_version: str,
+    method: str,
+    now: datetime,
+    recorded_by: str | None = None,
+) -> None:
+    await conn.execute(
+        insert(consents).values(
+            respondent_id=respondent_id,
+            granted=granted,
+            channel=channel,
+            text_version=text_version,
+            method=method,
+            recorded_at=now,
+            recorded_by=recorded_by,
+        )
+    )
+
+
+async def latest_consent(conn: AsyncConnection, respondent_id: int) -> ConsentRecord | None:
+    row = (
+        await conn.execute(
+            select(consents)
+            .where(consents.c.respondent_id == respondent_id)
+            .order_by(consents.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    recorded = as_utc(row.recorded_at)
+    assert recorded is not None
+    return ConsentRecord(row.granted, row.channel, row.text_version, row.method, recorded)
+
+
+# --- idempotency and channel state --------------------------------------------------------
+
+
+def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+async def mark_processed(conn: AsyncConnection, channel: str, update_id: str, now: datetime) -> bool:
+    """Record an update as handled; False when it already was (a re-delivery)."""
+    result = await conn.execute(
+        _insert_ignore(conn, processed_updates).values(channel=channel, update_id=update_id, processed_at=now)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def get_state(conn: AsyncConnection, key: str) -> str | None:
+    row = (await conn.execute(select(channel_state.c.value).where(channel_state.c.key == key))).first()
+    return None if row is None else str(row.value)
+
+
+async def set_state(conn: AsyncConnection, key: str, value: str, now: datetime) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(channel_state).values(key=key, value=value, updated_at=now)
+    await conn.execute(
+        stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": now})
+    )

@@ -1,0 +1,122 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations in storage/migrations create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# A person as seen by one channel; `pseudonym` is what exports show instead of the messenger id.
+respondents = Table(
+    "respondents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pseudonym", String(32), nullable=False, unique=True),
+    Column("channel", String(16), nullable=False),
+    Column("external_id", String(64), nullable=False),
+    Column("name", String(200)),
+    Column("dialog", JSON, nullable=False, default=dict),  # channel-neutral dialog phase
+    Column("unreachable_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("channel", "external_id", name="uq_respondents_channel_external"),
+)
+
+# One filling-in of the questionnaire. Status: in_progress, completed, abandoned.
+survey_sessions = Table(
+    "survey_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("respondent_id", Integer, ForeignKey("respondents.id")),  # NULL for paper forms
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("source", String(16), nullable=False),  # direct, qr, letter, campaign, paper
+    Column("source_ref", String(64)),  # prefill key or campaign id
+    Column("prefill", JSON, nullable=False, default=dict),
+    Column("questionnaire_version", String(64), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True)),
+    Index("ix_survey_sessions_respondent_status", "respondent_id", "status"),
+    Index("ix_survey_sessions_completed_at", "completed_at"),
+)
+
+# One row per answered question, with both numbers of the question and of the option.
+answers = Table(
+    "answers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Integer, ForeignKey("survey_sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("question_code", String(8), nullable=False),
+    Column("platform_code", String(8), nullable=False),
+    Column("option_code", String(64), nullable=False),
+    Column("option_platform_code", String(64), nullable=False),
+    Column("value_text", Text, nullable=False),  # the option's label or the typed «Другое» text
+    Column("followup_text", Text),
+    Column("prefilled", Boolean, nullable=False, default=False),
+    Column("answered_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("session_id", "question_code", name="uq_answers_session_question"),
+)
+
+# Short keys for deep links and QR codes: prefill of Block 1 and the source of the answers.
+prefill_keys = Table(
+    "prefill_keys",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("values", JSON, nullable=False),  # question code -> option code
+    Column("source", String(16), nullable=False),  # qr, letter, campaign
+    Column("label", String(200), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# The consent register: every grant and withdrawal, never updated in place.
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("respondent_id", Integer, ForeignKey("respondents.id"), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("text_version", String(32), nullable=False),
+    Column("method", String(16), nullable=False),  # bot, staff
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_by", String(64)),
+    Index("ix_consents_respondent", "respondent_id", "id"),
+)
+
+# Updates/events already handled, so a re-delivered one is processed once.
+processed_updates = Table(
+    "processed_updates",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("update_id", String(64), primary_key=True),
+    Column("processed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Small durable key/value state of channels (e.g. VK long-poll ts).
+channel_state = Table(
+    "channel_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,99 @@
+"""Pydantic models of the declarative questionnaire file."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+QuestionKind = Literal["choice", "scale", "auto_datetime"]
+SCALE_CODES: tuple[str, ...] = ("1", "2", "3", "4", "5")
+OTHER_CODE = "other"
+OTHER_LABEL = "Другое"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Option(_Strict):
+    code: str = Field(min_length=1)
+    platform_code: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+
+    @property
+    def printed_code(self) -> str:
+        """The code as the form prints it: `2(4)` where the platform code differs."""
+        if self.platform_code == self.code:
+            return self.code
+        return f"{self.code}({self.platform_code})"
+
+
+class Condition(_Strict):
+    """The question applies when the answer to `question` is one of `any_of` (option codes)."""
+
+    question: str
+    any_of: tuple[str, ...] = Field(min_length=1)
+
+
+class Followup(_Strict):
+    text: str
+    scores: tuple[str, ...]
+    questions: tuple[str, ...]
+
+
+class Block(_Strict):
+    number: int
+    title: str
+
+
+class Question(_Strict):
+    code: str = Field(min_length=1)
+    platform_code: str = Field(min_length=1)
+    block: int
+    kind: QuestionKind
+    text: str = Field(min_length=1)
+    instruction: str | None = None
+    condition_note: str | None = None
+    condition: Condition | None = None
+    options: tuple[Option, ...] = ()
+    options_from: str | None = None
+    allow_other: bool = False
+    prefillable: bool = False
+
+    @property
+    def printed_code(self) -> str:
+        return f"{self.code}({self.platform_code})"
+
+    @property
+    def asked(self) -> bool:
+        """Auto-recorded questions (the date and time) are never asked."""
+        return self.kind != "auto_datetime"
+
+    def option(self, code: str) -> Option | None:
+        for option in self.options:
+            if option.code == code:
+                return option
+        return None
+
+
+class Questionnaire(_Strict):
+    version: str
+    title: str
+    scale_intro: str
+    followup: Followup
+    blocks: tuple[Block, ...]
+    questions: tuple[Question, ...]
+
+    def question(self, code: str) -> Question:
+        for question in self.questions:
+            if question.code == code:
+                return question
+        raise KeyError(code)
+
+    def has_followup(self, question: Question) -> bool:
+        return question.code in self.followup.questions
+
+    @property
+    def asked_questions(self) -> tuple[Question, ...]:
+        return tuple(q for q in self.questions if q.asked)

@@ -1,0 +1,111 @@
+"""Shared fixtures: every storage test runs on a real SQLite file and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.conversation import ConsentTerms, Conversation, Layout
+from storage.store import Storage
+from survey_flow.loader import load_questionnaire
+from survey_flow.model import Questionnaire
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+PG_URL = os.environ.get("OTKLIK_TEST_PG_URL", DEFAULT_PG_URL)
+
+
+def _probe_postgres(url: str) -> str | None:
+    """None when PostgreSQL answers, else the reason to skip (shown by pytest -ra)."""
+    if not url:
+        return "OTKLIK_TEST_PG_URL is empty: PostgreSQL tests disabled"
+    from storage.db import create_engine
+
+    async def probe() -> None:
+        engine = create_engine(url)
+        try:
+            async with engine.connect():
+                pass
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(asyncio.wait_for(probe(), timeout=5))
+    except Exception as exc:  # any failure means "not reachable here"
+        return f"PostgreSQL not reachable at {url} ({type(exc).__name__}: {exc}); set OTKLIK_TEST_PG_URL"
+    return None
+
+
+_PG_SKIP: dict[str, str | None] = {}
+
+
+def pg_skip_reason() -> str | None:
+    if "reason" not in _PG_SKIP:
+        _PG_SKIP["reason"] = _probe_postgres(PG_URL)
+    return _PG_SKIP["reason"]
+
+
+class Database:
+    """A fresh database for one test: a SQLite file or a private PostgreSQL schema."""
+
+    def __init__(self, kind: str, url: str, schema: str | None) -> None:
+        self.kind, self.url, self.schema = kind, url, schema
+
+    async def open(self) -> Storage:
+        return await Storage.open(self.url, schema=self.schema)
+
+
+async def _drop_schema(schema: str) -> None:
+    from sqlalchemy import text
+
+    from storage.db import create_engine
+
+    engine = create_engine(PG_URL)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        yield Database("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'otklik.db'}", None)
+        return
+    reason = pg_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    schema = f"t_{secrets.token_hex(6)}"
+    yield Database("postgresql", PG_URL, schema)
+    asyncio.run(_drop_schema(schema))
+
+
+@pytest.fixture
+async def storage(database: Database) -> AsyncIterator[Storage]:
+    store = await database.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture(scope="session")
+def questionnaire() -> Questionnaire:
+    return load_questionnaire(None, Settings().survey.lists.choice_lists())
+
+
+CONSENT = ConsentTerms(
+    text="Согласны получать приглашения?", version="v1", policy_url="https://example.org/pd"
+)
+
+
+@pytest.fixture
+def conversation(storage: Storage, questionnaire: Questionnaire) -> Conversation:
+    return Conversation(storage, questionnaire, CONSENT, layout=Layout(page_size=8))

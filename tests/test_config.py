@@ -1,0 +1,90 @@
+"""Configuration: file, environment overrides, defaults, and one clear message for bad values."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def errors(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, explicit=True)
+    return info.value.problems
+
+
+def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.database.url == "sqlite+aiosqlite:///otklik.db"
+    assert len(settings.survey.lists.districts.items) == 35
+    assert not settings.telegram.enabled
+
+
+def test_file_and_environment_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(
+        tmp_path,
+        '[database]\nurl = "sqlite+aiosqlite:///from-file.db"\n'
+        '[telegram]\nenabled = true\ntoken = "111:file-token"\n'
+        '[survey.lists.structural_units]\nitems = ["Отдел А", {code = "b", text = "Отдел Б"}]\n',
+    )
+    monkeypatch.setenv("OTKLIK_TELEGRAM__TOKEN", "222:env-token")
+    settings = load_settings(path, explicit=True)
+    assert settings.database.url.endswith("from-file.db")
+    assert settings.telegram.token is not None
+    assert settings.telegram.token.get_secret_value() == "222:env-token"
+    assert "env-token" not in repr(settings)
+    assert settings.survey.lists.structural_units.to_choice_list().items == (
+        ("1", "Отдел А"),
+        ("b", "Отдел Б"),
+    )
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    assert errors(write(tmp_path, "[telegram]\ntokn = 'x'\n")) == ["telegram.tokn: неизвестный ключ"]
+    assert errors(write(tmp_path, "[telegramm]\n")) == ["telegramm: неизвестный ключ"]
+
+
+def test_wrong_type_is_named(tmp_path: Path) -> None:
+    problems = errors(write(tmp_path, "[vk]\nrps = 'fast'\n"))
+    assert len(problems) == 1 and problems[0].startswith("vk.rps:")
+
+
+def test_missing_token_for_enabled_channel(tmp_path: Path) -> None:
+    assert errors(write(tmp_path, "[telegram]\nenabled = true\n")) == [
+        "telegram.token: не задан токен бота, а канал включен (enabled = true)"
+    ]
+
+
+def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
+    problems = errors(write(tmp_path, "[telegram\n"))
+    assert len(problems) == 1 and "не читается как TOML" in problems[0]
+    assert errors(tmp_path / "nope.toml") == ["файл не найден"]
+
+
+def test_bad_database_url(tmp_path: Path) -> None:
+    problems = errors(write(tmp_path, "[database]\nurl = 'mysql://x'\n"))
+    assert len(problems) == 1 and problems[0].startswith("database.url:")
+
+
+def test_cli_bad_config_exits_2_without_traceback_or_secret(tmp_path: Path) -> None:
+    path = write(tmp_path, '[telegram]\nenabled = "maybe"\ntoken = "999:SECRET-TOKEN"\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", str(path), "questionnaire"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "telegram.enabled:" in proc.stderr
+    assert "Traceback" not in proc.stderr and "SECRET-TOKEN" not in proc.stderr + proc.stdout
