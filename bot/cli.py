@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
 from storage.db import DatabaseUnavailable
@@ -32,15 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--database", default=None, help="адрес базы данных вместо [database].url")
     parser.add_argument("-v", "--verbose", action="store_true", help="подробный журнал")
     sub = parser.add_subparsers(dest="command", required=True, metavar="КОМАНДА")
-
-    console = sub.add_parser("console", help="пройти опрос в терминале")
-    console.add_argument("--user", default=None, help="имя респондента (для продолжения анкеты)")
-
-    questionnaire = sub.add_parser("questionnaire", help="показать загруженную анкету")
-    questionnaire.add_argument("--json", action="store_true", help="вывести в формате JSON")
-
-    sub.add_parser("migrate", help="применить миграции базы данных")
+    for module in command_modules():
+        module.register(sub)
     return parser
+
+
+def command_modules() -> list[Any]:
+    """Each module adds its sub-commands with `register(subparsers)` (handler in `set_defaults`)."""
+    from bot import commands, run
+
+    return [commands, run]
 
 
 def load(args: argparse.Namespace) -> Settings:
@@ -67,10 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import commands
-
-    handler = getattr(commands, f"cmd_{args.command.replace('-', '_')}")
-    code: int = await handler(args, settings)
+    code: int = await args.handler(args, settings)
     return code
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from bot.app import build_conversation, questionnaire_from
 from bot.cli import default_user, dump_json
@@ -12,6 +13,19 @@ from bot.conversation import Layout
 from storage.db import current_revision
 from storage.store import Storage
 from survey_flow.export import questionnaire_summary
+
+
+def register(sub: Any) -> None:
+    console = sub.add_parser("console", help="пройти опрос в терминале")
+    console.add_argument("--user", default=None, help="имя респондента (для продолжения анкеты)")
+    console.set_defaults(handler=cmd_console)
+
+    questionnaire = sub.add_parser("questionnaire", help="показать загруженную анкету")
+    questionnaire.add_argument("--json", action="store_true", help="вывести в формате JSON")
+    questionnaire.set_defaults(handler=cmd_questionnaire)
+
+    migrate = sub.add_parser("migrate", help="применить миграции базы данных")
+    migrate.set_defaults(handler=cmd_migrate)
 
 
 async def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
