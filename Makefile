@@ -20,8 +20,8 @@ demo: $(STAMP)
 	$(BIN)/otklik --database sqlite+aiosqlite:///$(DEMO_DB) console
 
 lint: $(STAMP)
-	$(BIN)/ruff check survey_flow storage bot reports tests bench
-	$(BIN)/ruff format --check survey_flow storage bot reports tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

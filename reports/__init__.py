@@ -1,0 +1,1 @@
+"""Exports, the quarterly analysis, the Appendix 2 report and charts."""
