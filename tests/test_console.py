@@ -67,8 +67,11 @@ def test_kill_mid_survey_loses_nothing_and_resumes(tmp_path: Path) -> None:
         proc.stdin.flush()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if db.exists() and len(table(db, "select 1 from answers")) == 6:
-            break
+        try:
+            if len(table(db, "select 1 from answers")) == 6:
+                break
+        except sqlite3.OperationalError:  # the file exists before the migrations ran
+            pass
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
