@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.errors import UsageError
 from storage.db import DatabaseUnavailable
 from survey_flow.loader import QuestionnaireError
 
 log = logging.getLogger("otklik")
-
-
-class UsageError(Exception):
-    """A bad command-line value; the message is shown as is."""
 
 
 def build_parser() -> argparse.ArgumentParser:

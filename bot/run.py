@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.app import questionnaire_from
-from bot.cli import UsageError
 from bot.config import Settings
+from bot.errors import UsageError
 from storage.store import Storage
 from survey_flow.model import Questionnaire
 
