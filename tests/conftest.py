@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -36,7 +37,9 @@ def _probe_postgres(url: str) -> str | None:
             await engine.dispose()
 
     try:
-        asyncio.run(asyncio.wait_for(probe(), timeout=5))
+        # In a thread: the first caller may be an async fixture with a running loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, asyncio.wait_for(probe(), timeout=5)).result()
     except Exception as exc:  # any failure means "not reachable here"
         return f"PostgreSQL not reachable at {url} ({type(exc).__name__}: {exc}); set OTKLIK_TEST_PG_URL"
     return None
