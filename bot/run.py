@@ -14,6 +14,7 @@ from typing import Any
 from bot.app import questionnaire_from
 from bot.config import Settings
 from bot.errors import UsageError
+from bot.vk import runner as vk_runner
 from storage.store import Storage
 from survey_flow.model import Questionnaire
 
@@ -38,7 +39,9 @@ class ChannelRunner:
 
 def channel_runners() -> list[ChannelRunner]:
     """The channels `otklik run` knows; each module adds its own entry."""
-    return []
+    return [
+        ChannelRunner(vk_runner.NAME, vk_runner.enabled, vk_runner.run),
+    ]
 
 
 def register(sub: Any) -> None:
