@@ -140,6 +140,8 @@ class VkClient:
                 if attempt == self.attempts:
                     raise VkError(method, -1, str(exc)) from None
                 log.warning("VK %s: %s, retry %d in %.2fs", method, exc, attempt, delay)
+            except vk_api.exceptions.VkApiError as exc:  # captcha, validation: nothing a bot can do
+                raise VkError(method, int(getattr(exc, "code", 0) or 0), str(exc)) from None
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")

@@ -73,7 +73,10 @@ class VkChannel:
             server = await self._first_server(stop)
             if server is None:
                 return
-            ts = await self.load_ts() or server.ts
+            stored = await self.load_ts()
+            ts = stored or server.ts
+            if stored is None:  # first start: from now on nothing that arrives is missed
+                await self.save_ts(ts)
             failures = 0
             while not stop.is_set():
                 try:

@@ -134,14 +134,14 @@ class FakeVk:
         with self.cond:
             return [m for m in self.sent if m.peer_id == peer]
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, predicate: Callable[[], bool], limit: float = 15.0) -> None:
+        deadline = time.monotonic() + limit
         while not predicate():
             if time.monotonic() > deadline:
                 raise AssertionError("the bot did not get there in time")
             await asyncio.sleep(0.01)
 
-    async def settled(self, timeout: float = 15.0) -> None:
+    async def settled(self, limit: float = 15.0) -> None:
         """Wait until the bot handled every pushed event: it polls again from the head."""
         head, key = self.head, self.key
 
@@ -149,7 +149,7 @@ class FakeVk:
             with self.cond:
                 return any(int(p.get("ts", "0")) >= head and p.get("key") == key for p in self.polls)
 
-        await self.wait_for(caught_up, timeout)
+        await self.wait_for(caught_up, limit)
 
     # --- the API ---------------------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class FakeVk:
         raise _ApiFailure(100, "message not found")
 
     def _check_keyboard(self, keyboard: dict[str, Any] | None) -> None:
-        problem = _keyboard_problem(keyboard) if keyboard is not None else None
+        problem = keyboard_problem(keyboard) if keyboard is not None else None
         if problem:
             self.violations.append(f"911: {problem}")
             raise _ApiFailure(911, "Keyboard format is invalid")
@@ -257,7 +257,7 @@ def _error(code: int, message: str) -> dict[str, Any]:
     return {"error": {"error_code": code, "error_msg": message, "request_params": []}}
 
 
-def _keyboard_problem(keyboard: dict[str, Any]) -> str | None:
+def keyboard_problem(keyboard: dict[str, Any]) -> str | None:
     """Why VK would refuse this keyboard (error 911), or None."""
     rows = keyboard.get("buttons", [])
     if keyboard.get("inline") and (len(rows) > 6 or sum(len(r) for r in rows) > 10):

@@ -252,3 +252,28 @@ async def test_the_event_loop_stays_free_during_long_polls(bot: Bot, fake: FakeV
         await asyncio.sleep(0.01)
         worst = max(worst, time.monotonic() - started - 0.01)
     assert worst < 0.2
+
+
+async def test_many_people_in_one_batch(bot: Bot, fake: FakeVk) -> None:
+    await bot.stop()
+    people = [User(fake, 3000 + n) for n in range(6)]
+    for person in people:
+        fake.push(person.message_new("Начать", payload=START))
+        fake.push(person.message_new("1"))
+    await bot.start()
+    await fake.settled()
+    for person in people:
+        assert person.last_with_buttons().text.startswith("Вопрос 2 из"), person.id
+    assert len(await rows(bot.db, select(answers.c.id))) == len(people)
+
+
+async def test_clients_without_callback_buttons_get_text_buttons(bot: Bot, fake: FakeVk, user: User) -> None:
+    update = user.message_new("Начать", payload=START)
+    update["object"]["client_info"]["button_actions"] = ["text"]
+    await user.push(update)
+    question = user.last_with_buttons()
+    assert {b["type"] for b in question.buttons()} == {"text"}
+    button = next(b for b in question.buttons() if json.loads(b["payload"])["v"] == "2")
+    # A text button sends its label as a message, with the payload attached as a JSON string.
+    await user.push(user.message_new(button["label"], payload=button["payload"]))
+    assert await stored_answers(bot.db) == {"1": "2"}
