@@ -30,6 +30,7 @@ VK_COMMANDS = Commands(start="«Начать»", stop="«стоп»")
 START_COMMAND = "start"  # payload {"command": "start"} of VK's own «Начать» button
 BATCH_ATTEMPTS = 3  # a batch that keeps failing (e.g. the database is down) is retried, then skipped
 CHATS_FROM = 2_000_000_000  # peer ids of group chats start here
+REMEMBERED_PEERS = 10_000  # last keyboard message per peer, kept in memory only
 
 
 @dataclass(frozen=True)
@@ -323,6 +324,7 @@ class VkChannel:
             return
         messages = list(result.messages)
         if edit_cmid is not None:
+            self._last_keyboard.pop(peer, None)  # the pressed message is edited here, not later
             if result.edit_in_place and messages:
                 first = messages.pop(0)
                 if not await self._edit(peer, first.text, self._keyboard(peer, first), cmid=edit_cmid):
@@ -362,7 +364,10 @@ class VkChannel:
                 },
             )
             if last and markup is not None and isinstance(message_id, int):
+                self._last_keyboard.pop(peer, None)
                 self._last_keyboard[peer] = message_id
+                if len(self._last_keyboard) > REMEMBERED_PEERS:  # forget the longest-quiet peer
+                    del self._last_keyboard[next(iter(self._last_keyboard))]
 
     def _keyboard(self, peer: int, message: Message) -> str | None:
         return render.keyboard(message, callback=peer not in self._text_buttons)

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot import texts
@@ -78,12 +79,14 @@ async def test_full_survey_by_typed_answers(bot: Bot, fake: FakeVk, user: User) 
         assert question.keyboard == {"inline": True, "buttons": []} and "✅" in question.text
     await user.say("да")
     assert user.last_with_buttons().labels() == [texts.WITHDRAW_BUTTON]
+    await user.press(texts.WITHDRAW_BUTTON)
+    assert user.last_text == texts.CONSENT_WITHDRAWN
     sessions = await rows(bot.db, select(survey_sessions.c.status))
     assert [s.status for s in sessions] == ["completed"]
     assert len(await stored_answers(bot.db)) == 14  # 13 asked + the automatic date (7)
-    granted = await rows(bot.db, select(consents.c.granted))
-    assert [g.granted for g in granted] == [True]
-    assert fake.answers == []  # no callback buttons were pressed
+    granted = await rows(bot.db, select(consents.c.granted).order_by(consents.c.id))
+    assert [g.granted for g in granted] == [True, False]
+    assert len(fake.answers) == 1 and snackbars(fake) == []  # the withdrawal text came as a message
 
 
 async def test_long_lists_are_paged_within_vk_limits(bot: Bot, fake: FakeVk, user: User) -> None:
@@ -210,15 +213,20 @@ async def test_restart_picks_up_events_sent_while_down(bot: Bot, fake: FakeVk, u
         assert await repo.get_state(conn, "vk:777:ts") == str(TS_BASE + len(fake.events))
 
 
-async def test_user_without_permission_is_marked_unreachable(bot: Bot, fake: FakeVk, user: User) -> None:
+@pytest.mark.parametrize("code", [901, 902])
+async def test_user_without_permission_is_marked_unreachable(
+    bot: Bot, fake: FakeVk, user: User, code: int
+) -> None:
     await user.say("Начать", payload=START)
-    fake.refuse_peers[user.id] = 901
+    fake.refuse_peers[user.id] = code
     await user.choose("1")
     assert (await respondent(bot.db, user)).unreachable_at is not None
     assert len(fake.calls_of("messages.send")) == 3  # no retries of a refusal
     del fake.refuse_peers[user.id]
     await user.push({"type": "message_allow", "object": {"user_id": user.id, "key": ""}})
     assert (await respondent(bot.db, user)).unreachable_at is None
+    await user.push({"type": "message_deny", "object": {"user_id": user.id}})
+    assert (await respondent(bot.db, user)).unreachable_at is not None
 
 
 async def test_errors_6_9_10_are_retried_with_the_same_random_id(bot: Bot, fake: FakeVk, user: User) -> None:
