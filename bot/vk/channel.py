@@ -115,7 +115,7 @@ class VkChannel:
                             await self.save_ts(ts)
                     else:
                         log.exception("VK: handling failed (attempt %d); retrying", failures)
-                        await _sleep(stop, self.backoff * failures)
+                        await _sleep(stop, min(self.backoff * 2 ** (failures - 1), 60.0))
         finally:
             session.close()
 
@@ -201,16 +201,18 @@ class VkChannel:
             peer = message.get("peer_id") or obj.get("peer_id") or obj.get("user_id") or ""
             by_peer.setdefault(str(peer), []).append(update)
 
-        async def serial(items: list[dict[str, Any]]) -> None:
+        async def serial(items: list[dict[str, Any]]) -> Exception | None:
+            first: Exception | None = None
             for item in items:
-                await self.handle_update(item)
+                try:
+                    await self.handle_update(item)
+                except Exception as exc:  # the person's later events still get their turn
+                    first = first or exc
+            return first
 
-        outcomes = await asyncio.gather(
-            *(serial(items) for items in by_peer.values()), return_exceptions=True
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
+        for error in await asyncio.gather(*(serial(items) for items in by_peer.values())):
+            if error is not None:
+                raise error
 
     async def handle_update(self, update: dict[str, Any]) -> None:
         kind = update.get("type")

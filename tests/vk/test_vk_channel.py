@@ -285,3 +285,14 @@ async def test_clients_without_callback_buttons_get_text_buttons(bot: Bot, fake:
     # A text button sends its label as a message, with the payload attached as a JSON string.
     await user.push(user.message_new(button["label"], payload=button["payload"]))
     assert await stored_answers(bot.db) == {"1": "2"}
+
+
+async def test_an_event_that_keeps_failing_is_skipped(bot: Bot, fake: FakeVk, user: User) -> None:
+    broken = user.message_new("Начать")
+    broken["object"]["message"]["from_id"] = "not a number"
+    fake.push(broken)
+    await user.say("Начать", payload=START)
+    await fake.settled()
+    assert [m.text for m in user.inbox()][:1] == [texts.GREETING]
+    async with bot.db.transaction() as conn:
+        assert await repo.get_state(conn, "vk:777:ts") == str(fake.head)
