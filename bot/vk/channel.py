@@ -279,11 +279,9 @@ class VkChannel:
                     update_id=update_id,
                 )
             )  # fmt: skip
-            if result.notice and not result.duplicate:
-                shown = {m.text for m in result.messages}
-                if result.notice in shown:
-                    pass
-                elif len(result.notice) <= render.MAX_SNACKBAR:
+            # A notice the messages do not already say: a snackbar, or a message when it is too long.
+            if result.notice and result.notice not in {m.text for m in result.messages}:
+                if len(result.notice) <= render.MAX_SNACKBAR:
                     notice = result.notice
                 else:
                     result.messages.insert(0, Message(result.notice))
@@ -324,24 +322,25 @@ class VkChannel:
         """Show a conversation result: edit the answered message, then send the new ones."""
         if result.duplicate:
             return
-        messages = list(result.messages)
+        # (identity, message): the identity feeds random_id, so it must not depend on edit outcomes.
+        outgoing = [(f"{identity}:{index}", message) for index, message in enumerate(result.messages)]
         if edit_cmid is not None:
             self._last_keyboard.pop(peer, None)  # the pressed message is edited here, not later
-            if result.edit_in_place and messages:
-                first = messages.pop(0)
-                if not await self._edit(peer, first.text, self._keyboard(peer, first), cmid=edit_cmid):
-                    messages.insert(0, first)
+            if result.edit_in_place and outgoing:
+                first = outgoing[0][1]
+                if await self._edit(peer, first.text, self._keyboard(peer, first), cmid=edit_cmid):
+                    outgoing.pop(0)
             elif result.answered and not await self._edit(
                 peer, result.answered, render.EMPTY_KEYBOARD, cmid=edit_cmid
             ):
-                messages.insert(0, Message(result.answered))
+                outgoing.insert(0, (f"{identity}:echo", Message(result.answered)))
         elif result.answered and peer in self._last_keyboard:
             await self._edit(
                 peer, result.answered, render.EMPTY_KEYBOARD, message_id=self._last_keyboard.pop(peer)
             )
-        for index, message in enumerate(messages):
+        for key, message in outgoing:
             try:
-                await self.send(peer, message, f"{identity}:{index}")
+                await self.send(peer, message, key)
             except VkError as exc:
                 if exc.code in UNREACHABLE_CODES:
                     await self._mark_unreachable(result.respondent_id)

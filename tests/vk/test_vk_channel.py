@@ -295,3 +295,15 @@ async def test_an_event_that_keeps_failing_is_skipped(bot: Bot, fake: FakeVk, us
     assert [m.text for m in user.inbox()][:1] == [texts.GREETING]
     async with bot.db.transaction() as conn:
         assert await repo.get_state(conn, "vk:777:ts") == str(fake.head)
+
+
+async def test_an_answer_that_cannot_be_edited_in_is_sent_as_an_echo(
+    bot: Bot, fake: FakeVk, user: User
+) -> None:
+    await user.say("Начать", payload=START)
+    question = user.last_with_buttons()
+    fake.fail("messages.edit", 909)  # "message is too old to edit"
+    sent = await user.choose("2")
+    assert sent[0].text.endswith("✅ Грант") and sent[0].keyboard is None
+    assert sent[1].text.startswith("Вопрос 2 из")
+    assert question.edits == 0 and question.buttons()
