@@ -78,6 +78,7 @@ class VkChannel:
             ts = stored or server.ts
             if stored is None:  # first start: from now on nothing that arrives is missed
                 await self.save_ts(ts)
+            log.info("VK: long poll of community %s from ts %s", self.group_id, ts)
             failures = 0
             while not stop.is_set():
                 try:
@@ -193,7 +194,7 @@ class VkChannel:
     # --- events -------------------------------------------------------------------------------
 
     async def handle_batch(self, updates: list[dict[str, Any]]) -> None:
-        """Events of different people concurrently, of one person in order."""
+        """Events of one person in order; of different people concurrently (PostgreSQL)."""
         by_peer: dict[str, list[dict[str, Any]]] = {}
         for update in updates:
             obj = update.get("object") or {}
@@ -210,7 +211,13 @@ class VkChannel:
                     first = first or exc
             return first
 
-        for error in await asyncio.gather(*(serial(items) for items in by_peer.values())):
+        if self.storage.dialect == "sqlite":
+            # One writer at a time anyway; concurrent SQLite transactions would only fail on
+            # lock upgrades ("database is locked") and be retried.
+            errors = [await serial(items) for items in by_peer.values()]
+        else:
+            errors = await asyncio.gather(*(serial(items) for items in by_peer.values()))
+        for error in errors:
             if error is not None:
                 raise error
 
