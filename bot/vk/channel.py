@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import requests
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot import texts
 from bot.conversation import Commands, Conversation, utcnow
@@ -106,9 +107,12 @@ class VkChannel:
                         failures = 0
                         ts = str(response["ts"])
                         await self.save_ts(ts)
-                except Exception:
+                except Exception as exc:
                     failures += 1
-                    if failures >= BATCH_ATTEMPTS and "ts" in response and "failed" not in response:
+                    # A broken event is given up after a few attempts; an unreachable database or
+                    # VK API is waited for, however long it takes: those events are not lost.
+                    broken = "ts" in response and "failed" not in response and not transient(exc)
+                    if broken and failures >= BATCH_ATTEMPTS:
                         log.exception("VK: a batch failed %d times; skipping it", failures)
                         failures = 0
                         ts = str(response["ts"])
@@ -116,7 +120,7 @@ class VkChannel:
                             await self.save_ts(ts)
                     else:
                         log.exception("VK: handling failed (attempt %d); retrying", failures)
-                        await _sleep(stop, min(self.backoff * 2 ** (failures - 1), 60.0))
+                        await _sleep(stop, min(self.backoff * 2 ** min(failures - 1, 6), 60.0))
         finally:
             session.close()
 
@@ -413,6 +417,15 @@ class VkChannel:
             return
         async with self.storage.transaction() as conn:
             await repo.mark_unreachable(conn, respondent_id, self.clock())
+
+
+def transient(exc: BaseException) -> bool:
+    """Failures that go away by themselves: the database or the network is briefly unreachable."""
+    if isinstance(exc, VkError):
+        return exc.code < 0
+    return isinstance(
+        exc, (OperationalError, InterfaceError, OSError, TimeoutError, requests.RequestException)
+    )
 
 
 def _is_start_command(raw: Any) -> bool:

@@ -107,3 +107,17 @@ async def test_rate_limiter_spaces_calls() -> None:
     started = time.monotonic()
     await asyncio.gather(*(limiter.wait() for _ in range(11)))
     assert time.monotonic() - started >= 0.19
+
+
+def test_transient_failures_are_told_from_broken_events() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from bot.vk.api import VkError
+    from bot.vk.channel import transient
+
+    assert transient(OperationalError("select 1", {}, Exception("database is locked")))
+    assert transient(ConnectionRefusedError())
+    assert transient(VkError("groups.getLongPollServer", -1, "connection refused"))
+    assert not transient(VkError("groups.getLongPollServer", 5, "bad token"))
+    assert not transient(ValueError("invalid literal for int()"))
+    assert not transient(KeyError("message"))
