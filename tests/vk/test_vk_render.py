@@ -7,11 +7,13 @@ import json
 import time
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from bot.conversation import Conversation, Layout
 from bot.messages import Action, Button, Message
 from bot.vk import render
-from bot.vk.api import RateLimiter
+from bot.vk.api import RateLimiter, VkError
+from bot.vk.channel import transient
 from bot.vk.render import VK_PAGE_SIZE
 from storage.store import Storage
 from survey_flow.model import Questionnaire
@@ -110,11 +112,6 @@ async def test_rate_limiter_spaces_calls() -> None:
 
 
 def test_transient_failures_are_told_from_broken_events() -> None:
-    from sqlalchemy.exc import OperationalError
-
-    from bot.vk.api import VkError
-    from bot.vk.channel import transient
-
     assert transient(OperationalError("select 1", {}, Exception("database is locked")))
     assert transient(ConnectionRefusedError())
     assert transient(VkError("groups.getLongPollServer", -1, "connection refused"))
