@@ -96,6 +96,8 @@ class Conversation:
                 conn, event.channel, event.external_id, now, event.name
             )
             respondent = await repo.lock_respondent(conn, found.id)
+            if respondent.unreachable_at is not None:  # they wrote to us: reachable again
+                await repo.mark_unreachable(conn, respondent.id, None)
             turn = _Turn(self, conn, respondent, now)
             result = await turn.dispatch(event)
             result.respondent_id = respondent.id

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot import redact
 from bot.app import questionnaire_from
 from bot.config import Settings
 from bot.errors import UsageError
@@ -38,7 +39,9 @@ class ChannelRunner:
 
 def channel_runners() -> list[ChannelRunner]:
     """The channels `otklik run` knows; each module adds its own entry."""
-    return []
+    from bot.telegram.runner import TELEGRAM
+
+    return [TELEGRAM]
 
 
 def register(sub: Any) -> None:
@@ -48,6 +51,7 @@ def register(sub: Any) -> None:
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.INFO)
+    redact.install(settings)
     runners = [r for r in channel_runners() if r.enabled(settings)]
     if not runners:
         raise UsageError(
@@ -55,7 +59,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             "или запустите опрос в терминале: otklik console"
         )
     questionnaire = questionnaire_from(settings)
-    storage = await Storage.open(settings.database.url)
+    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
