@@ -74,7 +74,22 @@ async def test_full_in_person_path_with_followup_and_consent(service: Service, f
     await press(fake_tg, texts.CONSENT_YES)
     assert service.storage is not None
     saved = await stored(service.storage)
-    assert sorted(saved, key=int) == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "11", "12", "13", "14", "17"]
+    assert sorted(saved, key=int) == [
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+        "7",
+        "8",
+        "9",
+        "11",
+        "12",
+        "13",
+        "14",
+        "17",
+    ]
     assert saved["12"] == ("2", "Долго искал нужные формы") and saved["14"] == ("3", "Неудобная парковка")
     async with service.storage.transaction() as conn:
         session = (await conn.execute(select(survey_sessions))).one()
@@ -89,9 +104,10 @@ async def test_online_refused_path_typed_answers_and_consent_declined(
     service: Service, fake_tg: FakeTelegram
 ) -> None:
     await say(fake_tg, "/start")
-    for text in ("1", "2", "3", "4", "2", "1", "2", "2", "1"):
+    for text in ("1", "2", "3", "4", "2", "1", "2", "2"):
         await say(fake_tg, text)
     assert "После отказа Вам была предоставлена информация" in last_question(fake_tg)  # 10(22)
+    await say(fake_tg, "1")
     for text in ("4", "4", "4", "4", "4"):
         await say(fake_tg, text)
     assert "Согласны ли Вы получать приглашения" in fake_tg.texts(CHAT)[-1]
@@ -127,7 +143,9 @@ async def test_deep_link_prefills_block_one(service: Service, fake_tg: FakeTeleg
             conn, {"1": "2", "2": "1", "3": "1", "5": "1"}, "qr", "Приёмная", datetime.now(UTC)
         )
     await say(fake_tg, f"/start {key}")
-    assert last_question(fake_tg).startswith("Вопрос 1 из 10") and "Муниципальный район" in last_question(fake_tg)
+    assert last_question(fake_tg).startswith("Вопрос 1 из 10") and "Муниципальный район" in last_question(
+        fake_tg
+    )
     async with service.storage.transaction() as conn:
         session = (await conn.execute(select(survey_sessions))).one()
     assert (session.source, session.source_ref) == ("qr", key)
@@ -240,7 +258,9 @@ async def test_blocked_bot_marks_respondent_unreachable(service: Service, fake_t
     assert row.unreachable_at is None
 
 
-async def test_update_is_acknowledged_only_after_it_is_stored(service: Service, fake_tg: FakeTelegram) -> None:
+async def test_update_is_acknowledged_only_after_it_is_stored(
+    service: Service, fake_tg: FakeTelegram
+) -> None:
     """While the database is locked the update stays unacknowledged; then it is handled."""
     await say(fake_tg, "/start")
     assert service.storage is not None
