@@ -9,6 +9,7 @@ can be enforced (30 messages/s overall, 1/s per chat) with 429s, as Telegram doe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -201,10 +202,8 @@ class FakeTelegram:
             async with self._changed:
                 self._changed.notify_all()
 
-        try:
+        with contextlib.suppress(RuntimeError):  # no loop: nobody can be waiting
             asyncio.get_running_loop().create_task(notify())
-        except RuntimeError:
-            pass
 
     # --- the API ------------------------------------------------------------------------
 
