@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import secrets
 import statistics
 import sys
 import tempfile
@@ -86,9 +87,12 @@ def next_update(session: NoNetworkSession, chat: int, label: str) -> Update:
     raise RuntimeError(f"no button {label!r}")
 
 
-async def run_project(db: Path, respondents: int, concurrency: int) -> tuple[float, list[float], int]:
-    settings = Settings(database={"url": f"sqlite+aiosqlite:///{db}"})
-    storage = await Storage.open(settings.database.url)
+async def run_project(
+    db: Path, respondents: int, concurrency: int, url: str | None = None
+) -> tuple[float, list[float], int]:
+    schema = f"bench_{secrets.token_hex(4)}" if url else None
+    settings = Settings(database={"url": url or f"sqlite+aiosqlite:///{db}", "pg_schema": schema})
+    storage = await Storage.open(settings.database.url, schema=schema)
     session = NoNetworkSession()
     bot = Bot(TOKEN, session=session)
     dispatcher = build_dispatcher(Services(settings, storage, questionnaire_from(settings)), bot)
@@ -110,6 +114,9 @@ async def run_project(db: Path, respondents: int, concurrency: int) -> tuple[flo
     started = time.perf_counter()
     await asyncio.gather(*(respondent(10_000 + n) for n in range(respondents)))
     elapsed = time.perf_counter() - started
+    if schema:
+        async with storage.transaction() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
     await storage.close()
     return elapsed, latencies, len(latencies)
 
@@ -158,9 +165,9 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-async def measure(respondents: int, concurrency: int) -> dict[str, Any]:
+async def measure(respondents: int, concurrency: int, url: str | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        elapsed, latencies, count = await run_project(Path(tmp) / "project.db", respondents, concurrency)
+        elapsed, latencies, count = await run_project(Path(tmp) / "project.db", respondents, concurrency, url)
         baseline = await run_baseline(Path(tmp) / "baseline.db", count, concurrency)
     project = count / elapsed
     return {
@@ -178,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.answers")
     parser.add_argument("--respondents", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--database", default=None, help="PostgreSQL URL instead of a SQLite file")
     args = parser.parse_args(argv)
-    result = asyncio.run(measure(args.respondents, args.concurrency))
+    result = asyncio.run(measure(args.respondents, args.concurrency, args.database))
     print(
         f"answers: {result['updates']} updates from {result['respondents']} respondents\n"
         f"  project : {result['project_updates_per_s']:8.0f} updates/s  "
