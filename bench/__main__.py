@@ -1,7 +1,7 @@
 """`make bench`: every benchmark in one run, each in its own process (memory peaks stay apart).
 
-    python -m bench            # all
-    python -m bench answers    # one
+python -m bench            # all
+python -m bench answers    # one
 """
 
 from __future__ import annotations

@@ -193,6 +193,19 @@ class StaffConfig(_Section):
     members: list[StaffMember] = []
 
 
+class ServiceConfig(_Section):
+    # "host:port" for GET /healthz (e.g. "127.0.0.1:8090"); empty: no health endpoint.
+    health_listen: str = ""
+
+    @field_validator("health_listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if value and (not host or not port.isdigit() or not 0 < int(port) < 65536):
+            raise ValueError("ожидается адрес вида 127.0.0.1:8090")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OTKLIK_",
@@ -207,6 +220,7 @@ class Settings(BaseSettings):
     telegram: TelegramConfig = TelegramConfig()
     vk: VkConfig = VkConfig()
     staff: StaffConfig = StaffConfig()
+    service: ServiceConfig = ServiceConfig()
 
     @classmethod
     def settings_customise_sources(

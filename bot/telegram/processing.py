@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
@@ -47,12 +47,19 @@ def chat_key(update: Update) -> int:
 
 
 class UpdateProcessor:
-    def __init__(self, dispatcher: Dispatcher, bot: Bot, *, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        *,
+        backoff: Backoff | None = None,
+        on_handled: Callable[[], None] | None = None,
+    ) -> None:
         self.dispatcher = dispatcher
         self.bot = bot
         self.backoff = backoff or Backoff()
+        self.on_handled = on_handled
         self.handled = 0
-        self.last_handled_at: float | None = None
 
     async def process(self, update: Update, *, give_up_after: float | None = None) -> bool:
         """True once the update is handled; False if the database stayed away past the deadline."""
@@ -79,7 +86,8 @@ class UpdateProcessor:
                 log.exception("update %s failed", update.update_id)
                 await self._apologise(update)
             self.handled += 1
-            self.last_handled_at = loop.time()
+            if self.on_handled is not None:
+                self.on_handled()
             return True
 
     async def process_batch(self, updates: Iterable[Update]) -> None:

@@ -14,6 +14,7 @@ from bot.app import build_conversation
 from bot.config import Settings
 from bot.conversation import Commands, Layout
 from bot.errors import UsageError
+from bot.http import start_server
 from bot.run import ChannelRunner, Services
 from bot.telegram.delivery import Delivery
 from bot.telegram.handlers import survey_router
@@ -21,7 +22,7 @@ from bot.telegram.polling import ALLOWED_UPDATES, run_polling
 from bot.telegram.processing import UpdateProcessor
 from bot.telegram.retry import RetryPolicy, call_with_retry
 from bot.telegram.staff import STATS, StaffCommand, StaffDirectory, staff_router
-from bot.telegram.webhook import start_webhook_server, webhook_app, webhook_path
+from bot.telegram.webhook import webhook_app, webhook_path
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
             raise UsageError("Telegram не принял токен бота: проверьте [telegram].token") from None
         log.info("telegram: bot @%s, mode %s", me.username, settings.mode)
         dispatcher = build_dispatcher(services, bot)
-        processor = UpdateProcessor(dispatcher, bot)
+        processor = UpdateProcessor(dispatcher, bot, on_handled=lambda: services.health.handled("telegram"))
         if settings.mode == "webhook":
             await _serve_webhook(services, bot, processor, stop)
         else:
@@ -79,7 +80,7 @@ async def _serve_webhook(
     assert settings.webhook_secret is not None
     secret = settings.webhook_secret.get_secret_value()
     app = webhook_app(bot, processor, secret=secret, path=webhook_path(settings.webhook_url))
-    server = await start_webhook_server(app, settings.webhook_listen)
+    server = await start_server(app, settings.webhook_listen)
     try:
         await call_with_retry(
             lambda: bot.set_webhook(

@@ -47,11 +47,3 @@ def webhook_app(bot: Bot, processor: UpdateProcessor, *, secret: str, path: str)
     app = web.Application(client_max_size=1024 * 1024)
     app.router.add_post(path, handle)
     return app
-
-
-async def start_webhook_server(app: web.Application, listen: str) -> web.AppRunner:
-    host, _, port = listen.rpartition(":")
-    runner = web.AppRunner(app, access_log=None)  # access logs would carry nothing useful
-    await runner.setup()
-    await web.TCPSite(runner, host.strip("[]"), int(port)).start()
-    return runner
