@@ -52,6 +52,7 @@ class VkChannel:
         wait: int = 25,
         backoff: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
+        on_handled: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         self.conversation = conversation
@@ -60,6 +61,7 @@ class VkChannel:
         self.wait = wait
         self.backoff = backoff
         self.clock = clock
+        self.on_handled = on_handled  # health reporting: a batch was handled
         self.state_key = f"vk:{group_id}:ts"
         # The last message with buttons per peer: a typed answer turns it into the echo.
         self._last_keyboard: dict[int, int] = {}
@@ -107,6 +109,8 @@ class VkChannel:
                         failures = 0
                         ts = str(response["ts"])
                         await self.save_ts(ts)
+                        if self.on_handled is not None:
+                            self.on_handled()
                 except Exception as exc:
                     failures += 1
                     # A broken event is given up after a few attempts; an unreachable database or

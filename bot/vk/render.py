@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any
 
+from bot.conversation import Layout
 from bot.messages import Action, Button, Message
 
 MAX_TEXT = 4096  # messages.send refuses longer texts (error 914)
@@ -17,6 +18,7 @@ INLINE_MAX_ROWS = 6
 INLINE_MAX_BUTTONS = 10
 # Options per page: 4 option rows + «Другое» + one navigation row (« » back abort) = 6 rows, 9 buttons.
 VK_PAGE_SIZE = 4
+VK_LAYOUT = Layout(page_size=VK_PAGE_SIZE)
 
 EMPTY_KEYBOARD = json.dumps({"inline": True, "buttons": []})
 

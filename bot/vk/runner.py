@@ -3,38 +3,37 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from bot.app import build_conversation
-from bot.config import Settings
-from bot.conversation import Layout
+from bot.run import ChannelRunner, Services
 from bot.vk.api import VkClient
-from bot.vk.channel import VK_COMMANDS, VkChannel
-from bot.vk.render import VK_PAGE_SIZE
-
-if TYPE_CHECKING:
-    from bot.run import Services
-
-NAME = "ВКонтакте"
+from bot.vk.channel import CHANNEL, VK_COMMANDS, VkChannel
+from bot.vk.render import VK_LAYOUT
 
 
-def enabled(settings: Settings) -> bool:
-    return settings.vk.enabled
-
-
-async def run(services: Services, stop: asyncio.Event) -> None:
+async def run_vk(services: Services, stop: asyncio.Event) -> None:
     config = services.settings.vk
-    token = config.token.get_secret_value() if config.token else ""
-    client = VkClient(token, api_version=config.api_version, api_base_url=config.api_base_url, rps=config.rps)
-    conversation = build_conversation(
-        services.settings,
-        services.storage,
-        services.questionnaire,
-        layout=Layout(page_size=VK_PAGE_SIZE),
-        commands=VK_COMMANDS,
+    assert config.token is not None  # guaranteed by config validation for an enabled channel
+    client = VkClient(
+        config.token.get_secret_value(),
+        api_version=config.api_version,
+        api_base_url=config.api_base_url,
+        rps=config.rps,
     )
-    channel = VkChannel(client, conversation, services.storage, config.group_id)
+    conversation = build_conversation(
+        services.settings, services.storage, services.questionnaire, layout=VK_LAYOUT, commands=VK_COMMANDS
+    )
+    channel = VkChannel(
+        client,
+        conversation,
+        services.storage,
+        config.group_id,
+        on_handled=lambda: services.health.handled(CHANNEL),
+    )
     try:
         await channel.run(stop)
     finally:
         client.close()
+
+
+VK = ChannelRunner("vk", lambda settings: settings.vk.enabled, run_vk)
