@@ -8,6 +8,7 @@ It speaks just enough of the real protocol: form-encoded POST /method/<name> ans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import secrets
@@ -292,11 +293,13 @@ def _handler(fake: FakeVk) -> type[BaseHTTPRequestHandler]:
 
         def _reply(self, body: dict[str, Any]) -> None:
             data = json.dumps(body, ensure_ascii=False).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            # A stopped bot leaves its long poll behind: nobody reads that answer.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
         def _dispatch(self) -> None:
             path = urlsplit(self.path).path

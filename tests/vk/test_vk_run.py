@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,13 +23,26 @@ from tests.vk.fake_vk import GROUP_ID, TOKEN, FakeVk
 START = json.dumps({"command": "start"})
 
 
-def write_config(path: Path, db: Path, fake: FakeVk, token: str = TOKEN) -> Path:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(path: Path, db: Path, fake: FakeVk, token: str = TOKEN, health: str = "") -> Path:
     path.write_text(
         f'[database]\nurl = "sqlite+aiosqlite:///{db}"\n\n'
-        f'[vk]\nenabled = true\ntoken = "{token}"\ngroup_id = {GROUP_ID}\napi_base_url = "{fake.url}"\n',
+        f'[vk]\nenabled = true\ntoken = "{token}"\ngroup_id = {GROUP_ID}\napi_base_url = "{fake.url}"\n\n'
+        f'[service]\nhealth_listen = "{health}"\n',
         encoding="utf-8",
     )
     return path
+
+
+def healthz(address: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://{address}/healthz", timeout=10) as response:
+        data: dict[str, Any] = json.load(response)
+        return data
 
 
 def start(config: Path, cwd: Path) -> subprocess.Popen[str]:
@@ -60,13 +76,15 @@ async def test_run_serves_vk_and_resumes_after_a_restart(
     tmp_path: Path, fake: FakeVk, running: list[subprocess.Popen[str]]
 ) -> None:
     db = tmp_path / "run.db"
-    config = write_config(tmp_path / "config.toml", db, fake)
+    health = f"127.0.0.1:{free_port()}"
+    config = write_config(tmp_path / "config.toml", db, fake, health=health)
     user = User(fake, 4242)
     running.append(start(config, tmp_path))
     await fake.wait_for(lambda: bool(fake.polls), 60)
     sent = await user.say("Начать", payload=START)
     assert [m.text for m in sent][:1] == [texts.GREETING]
     await user.choose("1")
+    assert "vk" in healthz(health)["last_update_age_s"]
     code, err = terminate(running[-1])
     assert code == 0 and "Traceback" not in err, err
     # Sent while the service is down: handled after the restart.
