@@ -16,7 +16,7 @@ from bot.messages import Message
 from storage import repository as repo
 from storage.schema import answers, consents, survey_sessions
 from storage.store import Storage
-from tests.helpers import IN_PERSON_PROVIDED
+from tests.helpers import IN_PERSON_PROVIDED, ONLINE_REFUSED
 from tests.vk.conftest import Bot, User
 from tests.vk.fake_vk import TS_BASE, FakeVk
 
@@ -307,3 +307,64 @@ async def test_an_answer_that_cannot_be_edited_in_is_sent_as_an_echo(
     assert sent[0].text.endswith("✅ Грант") and sent[0].keyboard is None
     assert sent[1].text.startswith("Вопрос 2 из")
     assert question.edits == 0 and question.buttons()
+
+
+async def test_low_scores_ask_for_details_by_buttons(bot: Bot, fake: FakeVk, user: User) -> None:
+    await user.say("Начать", payload=START)
+    for value in ("1", "2", "3", "4", "1", "2", "1", "1"):
+        await user.choose(value)
+    scores = user.last_with_buttons()
+    assert scores.labels()[:5] == ["1", "2", "3", "4", "5"]
+    await user.choose("2")
+    assert "Уточните, пожалуйста, с какими конкретно сложностями" in user.last_text
+    await user.say("Долго искал нужные формы")
+    for value in ("5", "5", "5", "5"):
+        await user.choose(value)
+    assert texts.THANKS in [m.text for m in user.inbox()]
+    async with bot.db.transaction() as conn:
+        found = await conn.execute(
+            select(answers.c.option_code, answers.c.followup_text).where(answers.c.question_code == "11")
+        )
+        assert [tuple(r) for r in found] == [("2", "Долго искал нужные формы")]
+
+
+async def test_online_refused_typed_and_consent_declined(bot: Bot, fake: FakeVk, user: User) -> None:
+    await user.say("Начать")
+    for text in ONLINE_REFUSED:
+        await user.say(text)
+    assert "Согласны получать приглашения?" in user.last_with_buttons().text
+    await user.say("нет")
+    assert user.last_text == texts.CONSENT_DECLINED
+    saved = await stored_answers(bot.db)
+    assert "10" in saved and "13" not in saved and "15" in saved and "16" in saved
+    granted = await rows(bot.db, select(consents.c.granted))
+    assert [g.granted for g in granted] == [False]
+
+
+async def test_two_quick_taps_record_one_answer(bot: Bot, fake: FakeVk, user: User) -> None:
+    await user.say("Начать", payload=START)
+    label = user.answer_button("2")
+    first, second = user.message_event(label), user.message_event(label)
+    fake.push(first)
+    fake.push(second)
+    await fake.settled()
+    assert await stored_answers(bot.db) == {"1": "2"}
+    assert len(fake.answers) == 2 and snackbars(fake) == [texts.STALE_BUTTON]
+    assert [m.text.split("\n")[0] for m in user.inbox()].count("Вопрос 2 из 16") == 1
+
+
+async def test_forged_buttons_and_group_chats_are_ignored(bot: Bot, fake: FakeVk, user: User) -> None:
+    await user.say("Начать", payload=START)
+    before = len(user.inbox())
+    forged = user.message_event(user.answer_button("1"))
+    forged["object"]["payload"] = {"t": "1:1", "a": "drop table", "v": "1"}
+    await user.push(forged)
+    garbage = user.message_event(user.answer_button("1"))
+    garbage["object"]["payload"] = "not even json"
+    await user.push(garbage)
+    assert len(user.inbox()) == before and snackbars(fake) == [texts.STALE_BUTTON] * 2
+    chat = user.message_new("Начать", payload=START)
+    chat["object"]["message"]["peer_id"] = 2_000_000_001
+    await user.push(chat)
+    assert fake.messages_to(2_000_000_001) == [] and len(user.inbox()) == before
+    assert await stored_answers(bot.db) == {}

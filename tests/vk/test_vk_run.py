@@ -72,7 +72,7 @@ def running() -> Iterator[list[subprocess.Popen[str]]]:
             proc.communicate(timeout=10)
 
 
-async def test_run_serves_vk_and_resumes_after_a_restart(
+async def test_run_serves_vk_and_a_killed_service_loses_nothing(
     tmp_path: Path, fake: FakeVk, running: list[subprocess.Popen[str]]
 ) -> None:
     db = tmp_path / "run.db"
@@ -85,19 +85,20 @@ async def test_run_serves_vk_and_resumes_after_a_restart(
     assert [m.text for m in sent][:1] == [texts.GREETING]
     await user.choose("1")
     assert "vk" in healthz(health)["last_update_age_s"]
-    code, err = terminate(running[-1])
-    assert code == 0 and "Traceback" not in err, err
-    # Sent while the service is down: handled after the restart.
+    # Killed outright, then a press and a typed answer arrive while the service is down.
+    running[-1].kill()
+    running[-1].communicate(timeout=20)
     fake.push(user.message_event(user.answer_button("2")))
+    fake.push(user.message_new("Управление развития туризма"))
     running.append(start(config, tmp_path))
     await fake.settled(60)
-    assert user.last_with_buttons().text.startswith("Вопрос 3 из")
+    assert user.last_with_buttons().text.startswith("Вопрос 4 из")
     code, err = terminate(running[-1])
     assert code == 0 and "Traceback" not in err, err
     with sqlite3.connect(db) as conn:
         got = dict(conn.execute("select question_code, option_code from answers"))
         channels = [r[0] for r in conn.execute("select channel from respondents")]
-    assert got == {"1": "1", "2": "2"} and channels == ["vk"]
+    assert got == {"1": "1", "2": "2", "3": "4"} and channels == ["vk"]
 
 
 def test_run_with_a_rejected_token_explains_and_exits_2(tmp_path: Path, fake: FakeVk) -> None:
