@@ -21,6 +21,7 @@ from bot.errors import UsageError
 from bot.messages import Incoming, Message, Result
 from bot.vk import render
 from bot.vk.api import UNREACHABLE_CODES, VkClient, VkError
+from bot.vk.staff import VkStaff
 from storage import repository as repo
 from storage.store import Storage
 
@@ -53,6 +54,7 @@ class VkChannel:
         backoff: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
         on_handled: Callable[[], None] | None = None,
+        staff: VkStaff | None = None,
     ) -> None:
         self.client = client
         self.conversation = conversation
@@ -62,6 +64,7 @@ class VkChannel:
         self.backoff = backoff
         self.clock = clock
         self.on_handled = on_handled  # health reporting: a batch was handled
+        self.staff = staff
         self.state_key = f"vk:{group_id}:ts"
         # The last message with buttons per peer: a typed answer turns it into the echo.
         self._last_keyboard: dict[int, int] = {}
@@ -255,6 +258,10 @@ class VkChannel:
         update_id = str(event_id or f"m{message.get('id')}")
         user = str(sender)
         text = str(message.get("text") or "")
+        if self.staff is not None and self.staff.wants(text):
+            reply = await self.staff.answer(self.storage, sender, text)
+            await self.deliver(peer, Result(messages=[Message(reply)]), f"{update_id}:staff")
+            return
         raw_payload = message.get("payload")
         pressed = render.parse_payload(raw_payload)
         ref = message.get("ref")

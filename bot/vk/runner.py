@@ -9,6 +9,7 @@ from bot.run import ChannelRunner, Services
 from bot.vk.api import VkClient
 from bot.vk.channel import CHANNEL, VK_COMMANDS, VkChannel
 from bot.vk.render import VK_LAYOUT
+from bot.vk.staff import VkStaff
 
 
 async def run_vk(services: Services, stop: asyncio.Event) -> None:
@@ -29,6 +30,7 @@ async def run_vk(services: Services, stop: asyncio.Event) -> None:
         services.storage,
         config.group_id,
         on_handled=lambda: services.health.handled(CHANNEL),
+        staff=VkStaff(services.settings.staff),
     )
     try:
         await channel.run(stop)

@@ -11,16 +11,25 @@ from typing import Any
 
 import pytest
 
+from bot.config import StaffConfig, StaffMember
 from bot.conversation import Conversation, Layout
 from bot.vk.api import VkClient
 from bot.vk.channel import VK_COMMANDS, VkChannel
 from bot.vk.render import VK_PAGE_SIZE
+from bot.vk.staff import VkStaff
 from storage.store import Storage
 from survey_flow.model import Questionnaire
 from tests.conftest import CONSENT, Database
 from tests.vk.fake_vk import GROUP_ID, TOKEN, FakeVk, Sent
 
 _message_ids = itertools.count(1)
+STAFF = StaffConfig(
+    members=[
+        StaffMember(vk_id=900, name="Анна", role="admin"),
+        StaffMember(vk_id=901, role="operator", unit="1"),
+        StaffMember(telegram_id=902, role="admin"),  # Telegram only: not staff in VK
+    ]
+)
 
 
 class Bot:
@@ -48,7 +57,9 @@ class Bot:
             layout=Layout(page_size=VK_PAGE_SIZE),
             commands=VK_COMMANDS,
         )
-        self.channel = VkChannel(self.client, conversation, self.storage, GROUP_ID, wait=5, backoff=0.05)
+        self.channel = VkChannel(
+            self.client, conversation, self.storage, GROUP_ID, wait=5, backoff=0.05, staff=VkStaff(STAFF)
+        )
         self.stop_event = asyncio.Event()
         self.task = asyncio.create_task(self.channel.run(self.stop_event))
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from bot import texts
 from bot.messages import Message
+from bot.vk.staff import NOT_AVAILABLE
 from storage import repository as repo
 from storage.schema import answers, consents, survey_sessions
 from storage.store import Storage
@@ -368,3 +369,22 @@ async def test_forged_buttons_and_group_chats_are_ignored(bot: Bot, fake: FakeVk
     await user.push(chat)
     assert fake.messages_to(2_000_000_001) == [] and len(user.inbox()) == before
     assert await stored_answers(bot.db) == {}
+
+
+async def test_staff_commands_for_staff_only(bot: Bot, fake: FakeVk, user: User) -> None:
+    for command in ("/stats", "/staffhelp"):
+        await user.say(command)
+    assert [m.text for m in user.inbox()] == [NOT_AVAILABLE, NOT_AVAILABLE]
+    admin, operator, telegram_admin = User(fake, 900), User(fake, 901), User(fake, 902)
+    await admin.say("/staffhelp")
+    assert "/stats" in admin.last_text and "роль admin" in admin.last_text
+    await admin.say("/stats")
+    assert admin.last_text.startswith("Анкеты (все подразделения)")
+    await operator.say("/stats")
+    assert operator.last_text.startswith("Анкеты (подразделение 1)")
+    await telegram_admin.say("/stats")
+    assert telegram_admin.last_text == NOT_AVAILABLE
+    # Staff can still take the survey like anyone else.
+    await admin.say("Начать", payload=START)
+    assert admin.last_with_buttons().text.startswith("Вопрос 1 из")
+    assert len(await rows(bot.db, select(survey_sessions.c.id))) == 1

@@ -1,0 +1,84 @@
+"""Staff commands in VK: the roles of `[staff]` (by `vk_id`), the same refusal for everyone else.
+
+Only `/stats` and `/staffhelp` exist here (as in Telegram). A person who is not staff gets the same
+reply as for an unknown command, so the reply reveals nothing about who is staff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.config import StaffConfig, StaffMember
+from storage.stats import survey_counts
+from storage.store import Storage
+
+NOT_AVAILABLE = "Такой команды нет. Чтобы пройти опрос, отправьте «Начать»."
+WRONG_ROLE = "Эта команда доступна ролям: {roles}."
+ALL_ROLES = frozenset({"admin", "analyst", "operator"})
+
+StaffHandler = Callable[[Storage, StaffMember], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class StaffCommand:
+    name: str
+    roles: frozenset[str]
+    description: str
+    handler: StaffHandler
+
+
+async def stats_text(storage: Storage, member: StaffMember, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    quarter_start = today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1)
+    async with storage.transaction() as conn:
+        counts = await survey_counts(conn, today=today, since=quarter_start, unit=member.unit)
+    scope = f"подразделение {member.unit}" if member.unit else "все подразделения"
+    return (
+        f"Анкеты ({scope}):\n"
+        f"заполнено сегодня: {counts.completed_today}\n"
+        f"заполнено в этом квартале: {counts.completed_since}\n"
+        f"начато и не закончено: {counts.in_progress}\n"
+        f"согласны на приглашения: {counts.consenting}"
+    )
+
+
+STATS = StaffCommand("stats", ALL_ROLES, "сколько анкет заполнено", stats_text)
+
+
+class VkStaff:
+    def __init__(self, config: StaffConfig, commands: tuple[StaffCommand, ...] = (STATS,)) -> None:
+        self._by_vk = {m.vk_id: m for m in config.members if m.vk_id is not None}
+        self._commands = {c.name: c for c in commands}
+
+    def member(self, vk_id: int) -> StaffMember | None:
+        return self._by_vk.get(vk_id)
+
+    def wants(self, text: str) -> bool:
+        """Whether a message is a staff command (/stats, /staffhelp); anything else is the survey's."""
+        return self._name(text) in (*self._commands, "staffhelp")
+
+    async def answer(self, storage: Storage, vk_id: int, text: str) -> str:
+        member = self.member(vk_id)
+        if member is None:
+            return NOT_AVAILABLE
+        name = self._name(text)
+        if name == "staffhelp":
+            lines = [f"Вы: {member.name or 'сотрудник'}, роль {member.role}."]
+            lines += [
+                f"/{c.name} — {c.description}" for c in self._commands.values() if member.role in c.roles
+            ]
+            return "\n".join(lines)
+        command = self._commands[name]
+        if member.role not in command.roles:
+            return WRONG_ROLE.format(roles=", ".join(sorted(command.roles)))
+        return await command.handler(storage, member)
+
+    @staticmethod
+    def _name(text: str) -> str:
+        words = text.strip().split()
+        if not words or not words[0].startswith("/"):
+            return ""
+        return words[0][1:].split("@")[0].lower()
