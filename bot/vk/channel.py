@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "vk"
 VK_COMMANDS = Commands(start="«Начать»", stop="«стоп»")
 START_COMMAND = "start"  # payload {"command": "start"} of VK's own «Начать» button
-BATCH_ATTEMPTS = 3  # a batch that keeps failing (e.g. the database is down) is retried, then skipped
+BATCH_ATTEMPTS = 3  # a batch with a broken event is tried this often, then skipped
 CHATS_FROM = 2_000_000_000  # peer ids of group chats start here
 REMEMBERED_PEERS = 10_000  # last keyboard message per peer, kept in memory only
 
