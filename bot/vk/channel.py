@@ -85,14 +85,16 @@ class VkChannel:
             if stored is None:  # first start: from now on nothing that arrives is missed
                 await self.save_ts(ts)
             log.info("VK: long poll of community %s from ts %s", self.group_id, ts)
-            failures = 0
+            failures = outage = 0
             while not stop.is_set():
                 try:
                     response = await self._poll(session, server, ts, stop)
                 except (requests.RequestException, ValueError) as exc:
+                    outage += 1
                     log.warning("VK long poll: %s; retrying", exc)
-                    await _sleep(stop, self.backoff)
+                    await _sleep(stop, self.pause(outage))
                     continue
+                outage = 0
                 if response is None:  # stopped
                     break
                 try:
@@ -127,18 +129,24 @@ class VkChannel:
                             await self.save_ts(ts)
                     else:
                         log.exception("VK: handling failed (attempt %d); retrying", failures)
-                        await _sleep(stop, min(self.backoff * 2 ** min(failures - 1, 6), 60.0))
+                        await _sleep(stop, self.pause(failures))
         finally:
             session.close()
 
+    def pause(self, attempt: int) -> float:
+        """Backoff before retry number `attempt` (1, 2, …): doubling, at most a minute."""
+        return float(min(self.backoff * 2 ** min(attempt - 1, 10), 60.0))
+
     async def _first_server(self, stop: asyncio.Event) -> LongPollServer | None:
+        attempt = 0
         while not stop.is_set():
             try:
                 return await self.get_server()
             except VkError as exc:
                 if exc.code < 0:  # network trouble: wait and try again
+                    attempt += 1
                     log.warning("VK: %s; retrying", exc)
-                    await _sleep(stop, self.backoff)
+                    await _sleep(stop, self.pause(attempt))
                     continue
                 raise UsageError(
                     f"ВКонтакте: не удалось подключиться к Long Poll сообщества {self.group_id} "

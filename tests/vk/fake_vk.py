@@ -68,6 +68,7 @@ class FakeVk:
     # Next long-poll `failed` answers, each with an update that arrives just before it.
     lp_failures: list[tuple[int, dict[str, Any] | None]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)  # what real VK would refuse (911, 914)
+    lp_http_errors: int = 0  # the next long polls answer HTTP 502 (a proxy in trouble)
     refuse_peers: dict[int, int] = field(default_factory=dict)  # peer -> error code for messages.send
     closed: bool = False
 
@@ -310,6 +311,13 @@ def _handler(fake: FakeVk) -> type[BaseHTTPRequestHandler]:
                 except _ApiFailure as exc:
                     body = _error(exc.code, exc.message)
             elif path == "/lp":
+                with fake.cond:
+                    broken = fake.lp_http_errors > 0
+                    fake.lp_http_errors -= int(broken)
+                if broken:
+                    fake.polls.append(params)
+                    self.send_error(502)
+                    return
                 body = fake.long_poll(params)
             else:
                 self.send_error(404)

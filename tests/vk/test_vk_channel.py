@@ -388,3 +388,12 @@ async def test_staff_commands_for_staff_only(bot: Bot, fake: FakeVk, user: User)
     await admin.say("Начать", payload=START)
     assert admin.last_with_buttons().text.startswith("Вопрос 1 из")
     assert len(await rows(bot.db, select(survey_sessions.c.id))) == 1
+
+
+async def test_long_poll_http_errors_are_waited_out(bot: Bot, fake: FakeVk, user: User) -> None:
+    fake.lp_http_errors = 3
+    await user.say("Начать", payload=START)
+    await user.choose("1")
+    await user.choose("2")
+    assert await stored_answers(bot.db) == {"1": "1", "2": "2"}
+    assert fake.lp_http_errors == 0
