@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -99,24 +100,40 @@ class VkClient:
         workers: int = 4,
     ) -> None:
         self.api_base_url = api_base_url
-        session = requests.Session()
-        mount_base_url(session, api_base_url)
-        self.vk = vk_api.VkApi(
-            token=token, api_version=api_version, session=session, config=jconfig.MemoryConfig
-        )
-        self.vk.RPS_DELAY = 0.0  # our RateLimiter spaces the calls
-        # Error 6 must come back to us (backoff below) instead of vk_api's fixed 0.5 s sleep and retry.
-        self.vk.error_handlers.pop(vk_api.exceptions.TOO_MANY_RPS_CODE, None)
+        # vk_api serialises the calls of one VkApi under a lock: one instance (and one requests
+        # session) per worker thread lets calls overlap up to our own rate limit.
+        self._apis: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(workers):
+            self._apis.put(self._make_api(token, api_version, api_base_url))
         self.limiter = RateLimiter(rps)
         self.attempts = attempts
         self.backoff = backoff
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vk-api")
+        self._sessions: list[requests.Session] = []
+
+    @staticmethod
+    def _make_api(token: str, api_version: str, api_base_url: str) -> Any:
+        session = requests.Session()
+        mount_base_url(session, api_base_url)
+        api = vk_api.VkApi(token=token, api_version=api_version, session=session, config=jconfig.MemoryConfig)
+        api.RPS_DELAY = 0.0  # our RateLimiter spaces the calls
+        # Error 6 must come back to us (backoff below) instead of vk_api's fixed 0.5 s sleep and retry.
+        api.error_handlers.pop(vk_api.exceptions.TOO_MANY_RPS_CODE, None)
+        return api
+
+    def _method(self, method: str, values: dict[str, Any]) -> Any:
+        """In a worker thread: borrow a VkApi instance for one call."""
+        api = self._apis.get()
+        try:
+            return api.method(method, values)
+        finally:
+            self._apis.put(api)
 
     def new_session(self) -> requests.Session:
         """A separate session (e.g. for long polling) routed like the API session."""
         session = requests.Session()
-        session.headers.update(self.vk.http.headers)
         mount_base_url(session, self.api_base_url)
+        self._sessions.append(session)
         return session
 
     async def in_thread(self, func: Callable[..., T], *args: Any) -> T:
@@ -130,7 +147,7 @@ class VkClient:
         for attempt in range(1, self.attempts + 1):
             await self.limiter.wait()
             try:
-                return await self.in_thread(self.vk.method, method, values)
+                return await self.in_thread(self._method, method, values)
             except vk_api.exceptions.ApiError as exc:
                 code, message = int(exc.code), str(exc.error.get("error_msg", ""))
                 if code not in RETRY_CODES or attempt == self.attempts:
@@ -148,4 +165,7 @@ class VkClient:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self.vk.http.close()
+        while not self._apis.empty():
+            self._apis.get().http.close()
+        for session in self._sessions:
+            session.close()

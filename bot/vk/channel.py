@@ -213,7 +213,7 @@ class VkChannel:
     # --- events -------------------------------------------------------------------------------
 
     async def handle_batch(self, updates: list[dict[str, Any]]) -> None:
-        """Events of one person in order; of different people concurrently (PostgreSQL)."""
+        """Events of one person in order, of different people concurrently."""
         by_peer: dict[str, list[dict[str, Any]]] = {}
         for update in updates:
             obj = update.get("object") or {}
@@ -230,13 +230,8 @@ class VkChannel:
                     first = first or exc
             return first
 
-        if self.storage.dialect == "sqlite":
-            # One writer at a time anyway; concurrent SQLite transactions would only fail on
-            # lock upgrades ("database is locked") and be retried.
-            errors = [await serial(items) for items in by_peer.values()]
-        else:
-            errors = await asyncio.gather(*(serial(items) for items in by_peer.values()))
-        for error in errors:
+        # (Storage queues SQLite transactions itself; the VK calls of different people overlap.)
+        for error in await asyncio.gather(*(serial(items) for items in by_peer.values())):
             if error is not None:
                 raise error
 

@@ -69,6 +69,7 @@ class FakeVk:
     lp_failures: list[tuple[int, dict[str, Any] | None]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)  # what real VK would refuse (911, 914)
     lp_http_errors: int = 0  # the next long polls answer HTTP 502 (a proxy in trouble)
+    latency: float = 0.0  # seconds every API call takes
     refuse_peers: dict[int, int] = field(default_factory=dict)  # peer -> error code for messages.send
     closed: bool = False
 
@@ -306,6 +307,7 @@ def _handler(fake: FakeVk) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path
             params = self._params()
             if path.startswith("/method/"):
+                time.sleep(fake.latency)
                 try:
                     body = fake.api(path.removeprefix("/method/"), params)
                 except _ApiFailure as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
@@ -64,5 +65,21 @@ async def test_network_failures_are_retried_then_reported() -> None:
         with pytest.raises(VkError) as caught:
             await vk.call("groups.getLongPollServer", {"group_id": 1})
         assert caught.value.code == -1
+    finally:
+        vk.close()
+
+
+async def test_calls_overlap_up_to_the_rate(fake: FakeVk) -> None:
+    fake.latency = 0.3
+    vk = client(fake.url)
+    try:
+        started = time.monotonic()
+        await asyncio.gather(
+            *(
+                vk.call("messages.sendMessageEventAnswer", {"event_id": str(n), "user_id": 1})
+                for n in range(4)
+            )
+        )
+        assert time.monotonic() - started < 0.9  # one at a time would take 1.2 s
     finally:
         vk.close()
