@@ -350,7 +350,8 @@ class VkChannel:
         # (identity, message): the identity feeds random_id, so it must not depend on edit outcomes.
         outgoing = [(f"{identity}:{index}", message) for index, message in enumerate(result.messages)]
         if edit_cmid is not None:
-            self._last_keyboard.pop(peer, None)  # the pressed message is edited here, not later
+            if result.answered:  # the pressed (live) message becomes the echo here, not later
+                self._last_keyboard.pop(peer, None)
             if result.edit_in_place and outgoing:
                 first = outgoing[0][1]
                 if await self._edit(peer, first.text, self._keyboard(peer, first), cmid=edit_cmid):

@@ -397,3 +397,20 @@ async def test_long_poll_http_errors_are_waited_out(bot: Bot, fake: FakeVk, user
     await user.choose("2")
     assert await stored_answers(bot.db) == {"1": "1", "2": "2"}
     assert fake.lp_http_errors == 0
+
+
+async def test_typed_answer_after_paging_and_a_stale_press_closes_the_live_question(
+    bot: Bot, fake: FakeVk, user: User
+) -> None:
+    await user.say("Начать", payload=START)
+    for value in ("1", "2", "3"):
+        await user.choose(value)
+    districts = user.last_with_buttons()
+    await user.press("»")
+    stale = user.message_event(user.answer_button("5", districts))
+    stale["object"]["payload"]["t"] = "0:q1"
+    await user.push(stale)
+    await user.say("Здвинский район")
+    assert districts.keyboard == {"inline": True, "buttons": []} and districts.text.endswith(
+        "✅ Здвинский район"
+    )
