@@ -119,6 +119,7 @@ class TelegramConfig(_Section):
     webhook_listen: str = "127.0.0.1:8080"
     webhook_secret: SecretStr | None = None
     bot_username: str = ""
+    request_timeout: float = Field(default=30.0, gt=0, le=300)  # seconds per Bot API request
 
     @model_validator(mode="after")
     def _token_when_enabled(self) -> TelegramConfig:

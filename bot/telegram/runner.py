@@ -32,7 +32,10 @@ LAYOUT = Layout(page_size=8)
 def make_bot(settings: Settings) -> Bot:
     token = settings.telegram.token
     assert token is not None  # guaranteed by config validation for an enabled channel
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram.api_server))
+    session = AiohttpSession(
+        api=TelegramAPIServer.from_base(settings.telegram.api_server),
+        timeout=settings.telegram.request_timeout,
+    )
     return Bot(token=token.get_secret_value(), session=session)
 
 

@@ -20,15 +20,6 @@ from tests.fakes.telegram_api import FakeTelegram
 CHAT = 5550001
 
 
-@pytest.fixture
-async def fake_tg() -> AsyncIterator[FakeTelegram]:
-    fake = await FakeTelegram().start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
 def tg_settings(database: Database, fake: FakeTelegram, **telegram: Any) -> Settings:
     return Settings(
         database={"url": database.url, "pg_schema": database.schema},
