@@ -7,19 +7,18 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.app import questionnaire_from
 from bot.config import Settings
 from bot.errors import UsageError
+from reports.analysis import write_report
 from reports.export import Format, export_file
-from reports.options import UNIT, resolve_option
-from reports.period import date_range
+from reports.options import UNIT, option_text, resolve_option
+from reports.period import date_range, quarter_period, quarter_title
 from storage.store import Storage
 from survey_flow.model import Questionnaire
-
-T = TypeVar("T")
 
 
 def register(sub: Any) -> None:
@@ -38,6 +37,13 @@ def register(sub: Any) -> None:
         help="добавить идентификаторы и имена в мессенджерах (только для администратора)",
     )
     export.set_defaults(handler=cmd_export)
+
+    report = sub.add_parser("report", help="квартальный анализ по параметрам пункта 11 (XLSX с диаграммами)")
+    report.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
+    report.add_argument("--unit", default=None, help="структурное подразделение (код или название)")
+    report.add_argument("--out", type=Path, required=True, help="файл отчета .xlsx")
+    report.add_argument("--charts-dir", type=Path, default=None, help="сохранить диаграммы PNG еще и в папку")
+    report.set_defaults(handler=cmd_report)
 
 
 def zone(settings: Settings) -> ZoneInfo:
@@ -88,4 +94,29 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             with_contacts=args.with_contacts,
         )
     print(f"Выгружено анкет: {count} → {args.out}")
+    return 0
+
+
+def unit_label(q: Questionnaire, unit: str | None) -> str:
+    return "все структурные подразделения" if unit is None else option_text(q, UNIT, unit)
+
+
+async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    period = quarter_period(args.quarter, zone(settings))
+    unit = unit_code(q, args.unit)
+    if args.out.suffix.lower() != ".xlsx":
+        raise UsageError("--out: отчет сохраняется в формате XLSX, укажите файл с расширением .xlsx")
+    async with opened(settings) as storage:
+        analysis = await write_report(
+            storage,
+            q,
+            period=period,
+            unit=unit,
+            unit_label=unit_label(q, unit),
+            title=quarter_title(args.quarter),
+            out=args.out,
+            charts_dir=args.charts_dir,
+        )
+    print(f"Анализ за {quarter_title(args.quarter)}: анкет {analysis.questionnaires} → {args.out}")
     return 0

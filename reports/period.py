@@ -68,3 +68,8 @@ def quarter_period(text: str, zone: ZoneInfo) -> Period:
     first = date(year, 3 * number - 2, 1)
     next_first = date(year + 1, 1, 1) if number == 4 else date(year, 3 * number + 1, 1)
     return Period(first, next_first - timedelta(days=1), zone)
+
+
+def quarter_title(text: str) -> str:
+    year, number = parse_quarter(text)
+    return f"{number} квартал {year} г."

@@ -51,12 +51,15 @@ def _completed_in(start: datetime, end: datetime, unit: str | None) -> list[Colu
     s = survey_sessions.c
     where: list[ColumnElement[bool]] = [s.status == COMPLETED, s.completed_at >= start, s.completed_at < end]
     if unit is not None:
+        unit_answer = answers.alias("unit_answer")
         where.append(
-            exists().where(
-                answers.c.session_id == s.id,
-                answers.c.question_code == UNIT_QUESTION,
-                answers.c.option_code == unit,
+            exists()
+            .where(
+                unit_answer.c.session_id == s.id,
+                unit_answer.c.question_code == UNIT_QUESTION,
+                unit_answer.c.option_code == unit,
             )
+            .correlate(survey_sessions)
         )
     return where
 
@@ -257,3 +260,8 @@ async def client_totals_for(conn: AsyncConnection, quarter: str, unit: str) -> d
         select(c.process_group, c.channel, c.total).where(c.quarter == quarter, c.unit == unit)
     )
     return {(row.process_group, row.channel): int(row.total) for row in rows}
+
+
+async def count_completed(conn: AsyncConnection, start: datetime, end: datetime, unit: str | None) -> int:
+    query = select(func.count()).select_from(survey_sessions).where(*_completed_in(start, end, unit))
+    return int((await conn.execute(query)).scalar_one())
