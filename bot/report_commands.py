@@ -11,12 +11,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.app import questionnaire_from
+from bot.cli import default_user
 from bot.config import Settings
+from bot.conversation import utcnow
 from bot.errors import UsageError
 from reports.analysis import write_report
+from reports.appendix2 import CHANNELS, process_groups, resolve_channel, resolve_group, write_appendix2
 from reports.export import Format, export_file
 from reports.options import UNIT, option_text, resolve_option
-from reports.period import date_range, quarter_period, quarter_title
+from reports.period import date_range, quarter_key, quarter_period, quarter_title
+from storage import reports_repo
 from storage.store import Storage
 from survey_flow.model import Questionnaire
 
@@ -44,6 +48,29 @@ def register(sub: Any) -> None:
     report.add_argument("--out", type=Path, required=True, help="файл отчета .xlsx")
     report.add_argument("--charts-dir", type=Path, default=None, help="сохранить диаграммы PNG еще и в папку")
     report.set_defaults(handler=cmd_report)
+
+    appendix2 = sub.add_parser("appendix2", help="отчет по форме Приложения № 2 (подразделение, квартал)")
+    appendix2.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
+    appendix2.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
+    appendix2.add_argument("--out", type=Path, required=True, help="файл отчета .xlsx")
+    appendix2.set_defaults(handler=cmd_appendix2)
+
+    clients = sub.add_parser(
+        "clients", help="число клиентов, взаимодействовавших с министерством (Приложение № 2)"
+    )
+    clients_sub = clients.add_subparsers(dest="clients_command", required=True, metavar="ДЕЙСТВИЕ")
+    clients_set = clients_sub.add_parser("set", help="записать число клиентов за квартал")
+    clients_set.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
+    clients_set.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
+    clients_set.add_argument("--group", required=True, help="группа процессов (название или код точки)")
+    clients_set.add_argument("--channel", required=True, help="online (онлайн) или offline (оффлайн)")
+    clients_set.add_argument("total", type=int, help="число клиентов, человек")
+    clients_set.add_argument("--by", default=None, help="кто вносит (по умолчанию — пользователь системы)")
+    clients_set.set_defaults(handler=cmd_clients_set)
+    clients_show = clients_sub.add_parser("show", help="показать внесенные числа клиентов")
+    clients_show.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
+    clients_show.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
+    clients_show.set_defaults(handler=cmd_clients_show)
 
 
 def zone(settings: Settings) -> ZoneInfo:
@@ -119,4 +146,74 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             charts_dir=args.charts_dir,
         )
     print(f"Анализ за {quarter_title(args.quarter)}: анкет {analysis.questionnaires} → {args.out}")
+    return 0
+
+
+def required_unit(q: Questionnaire, value: str) -> str:
+    return resolve_option(q, UNIT, value, "--unit")
+
+
+async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    quarter = quarter_key(args.quarter)
+    period = quarter_period(quarter, zone(settings))
+    unit = required_unit(q, args.unit)
+    groups = process_groups(q, settings.reports.process_groups)
+    if args.out.suffix.lower() != ".xlsx":
+        raise UsageError("--out: отчет сохраняется в формате XLSX, укажите файл с расширением .xlsx")
+    async with opened(settings) as storage:
+        rows = await write_appendix2(
+            storage,
+            q,
+            groups=groups,
+            quarter=quarter,
+            period=period,
+            unit=unit,
+            unit_label=unit_label(q, unit),
+            out=args.out,
+        )
+    missing = sum(1 for row in rows if row.total is None)
+    print(f"Приложение № 2 за {quarter_title(quarter)}: строк {len(rows)} → {args.out}")
+    if missing:
+        print(
+            f"Не внесено число клиентов в {missing} строках (доля не рассчитана): otklik clients set ...",
+            file=sys.stderr,
+        )
+    return 0
+
+
+async def cmd_clients_set(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    quarter = quarter_key(args.quarter)
+    unit = required_unit(q, args.unit)
+    group = resolve_group(process_groups(q, settings.reports.process_groups), args.group)
+    channel = resolve_channel(args.channel)
+    if args.total < 0:
+        raise UsageError("Число клиентов не может быть отрицательным")
+    async with opened(settings) as storage, storage.transaction() as conn:
+        await reports_repo.set_client_total(
+            conn,
+            quarter=quarter,
+            unit=unit,
+            process_group=group,
+            channel=channel,
+            total=args.total,
+            now=utcnow(),
+            by=args.by or default_user(),
+        )
+    print(f"{quarter}, {unit_label(q, unit)}, «{group}», {dict(CHANNELS)[channel]}: {args.total} чел.")
+    return 0
+
+
+async def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    quarter = quarter_key(args.quarter)
+    unit = required_unit(q, args.unit)
+    async with opened(settings) as storage, storage.transaction() as conn:
+        totals = await reports_repo.client_totals_for(conn, quarter, unit)
+    if not totals:
+        print(f"За {quarter} по подразделению «{unit_label(q, unit)}» ничего не внесено.")
+        return 0
+    for (group, channel), total in sorted(totals.items()):
+        print(f"{group}\t{dict(CHANNELS)[channel]}\t{total}")
     return 0
