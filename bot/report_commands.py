@@ -19,6 +19,7 @@ from reports.analysis import write_report
 from reports.appendix2 import CHANNELS, process_groups, resolve_channel, resolve_group, write_appendix2
 from reports.export import Format, export_file
 from reports.options import UNIT, option_text, resolve_option
+from reports.paper import import_paper, run_paper
 from reports.period import date_range, quarter_key, quarter_period, quarter_title
 from storage import reports_repo
 from storage.store import Storage
@@ -71,6 +72,13 @@ def register(sub: Any) -> None:
     clients_show.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
     clients_show.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
     clients_show.set_defaults(handler=cmd_clients_show)
+
+    paper = sub.add_parser("paper", help="ввести бумажные анкеты в терминале (коды платформы)")
+    paper.set_defaults(handler=cmd_paper)
+
+    import_paper = sub.add_parser("import-paper", help="импортировать бумажные анкеты из CSV или XLSX")
+    import_paper.add_argument("file", type=Path, help="таблица: первая строка — коды платформы (11, 12, …)")
+    import_paper.set_defaults(handler=cmd_import_paper)
 
 
 def zone(settings: Settings) -> ZoneInfo:
@@ -216,4 +224,28 @@ async def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for (group, channel), total in sorted(totals.items()):
         print(f"{group}\t{dict(CHANNELS)[channel]}\t{total}")
+    return 0
+
+
+async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    async with opened(settings) as storage:
+        await run_paper(
+            storage,
+            q,
+            zone(settings),
+            read_line=sys.stdin.readline,
+            out=sys.stdout,
+            now=utcnow,
+        )
+    return 0
+
+
+async def cmd_import_paper(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    if not args.file.is_file():
+        raise UsageError(f"Файл {args.file} не найден")
+    async with opened(settings) as storage:
+        count = await import_paper(storage, q, args.file, zone(settings), utcnow())
+    print(f"Импортировано бумажных анкет: {count}")
     return 0
