@@ -155,7 +155,7 @@ async def test_unknown_column_and_wrong_file(
         await import_paper(storage, questionnaire, path, NSK, NOW)
     other = tmp_path / "p.txt"
     other.write_text("x", encoding="utf-8")
-    with pytest.raises(UsageError, match="поддерживаются файлы .csv и .xlsx"):
+    with pytest.raises(UsageError, match=r"поддерживаются файлы \.csv и \.xlsx"):
         await import_paper(storage, questionnaire, other, NSK, NOW)
     assert await count_sessions(storage) == 0
 
