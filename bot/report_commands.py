@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,9 +19,10 @@ from bot.errors import UsageError
 from reports.analysis import write_report
 from reports.appendix2 import CHANNELS, process_groups, resolve_channel, resolve_group, write_appendix2
 from reports.export import Format, export_file
-from reports.options import UNIT, option_text, resolve_option
+from reports.options import MEASURE, POINT, UNIT, option_text, resolve_option
 from reports.paper import import_paper, run_paper
 from reports.period import date_range, quarter_key, quarter_period, quarter_title
+from reports.qr import create_key, letter_footer, links_for, write_qr_files
 from storage import reports_repo
 from storage.store import Storage
 from survey_flow.model import Questionnaire
@@ -79,6 +81,21 @@ def register(sub: Any) -> None:
     import_paper = sub.add_parser("import-paper", help="импортировать бумажные анкеты из CSV или XLSX")
     import_paper.add_argument("file", type=Path, help="таблица: первая строка — коды платформы (11, 12, …)")
     import_paper.set_defaults(handler=cmd_import_paper)
+
+    qr = sub.add_parser("qr", help="QR-коды (PNG, SVG) и плакат со ссылками на опрос для места приема")
+    qr.add_argument("--point", required=True, help="точка взаимодействия (код или название)")
+    qr.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
+    qr.add_argument("--measure", default=None, help="мера поддержки (код или название)")
+    qr.add_argument("--label", default=None, help="подпись ключа (для отчетов по источникам)")
+    qr.add_argument("--out", type=Path, required=True, help="папка для файлов")
+    qr.set_defaults(handler=cmd_qr)
+
+    letter = sub.add_parser("letter-footer", help="текст отметки об оценке для писем (пункт 9) со ссылкой")
+    letter.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
+    letter.add_argument("--point", default=None, help="точка взаимодействия (код или название)")
+    letter.add_argument("--measure", default=None, help="мера поддержки (код или название)")
+    letter.add_argument("--label", default=None, help="подпись ключа, например номер письма")
+    letter.set_defaults(handler=cmd_letter_footer)
 
 
 def zone(settings: Settings) -> ZoneInfo:
@@ -248,4 +265,49 @@ async def cmd_import_paper(args: argparse.Namespace, settings: Settings) -> int:
     async with opened(settings) as storage:
         count = await import_paper(storage, q, args.file, zone(settings), utcnow())
     print(f"Импортировано бумажных анкет: {count}")
+    return 0
+
+
+def prefill_values(q: Questionnaire, args: argparse.Namespace) -> dict[str, str]:
+    values = {UNIT: required_unit(q, args.unit)}
+    if args.point is not None:
+        values[POINT] = resolve_option(q, POINT, args.point, "--point")
+    if args.measure is not None:
+        values[MEASURE] = resolve_option(q, MEASURE, args.measure, "--measure")
+    return values
+
+
+def describe(q: Questionnaire, values: dict[str, str]) -> str:
+    return " / ".join(option_text(q, code, values[code]) for code in (POINT, UNIT, MEASURE) if code in values)
+
+
+async def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    values = prefill_values(q, args)
+    subtitle = describe(q, values)
+    links_for(
+        "-", bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id
+    )  # fail early
+    async with opened(settings) as storage:
+        key = await create_key(storage, q, values, "qr", args.label or f"QR: {subtitle}", utcnow())
+    links = links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+    files = await asyncio.to_thread(write_qr_files, args.out, links, subtitle)
+    print(f"Ключ {key}: {subtitle}")
+    for link in links:
+        print(f"  {link.title}: {link.url}")
+    for path in files:
+        print(f"  {path}")
+    return 0
+
+
+async def cmd_letter_footer(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    values = prefill_values(q, args)
+    links_for("-", bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+    async with opened(settings) as storage:
+        key = await create_key(
+            storage, q, values, "letter", args.label or f"Письмо: {describe(q, values)}", utcnow()
+        )
+    links = links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+    print(letter_footer(links))
     return 0
