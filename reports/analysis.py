@@ -67,7 +67,7 @@ class ParameterFigures:
     positive_share: float | None  # percent, one decimal
     positive_label: str
     distribution: list[tuple[str, int]]  # (option code, answers), in option order
-    difficulties: list[tuple[str, str]] = field(default_factory=list)  # (score, text)
+    difficulties: list[tuple[str, str, int]] = field(default_factory=list)  # (score, text, times)
 
 
 @dataclass
@@ -90,11 +90,10 @@ async def analyse(
     async with storage.transaction() as conn:
         total = await reports_repo.count_completed(conn, period.start, period.end, unit)
         counts = await reports_repo.option_counts(conn, period.start, period.end, unit, codes)
-        texts: dict[str, list[tuple[str, str]]] = {code: [] for code in codes}
-        async for code, score, text in reports_repo.followup_texts(
-            conn, period.start, period.end, unit, codes
-        ):
-            texts[code].append((score, text))
+        texts: dict[str, list[tuple[str, str, int]]] = {code: [] for code in codes}
+        found = reports_repo.followup_texts(conn, period.start, period.end, unit, codes)
+        async for code, score, text, times in found:
+            texts[code].append((score, text, times))
     figures: list[ParameterFigures] = []
     for parameter in PARAMETERS:
         question = q.question(parameter.question)
@@ -220,13 +219,12 @@ def build_workbook(analysis: Analysis, unit_label: str, charts: list[bytes]) -> 
 
     difficulties: Any = workbook.create_sheet("Сложности")
     _marking(difficulties)
-    difficulties["A2"] = "Сложности, названные респондентами после оценок 1–3"
-    difficulties.append(["№", "Параметр", "Вопрос", "Оценка", "Текст"])
+    difficulties["A2"] = "Сложности, названные после оценок 1–3 (одинаковые тексты — одной строкой)"
+    difficulties.append(["№", "Параметр", "Вопрос", "Оценка", "Текст", "Сколько раз"])
     for item in analysis.parameters:
-        for score, text in item.difficulties:
-            difficulties.append(
-                [item.parameter.number, item.parameter.short, item.question, int(score), text]
-            )
+        for score, text, times in item.difficulties:
+            number, short = item.parameter.number, item.parameter.short
+            difficulties.append([number, short, item.question, int(score), text, times])
     difficulties.column_dimensions["B"].width = 28
     difficulties.column_dimensions["E"].width = 80
 

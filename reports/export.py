@@ -8,7 +8,7 @@ written as they are read, so memory does not grow with the number of questionnai
 from __future__ import annotations
 
 import csv
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -103,7 +103,7 @@ async def write_export(
             writer.writerow(header)
             writer.writerow(titles)
             async for session in sessions:
-                writer.writerow(["" if v is None else v for v in _row(columns, session)])
+                writer.writerow(["" if v is None else v for v in [c.value(session) for c in columns]])
                 count += 1
         return count
     workbook = Workbook(write_only=True)
@@ -111,15 +111,10 @@ async def write_export(
     sheet.append(header)
     sheet.append(titles)
     async for session in sessions:
-        sheet.append(list(_row(columns, session)))
+        sheet.append([c.value(session) for c in columns])
         count += 1
     workbook.save(out)
     return count
-
-
-def _row(columns: list[ExportColumn], session: CompletedSession) -> Iterator[Cell]:
-    for column in columns:
-        yield column.value(session)
 
 
 async def export_file(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,8 +26,7 @@ OFFLINE = "offline"
 ONLINE = "online"
 
 
-@dataclass(frozen=True)
-class StoredAnswer:
+class StoredAnswer(NamedTuple):
     option_code: str
     option_platform_code: str
     value_text: str
@@ -117,9 +116,9 @@ async def iter_completed(
                 a.followup_text,
             ).where(a.session_id.in_(list(sessions)))
         )
-        for row in answer_rows:
-            sessions[row.session_id].answers[row.question_code] = StoredAnswer(
-                row.option_code, row.option_platform_code, row.value_text, row.followup_text
+        for session_id, question_code, option_code, platform_code, value_text, followup_text in answer_rows:
+            sessions[session_id].answers[question_code] = StoredAnswer(
+                option_code, platform_code, value_text, followup_text
             )
         for session in sessions.values():
             yield session
@@ -145,21 +144,23 @@ async def option_counts(
 
 async def followup_texts(
     conn: AsyncConnection, start: datetime, end: datetime, unit: str | None, questions: Sequence[str]
-) -> AsyncIterator[tuple[str, str, str]]:
-    """(question code, score, difficulty text) in session order."""
+) -> AsyncIterator[tuple[str, str, str, int]]:
+    """(question code, score, difficulty text, how many times) — identical texts counted once."""
     a = answers.c
+    times = func.count().label("times")
     result = await conn.execute(
-        select(a.question_code, a.option_code, a.followup_text)
+        select(a.question_code, a.option_code, a.followup_text, times)
         .select_from(answers.join(survey_sessions, survey_sessions.c.id == a.session_id))
         .where(
             *_completed_in(start, end, unit),
             a.question_code.in_(list(questions)),
             a.followup_text.is_not(None),
         )
-        .order_by(a.session_id, a.question_code)
+        .group_by(a.question_code, a.option_code, a.followup_text)
+        .order_by(a.question_code, times.desc(), a.option_code, a.followup_text)
     )
-    for question_code, option_code, text in result:
-        yield str(question_code), str(option_code), str(text)
+    for question_code, option_code, text, count in result:
+        yield str(question_code), str(option_code), str(text), int(count)
 
 
 @dataclass(frozen=True)
