@@ -106,16 +106,18 @@ async def iter_completed(
             for row in rows
         }
         a = answers.c
-        answer_rows = await conn.execute(
-            select(
-                a.session_id,
-                a.question_code,
-                a.option_code,
-                a.option_platform_code,
-                a.value_text,
-                a.followup_text,
-            ).where(a.session_id.in_(list(sessions)))
-        )
+        answer_rows = (
+            await conn.execute(
+                select(
+                    a.session_id,
+                    a.question_code,
+                    a.option_code,
+                    a.option_platform_code,
+                    a.value_text,
+                    a.followup_text,
+                ).where(a.session_id.in_(list(sessions)))
+            )
+        ).all()
         for session_id, question_code, option_code, platform_code, value_text, followup_text in answer_rows:
             sessions[session_id].answers[question_code] = StoredAnswer(
                 option_code, platform_code, value_text, followup_text
