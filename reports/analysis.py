@@ -68,6 +68,7 @@ class ParameterFigures:
     positive_label: str
     distribution: list[tuple[str, int]]  # (option code, answers), in option order
     difficulties: list[tuple[str, str, int]] = field(default_factory=list)  # (score, text, times)
+    option_labels: list[str] = field(default_factory=list)  # chart labels of a yes/no question
 
 
 @dataclass
@@ -122,6 +123,7 @@ async def analyse(
                 positive_label=label,
                 distribution=distribution,
                 difficulties=texts[parameter.question],
+                option_labels=[o.text for o in question.options],
             )
         )
     return Analysis(title=title, unit=unit or "", period=period, questionnaires=total, parameters=figures)
@@ -156,7 +158,7 @@ def distribution_chart(analysis: Analysis) -> bytes:
     figure = Figure(figsize=(12, 9), layout="constrained")
     axes: Any = figure.subplots(3, 3)
     for ax, item in zip(axes.flat, analysis.parameters, strict=True):
-        labels = [code for code, _ in item.distribution]
+        labels = [code for code, _ in item.distribution] if item.scale else item.option_labels
         ax.bar(labels, [n for _, n in item.distribution], color="#6aa84f")
         ax.set_title(f"{item.parameter.number}. {item.parameter.short} — {item.question}", fontsize=9)
         ax.set_xlabel("оценка" if item.scale else "вариант ответа", fontsize=8)
