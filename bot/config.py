@@ -207,6 +207,31 @@ class ServiceConfig(_Section):
         return value
 
 
+class ProcessGroup(_Section):
+    """A row group of the Appendix 2 report: a name and the point-of-interaction codes in it."""
+
+    name: str = Field(min_length=1, max_length=200)
+    points: list[str] = Field(min_length=1)
+
+
+class ReportsConfig(_Section):
+    """Exports and reports: the time zone of period boundaries and the Appendix 2 process groups."""
+
+    timezone: str = "Asia/Novosibirsk"
+    process_groups: list[ProcessGroup] = []  # empty: each point of interaction is its own group
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"неизвестный часовой пояс «{value}»") from None
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OTKLIK_",
@@ -222,6 +247,7 @@ class Settings(BaseSettings):
     vk: VkConfig = VkConfig()
     staff: StaffConfig = StaffConfig()
     service: ServiceConfig = ServiceConfig()
+    reports: ReportsConfig = ReportsConfig()
 
     @classmethod
     def settings_customise_sources(
