@@ -232,6 +232,18 @@ class ReportsConfig(_Section):
         return value
 
 
+class AlertsConfig(_Section):
+    """Low-score alerts to staff chats in Telegram; off unless a chat is configured."""
+
+    unit_chats: dict[str, int] = {}  # structural unit code -> Telegram chat id
+    default_chat: int | None = None  # for units without their own chat
+    poll_seconds: float = Field(default=10.0, ge=0.1, le=3600)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.unit_chats) or self.default_chat is not None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OTKLIK_",
@@ -248,6 +260,7 @@ class Settings(BaseSettings):
     staff: StaffConfig = StaffConfig()
     service: ServiceConfig = ServiceConfig()
     reports: ReportsConfig = ReportsConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @classmethod
     def settings_customise_sources(
