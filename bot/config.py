@@ -119,6 +119,7 @@ class TelegramConfig(_Section):
     webhook_listen: str = "127.0.0.1:8080"
     webhook_secret: SecretStr | None = None
     bot_username: str = ""
+    request_timeout: float = Field(default=30.0, gt=0, le=300)  # seconds per Bot API request
 
     @model_validator(mode="after")
     def _token_when_enabled(self) -> TelegramConfig:
@@ -206,6 +207,43 @@ class ServiceConfig(_Section):
         return value
 
 
+class ProcessGroup(_Section):
+    """A row group of the Appendix 2 report: a name and the point-of-interaction codes in it."""
+
+    name: str = Field(min_length=1, max_length=200)
+    points: list[str] = Field(min_length=1)
+
+
+class ReportsConfig(_Section):
+    """Exports and reports: the time zone of period boundaries and the Appendix 2 process groups."""
+
+    timezone: str = "Asia/Novosibirsk"
+    process_groups: list[ProcessGroup] = []  # empty: each point of interaction is its own group
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"неизвестный часовой пояс «{value}»") from None
+        return value
+
+
+class AlertsConfig(_Section):
+    """Low-score alerts to staff chats in Telegram; off unless a chat is configured."""
+
+    unit_chats: dict[str, int] = {}  # structural unit code -> Telegram chat id
+    default_chat: int | None = None  # for units without their own chat
+    poll_seconds: float = Field(default=10.0, ge=0.1, le=3600)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.unit_chats) or self.default_chat is not None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OTKLIK_",
@@ -221,6 +259,8 @@ class Settings(BaseSettings):
     vk: VkConfig = VkConfig()
     staff: StaffConfig = StaffConfig()
     service: ServiceConfig = ServiceConfig()
+    reports: ReportsConfig = ReportsConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -44,9 +44,9 @@ class ChannelRunner:
 def channel_runners() -> list[ChannelRunner]:
     """The channels `otklik run` knows; each module adds its own entry."""
     from bot.telegram.runner import TELEGRAM
-    from bot.vk.runner import VK
+    from bot.vk import runner as vk_runner
 
-    return [TELEGRAM, VK]
+    return [TELEGRAM, ChannelRunner(vk_runner.NAME, vk_runner.enabled, vk_runner.run)]
 
 
 def register(sub: Any) -> None:

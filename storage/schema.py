@@ -120,3 +120,17 @@ channel_state = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# Appendix 2: clients who interacted with the ministry in a quarter, entered by staff per unit,
+# process group and channel (online/offline). A missing row means "not entered", never zero.
+client_totals = Table(
+    "client_totals",
+    metadata,
+    Column("quarter", String(8), primary_key=True),  # 2025Q3
+    Column("unit", String(64), primary_key=True),  # option code of question 3
+    Column("process_group", String(200), primary_key=True),
+    Column("channel", String(16), primary_key=True),  # online, offline
+    Column("total", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(64)),
+)

@@ -10,6 +10,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramUnauthorizedError
 
+from bot.alerts import AlertWatcher
 from bot.app import build_conversation
 from bot.config import Settings
 from bot.conversation import Commands, Layout
@@ -20,6 +21,7 @@ from bot.telegram.delivery import Delivery
 from bot.telegram.handlers import survey_router
 from bot.telegram.polling import ALLOWED_UPDATES, run_polling
 from bot.telegram.processing import UpdateProcessor
+from bot.telegram.reports_dialog import EXPORT, REPORT, reports_router
 from bot.telegram.retry import RetryPolicy, call_with_retry
 from bot.telegram.staff import STATS, StaffCommand, StaffDirectory, staff_router
 from bot.telegram.webhook import webhook_app, webhook_path
@@ -32,12 +34,15 @@ LAYOUT = Layout(page_size=8)
 def make_bot(settings: Settings) -> Bot:
     token = settings.telegram.token
     assert token is not None  # guaranteed by config validation for an enabled channel
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram.api_server))
+    session = AiohttpSession(
+        api=TelegramAPIServer.from_base(settings.telegram.api_server),
+        timeout=settings.telegram.request_timeout,
+    )
     return Bot(token=token.get_secret_value(), session=session)
 
 
 def build_dispatcher(
-    services: Services, bot: Bot, *, staff_commands: tuple[StaffCommand, ...] = (STATS,)
+    services: Services, bot: Bot, *, staff_commands: tuple[StaffCommand, ...] = (STATS, EXPORT, REPORT)
 ) -> Dispatcher:
     conversation = build_conversation(
         services.settings, services.storage, services.questionnaire, layout=LAYOUT, commands=Commands()
@@ -48,8 +53,10 @@ def build_dispatcher(
         staff=StaffDirectory(services.settings.staff),
         store=services.storage,
         settings=services.settings,
+        questionnaire=services.questionnaire,
     )
     dispatcher.include_router(staff_router(staff_commands))
+    dispatcher.include_router(reports_router())
     dispatcher.include_router(survey_router())
     return dispatcher
 
@@ -65,10 +72,16 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
         log.info("telegram: bot @%s, mode %s", me.username, settings.mode)
         dispatcher = build_dispatcher(services, bot)
         processor = UpdateProcessor(dispatcher, bot, on_handled=lambda: services.health.handled("telegram"))
-        if settings.mode == "webhook":
-            await _serve_webhook(services, bot, processor, stop)
-        else:
-            await run_polling(bot, processor, stop)
+        background = [asyncio.create_task(alert_watcher(services, bot).run(stop))]
+        try:
+            if settings.mode == "webhook":
+                await _serve_webhook(services, bot, processor, stop)
+            else:
+                await run_polling(bot, processor, stop)
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
     finally:
         await bot.session.close()
 
@@ -95,6 +108,13 @@ async def _serve_webhook(
         await stop.wait()
     finally:
         await server.cleanup()
+
+
+def alert_watcher(services: Services, bot: Bot) -> AlertWatcher:
+    async def send(chat_id: int, text: str) -> None:
+        await call_with_retry(lambda: bot.send_message(chat_id, text), what="alert")
+
+    return AlertWatcher(services.storage, services.questionnaire, services.settings.alerts, send)
 
 
 TELEGRAM = ChannelRunner("telegram", lambda settings: settings.telegram.enabled, run_telegram)

@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 
 from bot.app import build_conversation
-from bot.run import ChannelRunner, Services
+from bot.config import Settings
+from bot.run import Services
 from bot.vk.api import VkClient
 from bot.vk.channel import CHANNEL, VK_COMMANDS, VkChannel
 from bot.vk.render import VK_LAYOUT
 from bot.vk.staff import VkStaff
 
+NAME = "vk"
 
-async def run_vk(services: Services, stop: asyncio.Event) -> None:
+
+def enabled(settings: Settings) -> bool:
+    return settings.vk.enabled
+
+
+async def run(services: Services, stop: asyncio.Event) -> None:
     config = services.settings.vk
     assert config.token is not None  # guaranteed by config validation for an enabled channel
     client = VkClient(
@@ -36,6 +43,3 @@ async def run_vk(services: Services, stop: asyncio.Event) -> None:
         await channel.run(stop)
     finally:
         client.close()
-
-
-VK = ChannelRunner("vk", lambda settings: settings.vk.enabled, run_vk)

@@ -59,6 +59,7 @@ class FakeTelegram:
         self.messages: dict[tuple[int, int], SentMessage] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.callback_answers: list[dict[str, Any]] = []
+        self.documents: list[tuple[int, str, bytes, str]] = []  # chat, file name, bytes, caption
         self.failures: dict[str, deque[Failure]] = defaultdict(deque)
         self.blocked: set[int] = set()
         self.webhook: dict[str, Any] = {}
@@ -296,6 +297,8 @@ class FakeTelegram:
     async def api_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
         self._check_limits(chat_id)
+        uploaded = next((v for v in params.values() if isinstance(v, tuple)), ("", b""))
+        self.documents.append((chat_id, uploaded[0], uploaded[1], str(params.get("caption", ""))))
         message_id = next(self._message_ids[chat_id])
         caption = str(params.get("caption", ""))
         self.messages[(chat_id, message_id)] = SentMessage(chat_id, message_id, caption, None)
@@ -363,8 +366,8 @@ async def _params(request: web.Request) -> dict[str, Any]:
     form = await request.post() if request.body_exists else request.query
     params: dict[str, Any] = {}
     for key, value in form.items():
-        if not isinstance(value, str):
-            params[key] = "<file>"
+        if not isinstance(value, str):  # an uploaded file: keep name and bytes
+            params[key] = (value.filename, value.file.read())
             continue
         if key in {"reply_markup", "allowed_updates", "entities"}:
             params[key] = json.loads(value)

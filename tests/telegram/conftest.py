@@ -20,31 +20,30 @@ from tests.fakes.telegram_api import FakeTelegram
 CHAT = 5550001
 
 
-@pytest.fixture
-async def fake_tg() -> AsyncIterator[FakeTelegram]:
-    fake = await FakeTelegram().start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
-def tg_settings(database: Database, fake: FakeTelegram, **telegram: Any) -> Settings:
+def tg_settings(
+    database: Database, fake: FakeTelegram, extra: dict[str, Any] | None = None, **telegram: Any
+) -> Settings:
+    extra = extra or {}
     return Settings(
         database={"url": database.url, "pg_schema": database.schema},
         telegram={"enabled": True, "token": fake.token, "api_server": fake.base_url, **telegram},
         consent={"text": "Согласны ли Вы получать приглашения к опросам?", "version": "v1",
                  "policy_url": "https://example.org/pd"},
         staff={"members": [{"telegram_id": 900, "role": "admin", "name": "Ирина"},
-                           {"telegram_id": 901, "role": "operator", "unit": "1"}]},
+                           {"telegram_id": 901, "role": "operator", "unit": "1"},
+                           {"telegram_id": 902, "role": "analyst"},
+                           {"telegram_id": 903, "role": "analyst", "unit": "2"}]},
+        **extra,
     )  # fmt: skip
 
 
 class Service:
     """One `otklik run` Telegram channel inside the test's event loop; restartable."""
 
-    def __init__(self, database: Database, fake: FakeTelegram, **telegram: Any) -> None:
-        self.settings = tg_settings(database, fake, **telegram)
+    def __init__(
+        self, database: Database, fake: FakeTelegram, extra: dict[str, Any] | None = None, **telegram: Any
+    ) -> None:
+        self.settings = tg_settings(database, fake, extra, **telegram)
         self.database = database
         self.storage: Storage | None = None
         self.task: asyncio.Task[None] | None = None

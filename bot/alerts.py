@@ -1,0 +1,117 @@
+"""Low-score alerts (beyond the order, as «Ваш контроль» does): a short card to the staff chat of
+the structural unit when a questionnaire has a score of 1–3 or «Скорее не удовлетворен».
+
+The watcher reads completed sessions from the database (any channel, paper included), so it
+needs no hook in the conversation and survives restarts: it resumes from a stored cursor with a
+look-back, and a per-session claim prevents duplicates. Cards carry no personal data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from bot.config import AlertsConfig
+from storage import alerts as alerts_repo
+from storage import repository as repo
+from storage.store import Storage
+from survey_flow.engine import Answer, answer_label
+from survey_flow.model import Questionnaire
+
+log = logging.getLogger(__name__)
+
+LOW_SCORES = frozenset({"1", "2", "3"})
+NOT_SATISFIED = ("9", "2")  # 9(21) «Скорее не удовлетворен»
+LOOK_BACK = timedelta(minutes=10)  # transactions may commit a little out of completion order
+
+Send = Callable[[int, str], Awaitable[None]]
+
+
+def is_alarming(q: Questionnaire, answers: dict[str, Answer]) -> bool:
+    code, option = NOT_SATISFIED
+    if code in answers and answers[code].option == option:
+        return True
+    return any(_is_scale(q, c) and a.option in LOW_SCORES for c, a in answers.items())
+
+
+def _is_scale(q: Questionnaire, code: str) -> bool:
+    return any(question.code == code and question.kind == "scale" for question in q.questions)
+
+
+def alert_card(q: Questionnaire, session_id: int, answers: dict[str, Answer], completed_at: datetime) -> str:
+    def shown(code: str) -> str:
+        return answer_label(q, code, answers[code]) if code in answers else "—"
+
+    lines = [
+        "⚠️ Низкая оценка в анкете",
+        f"Подразделение: {shown('3')}",
+        f"Мера поддержки: {shown('1')}",
+        f"Точка взаимодействия: {shown('2')}",
+        f"{q.question('9').printed_code}: {shown('9')}",
+    ]
+    for code, answer in answers.items():
+        if not _is_scale(q, code):
+            continue
+        question = q.question(code)
+        mark = " ⚠️" if answer.option in LOW_SCORES else ""
+        lines.append(f"{question.printed_code}: {answer.option}{mark}")
+        if answer.followup:
+            lines.append(f"   сложности: «{answer.followup[:500]}»")
+    lines.append(f"Анкета № {session_id}, {completed_at:%d.%m.%Y %H:%M} UTC")
+    return "\n".join(lines)
+
+
+class AlertWatcher:
+    def __init__(self, storage: Storage, q: Questionnaire, config: AlertsConfig, send: Send) -> None:
+        self.storage, self.q, self.config, self.send = storage, q, config, send
+
+    def chat_for(self, answers: dict[str, Answer]) -> int | None:
+        unit = answers.get("3")
+        if unit is not None and unit.option in self.config.unit_chats:
+            return self.config.unit_chats[unit.option]
+        return self.config.default_chat
+
+    async def check_once(self, now: datetime | None = None) -> int:
+        now = now or datetime.now(UTC)
+        sent = 0
+        async with self.storage.transaction() as conn:
+            stored = await repo.get_state(conn, alerts_repo.CURSOR_KEY)
+            since = datetime.fromisoformat(stored) - LOOK_BACK if stored else now - timedelta(days=1)
+            sessions = await alerts_repo.completed_since(conn, since)
+        for session_id, completed_at in sessions:
+            async with self.storage.transaction() as conn:
+                answers = await repo.load_answers(conn, session_id)
+                chat = self.chat_for(answers)
+                if chat is None or not is_alarming(self.q, answers):
+                    continue
+                if not await alerts_repo.claim(conn, session_id, now):
+                    continue
+            # Sent outside the transaction (no lock held over the network); a failure frees the
+            # claim so the next check tries again.
+            card = alert_card(self.q, session_id, answers, repo.as_utc(completed_at) or now)
+            try:
+                await self.send(chat, card)
+            except Exception:
+                async with self.storage.transaction() as conn:
+                    await alerts_repo.release(conn, session_id)
+                raise
+            sent += 1
+        async with self.storage.transaction() as conn:
+            await repo.set_state(conn, alerts_repo.CURSOR_KEY, now.isoformat(), now)
+        return sent
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not self.config.enabled:
+            return
+        while not stop.is_set():
+            try:
+                sent = await self.check_once()
+                if sent:
+                    log.info("alerts: %d low-score card(s) sent", sent)
+            except Exception as exc:  # keep watching; the claim makes a retry safe
+                log.warning("alerts: check failed (%s), will retry", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.config.poll_seconds)

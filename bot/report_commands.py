@@ -1,0 +1,313 @@
+"""CLI sub-commands of analysts and operators: export, reports, client totals, paper, QR codes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.app import questionnaire_from
+from bot.cli import default_user
+from bot.config import Settings
+from bot.conversation import utcnow
+from bot.errors import UsageError
+from reports.analysis import write_report
+from reports.appendix2 import CHANNELS, process_groups, resolve_channel, resolve_group, write_appendix2
+from reports.export import Format, export_file
+from reports.options import MEASURE, POINT, UNIT, option_text, resolve_option
+from reports.paper import import_paper, run_paper
+from reports.period import date_range, quarter_key, quarter_period, quarter_title
+from reports.qr import create_key, letter_footer, links_for, write_qr_files
+from storage import reports_repo
+from storage.store import Storage
+from survey_flow.model import Questionnaire
+
+
+def register(sub: Any) -> None:
+    export = sub.add_parser("export", help="выгрузить заполненные анкеты в CSV или XLSX")
+    export.add_argument("--from", dest="date_from", default=None, help="с даты (ГГГГ-ММ-ДД), включительно")
+    export.add_argument("--to", dest="date_to", default=None, help="по дату (ГГГГ-ММ-ДД), включительно")
+    export.add_argument("--unit", default=None, help="структурное подразделение (код или название)")
+    export.add_argument(
+        "--format", choices=["csv", "xlsx"], default=None, help="по умолчанию — по расширению --out"
+    )
+    export.add_argument("--out", type=Path, required=True, help="файл выгрузки")
+    export.add_argument("--labels", action="store_true", help="тексты вариантов вместо кодов платформы")
+    export.add_argument(
+        "--with-contacts",
+        action="store_true",
+        help="добавить идентификаторы и имена в мессенджерах (только для администратора)",
+    )
+    export.set_defaults(handler=cmd_export)
+
+    report = sub.add_parser("report", help="квартальный анализ по параметрам пункта 11 (XLSX с диаграммами)")
+    report.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
+    report.add_argument("--unit", default=None, help="структурное подразделение (код или название)")
+    report.add_argument("--out", type=Path, required=True, help="файл отчета .xlsx")
+    report.add_argument("--charts-dir", type=Path, default=None, help="сохранить диаграммы PNG еще и в папку")
+    report.set_defaults(handler=cmd_report)
+
+    appendix2 = sub.add_parser("appendix2", help="отчет по форме Приложения № 2 (подразделение, квартал)")
+    appendix2.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
+    appendix2.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
+    appendix2.add_argument("--out", type=Path, required=True, help="файл отчета .xlsx")
+    appendix2.set_defaults(handler=cmd_appendix2)
+
+    clients = sub.add_parser(
+        "clients", help="число клиентов, взаимодействовавших с министерством (Приложение № 2)"
+    )
+    clients_sub = clients.add_subparsers(dest="clients_command", required=True, metavar="ДЕЙСТВИЕ")
+    clients_set = clients_sub.add_parser("set", help="записать число клиентов за квартал")
+    clients_set.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
+    clients_set.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
+    clients_set.add_argument("--group", required=True, help="группа процессов (название или код точки)")
+    clients_set.add_argument("--channel", required=True, help="online (онлайн) или offline (оффлайн)")
+    clients_set.add_argument("total", type=int, help="число клиентов, человек")
+    clients_set.add_argument("--by", default=None, help="кто вносит (по умолчанию — пользователь системы)")
+    clients_set.set_defaults(handler=cmd_clients_set)
+    clients_show = clients_sub.add_parser("show", help="показать внесенные числа клиентов")
+    clients_show.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
+    clients_show.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
+    clients_show.set_defaults(handler=cmd_clients_show)
+
+    paper = sub.add_parser("paper", help="ввести бумажные анкеты в терминале (коды платформы)")
+    paper.set_defaults(handler=cmd_paper)
+
+    import_paper = sub.add_parser("import-paper", help="импортировать бумажные анкеты из CSV или XLSX")
+    import_paper.add_argument("file", type=Path, help="таблица: первая строка — коды платформы (11, 12, …)")
+    import_paper.set_defaults(handler=cmd_import_paper)
+
+    qr = sub.add_parser("qr", help="QR-коды (PNG, SVG) и плакат со ссылками на опрос для места приема")
+    qr.add_argument("--point", required=True, help="точка взаимодействия (код или название)")
+    qr.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
+    qr.add_argument("--measure", default=None, help="мера поддержки (код или название)")
+    qr.add_argument("--label", default=None, help="подпись ключа (для отчетов по источникам)")
+    qr.add_argument("--out", type=Path, required=True, help="папка для файлов")
+    qr.set_defaults(handler=cmd_qr)
+
+    letter = sub.add_parser("letter-footer", help="текст отметки об оценке для писем (пункт 9) со ссылкой")
+    letter.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
+    letter.add_argument("--point", default=None, help="точка взаимодействия (код или название)")
+    letter.add_argument("--measure", default=None, help="мера поддержки (код или название)")
+    letter.add_argument("--label", default=None, help="подпись ключа, например номер письма")
+    letter.set_defaults(handler=cmd_letter_footer)
+
+
+def zone(settings: Settings) -> ZoneInfo:
+    return ZoneInfo(settings.reports.timezone)
+
+
+@asynccontextmanager
+async def opened(settings: Settings) -> AsyncIterator[Storage]:
+    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema)
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+def unit_code(q: Questionnaire, value: str | None) -> str | None:
+    return None if value is None else resolve_option(q, UNIT, value, "--unit")
+
+
+def output_format(out: Path, given: str | None) -> Format:
+    fmt = given or out.suffix.lower().lstrip(".")
+    if fmt == "csv":
+        return "csv"
+    if fmt == "xlsx":
+        return "xlsx"
+    raise UsageError(f"--format: укажите csv или xlsx (расширение файла {out.name} не подсказывает формат)")
+
+
+async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    period = date_range(args.date_from, args.date_to, zone(settings))
+    unit = unit_code(q, args.unit)
+    fmt = output_format(args.out, args.format)
+    if args.with_contacts:
+        print(
+            "Внимание: выгрузка содержит идентификаторы респондентов в мессенджерах (персональные данные).",
+            file=sys.stderr,
+        )
+    async with opened(settings) as storage:
+        count = await export_file(
+            storage,
+            q,
+            period=period,
+            unit=unit,
+            out=args.out,
+            fmt=fmt,
+            labels=args.labels,
+            with_contacts=args.with_contacts,
+        )
+    print(f"Выгружено анкет: {count} → {args.out}")
+    return 0
+
+
+def unit_label(q: Questionnaire, unit: str | None) -> str:
+    return "все структурные подразделения" if unit is None else option_text(q, UNIT, unit)
+
+
+async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    period = quarter_period(args.quarter, zone(settings))
+    unit = unit_code(q, args.unit)
+    if args.out.suffix.lower() != ".xlsx":
+        raise UsageError("--out: отчет сохраняется в формате XLSX, укажите файл с расширением .xlsx")
+    async with opened(settings) as storage:
+        analysis = await write_report(
+            storage,
+            q,
+            period=period,
+            unit=unit,
+            unit_label=unit_label(q, unit),
+            title=quarter_title(args.quarter),
+            out=args.out,
+            charts_dir=args.charts_dir,
+        )
+    print(f"Анализ за {quarter_title(args.quarter)}: анкет {analysis.questionnaires} → {args.out}")
+    return 0
+
+
+def required_unit(q: Questionnaire, value: str) -> str:
+    return resolve_option(q, UNIT, value, "--unit")
+
+
+async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    quarter = quarter_key(args.quarter)
+    period = quarter_period(quarter, zone(settings))
+    unit = required_unit(q, args.unit)
+    groups = process_groups(q, settings.reports.process_groups)
+    if args.out.suffix.lower() != ".xlsx":
+        raise UsageError("--out: отчет сохраняется в формате XLSX, укажите файл с расширением .xlsx")
+    async with opened(settings) as storage:
+        rows = await write_appendix2(
+            storage,
+            q,
+            groups=groups,
+            quarter=quarter,
+            period=period,
+            unit=unit,
+            unit_label=unit_label(q, unit),
+            out=args.out,
+        )
+    missing = sum(1 for row in rows if row.total is None)
+    print(f"Приложение № 2 за {quarter_title(quarter)}: строк {len(rows)} → {args.out}")
+    if missing:
+        print(
+            f"Не внесено число клиентов в {missing} строках (доля не рассчитана): otklik clients set ...",
+            file=sys.stderr,
+        )
+    return 0
+
+
+async def cmd_clients_set(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    quarter = quarter_key(args.quarter)
+    unit = required_unit(q, args.unit)
+    group = resolve_group(process_groups(q, settings.reports.process_groups), args.group)
+    channel = resolve_channel(args.channel)
+    if args.total < 0:
+        raise UsageError("Число клиентов не может быть отрицательным")
+    async with opened(settings) as storage, storage.transaction() as conn:
+        await reports_repo.set_client_total(
+            conn,
+            quarter=quarter,
+            unit=unit,
+            process_group=group,
+            channel=channel,
+            total=args.total,
+            now=utcnow(),
+            by=args.by or default_user(),
+        )
+    print(f"{quarter}, {unit_label(q, unit)}, «{group}», {dict(CHANNELS)[channel]}: {args.total} чел.")
+    return 0
+
+
+async def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    quarter = quarter_key(args.quarter)
+    unit = required_unit(q, args.unit)
+    async with opened(settings) as storage, storage.transaction() as conn:
+        totals = await reports_repo.client_totals_for(conn, quarter, unit)
+    if not totals:
+        print(f"За {quarter} по подразделению «{unit_label(q, unit)}» ничего не внесено.")
+        return 0
+    for (group, channel), total in sorted(totals.items()):
+        print(f"{group}\t{dict(CHANNELS)[channel]}\t{total}")
+    return 0
+
+
+async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    async with opened(settings) as storage:
+        await run_paper(
+            storage,
+            q,
+            zone(settings),
+            read_line=sys.stdin.readline,
+            out=sys.stdout,
+            now=utcnow,
+        )
+    return 0
+
+
+async def cmd_import_paper(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    if not args.file.is_file():
+        raise UsageError(f"Файл {args.file} не найден")
+    async with opened(settings) as storage:
+        count = await import_paper(storage, q, args.file, zone(settings), utcnow())
+    print(f"Импортировано бумажных анкет: {count}")
+    return 0
+
+
+def prefill_values(q: Questionnaire, args: argparse.Namespace) -> dict[str, str]:
+    values = {UNIT: required_unit(q, args.unit)}
+    if args.point is not None:
+        values[POINT] = resolve_option(q, POINT, args.point, "--point")
+    if args.measure is not None:
+        values[MEASURE] = resolve_option(q, MEASURE, args.measure, "--measure")
+    return values
+
+
+def describe(q: Questionnaire, values: dict[str, str]) -> str:
+    return " / ".join(option_text(q, code, values[code]) for code in (POINT, UNIT, MEASURE) if code in values)
+
+
+async def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    values = prefill_values(q, args)
+    subtitle = describe(q, values)
+    links_for(
+        "-", bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id
+    )  # fail early
+    async with opened(settings) as storage:
+        key = await create_key(storage, q, values, "qr", args.label or f"QR: {subtitle}", utcnow())
+    links = links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+    files = await asyncio.to_thread(write_qr_files, args.out, links, subtitle)
+    print(f"Ключ {key}: {subtitle}")
+    for link in links:
+        print(f"  {link.title}: {link.url}")
+    for path in files:
+        print(f"  {path}")
+    return 0
+
+
+async def cmd_letter_footer(args: argparse.Namespace, settings: Settings) -> int:
+    q = questionnaire_from(settings)
+    values = prefill_values(q, args)
+    links_for("-", bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+    async with opened(settings) as storage:
+        key = await create_key(
+            storage, q, values, "letter", args.label or f"Письмо: {describe(q, values)}", utcnow()
+        )
+    links = links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+    print(letter_footer(links))
+    return 0

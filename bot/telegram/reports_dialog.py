@@ -1,0 +1,177 @@
+"""`/export` and `/report` for analysts in Telegram: a guided choice, then the file as a document.
+
+The dialog is stateless: each button carries every choice made so far (`Pick` callback data), so
+a restart or a second worker loses nothing, and the role is checked again on every press (button
+data can be forged). Unit-limited staff are always given their own unit.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiogram import F, Router
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, FSInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import Message as TgMessage
+
+from bot.config import Settings, StaffMember
+from bot.telegram.staff import NOT_AVAILABLE, StaffCommand, StaffDirectory
+from reports.analysis import write_report
+from reports.appendix2 import process_groups, write_appendix2
+from reports.export import export_file
+from reports.options import option_text
+from reports.period import Period, quarter_period, quarter_title
+from storage.store import Storage
+from survey_flow.model import Questionnaire
+
+ANALYSTS = frozenset({"admin", "analyst"})
+ALL_UNITS = "*"
+MARKING = "Для внутреннего пользования, не подлежит опубликованию."
+
+
+class Pick(CallbackData, prefix="s", sep="|"):
+    """`s|<what>|<quarter or 'all'>|<unit or '*'>|<format>`; empty parts are still to choose."""
+
+    what: str  # export, report, app2
+    period: str = ""
+    unit: str = ""
+    fmt: str = ""
+
+
+def quarters_back(today: date, count: int = 4) -> list[str]:
+    year, number = today.year, (today.month - 1) // 3 + 1
+    found = []
+    for _ in range(count):
+        found.append(f"{year}Q{number}")
+        number -= 1
+        if number == 0:
+            year, number = year - 1, 4
+    return found
+
+
+def _keyboard(rows: list[list[tuple[str, Pick]]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=t, callback_data=p.pack()) for t, p in row] for row in rows
+        ]
+    )
+
+
+def next_question(
+    pick: Pick, member: StaffMember, q: Questionnaire, today: date
+) -> tuple[str, InlineKeyboardMarkup] | None:
+    """What to ask next, or None when every choice is made."""
+    if not pick.period:
+        rows = [[(quarter_title(key), Pick(what=pick.what, period=key))] for key in quarters_back(today)]
+        if pick.what == "export":
+            rows.append([("За все время", Pick(what=pick.what, period="all"))])
+        return "За какой период?", _keyboard(rows)
+    if not pick.unit:
+        if member.unit:  # limited to their unit: nothing to choose
+            pick.unit = member.unit
+        else:
+            units = q.question("3").options
+            rows = [[(o.text, Pick(what=pick.what, period=pick.period, unit=o.code))] for o in units]
+            if pick.what != "app2":  # Appendix 2 is always per structural unit
+                rows.insert(
+                    0, [("Все подразделения", Pick(what=pick.what, period=pick.period, unit=ALL_UNITS))]
+                )
+            return "По какому подразделению?", _keyboard(rows)
+    if pick.what == "export" and not pick.fmt:
+        rows = [
+            [(f, Pick(what=pick.what, period=pick.period, unit=pick.unit, fmt=f)) for f in ("xlsx", "csv")]
+        ]
+        return "В каком формате?", _keyboard(rows)
+    return None
+
+
+async def start_export(message: TgMessage, member: StaffMember, data: dict[str, Any]) -> None:
+    await _ask(message, Pick(what="export"), member, data)
+
+
+async def start_report(message: TgMessage, member: StaffMember, data: dict[str, Any]) -> None:
+    rows = [
+        [("Квартальный анализ (пункт 11)", Pick(what="report"))],
+        [("Отчет по форме Приложения № 2", Pick(what="app2"))],
+    ]
+    await message.answer("Какой отчет подготовить?", reply_markup=_keyboard(rows))
+
+
+async def _ask(message: TgMessage, pick: Pick, member: StaffMember, data: dict[str, Any]) -> None:
+    q: Questionnaire = data["questionnaire"]
+    asked = next_question(pick, member, q, datetime.now(UTC).date())
+    if asked is not None:
+        await message.answer(asked[0], reply_markup=asked[1])
+
+
+def reports_router() -> Router:
+    router = Router(name="reports")
+    router.callback_query.register(on_pick, Pick.filter(), F.message)
+    return router
+
+
+async def on_pick(query: CallbackQuery, callback_data: Pick, staff: StaffDirectory, **data: Any) -> None:
+    member = staff.member(query.from_user.id)
+    if member is None or member.role not in ANALYSTS:
+        await query.answer(NOT_AVAILABLE)
+        return
+    if member.unit and callback_data.unit not in ("", member.unit):
+        await query.answer("Вам доступны только данные своего подразделения.")
+        return
+    q: Questionnaire = data["questionnaire"]
+    message = query.message
+    assert isinstance(message, TgMessage)
+    pick = callback_data
+    asked = next_question(pick, member, q, datetime.now(UTC).date())
+    await query.answer()
+    if asked is not None:
+        await message.edit_text(asked[0], reply_markup=asked[1])
+        return
+    await message.edit_text("Готовлю файл…")
+    settings: Settings = data["settings"]
+    storage: Storage = data["store"]
+    with tempfile.TemporaryDirectory(prefix="otklik-") as tmp:
+        path, caption = await build_file(pick, settings, storage, q, Path(tmp))
+        await message.answer_document(FSInputFile(path), caption=caption)
+    await message.edit_text("Файл отправлен.")
+
+
+async def build_file(
+    pick: Pick, settings: Settings, storage: Storage, q: Questionnaire, folder: Path
+) -> tuple[Path, str]:
+    zone = ZoneInfo(settings.reports.timezone)
+    unit = None if pick.unit == ALL_UNITS else pick.unit
+    unit_label = "все структурные подразделения" if unit is None else option_text(q, "3", unit)
+    if pick.what == "export":
+        period = (
+            Period(date(2000, 1, 1), date(2999, 12, 31), zone) if pick.period == "all"
+            else quarter_period(pick.period, zone)
+        )  # fmt: skip
+        out = folder / f"otklik-export-{pick.period}.{pick.fmt}"
+        count = await export_file(
+            storage, q, period=period, unit=unit, out=out, fmt="csv" if pick.fmt == "csv" else "xlsx"
+        )
+        return out, f"Анкет: {count}. {unit_label}. {MARKING}"
+    period = quarter_period(pick.period, zone)
+    title = quarter_title(pick.period)
+    out = folder / f"otklik-{pick.what}-{pick.period}.xlsx"
+    if pick.what == "app2":
+        assert unit is not None
+        groups = process_groups(q, settings.reports.process_groups)
+        await write_appendix2(
+            storage, q, groups=groups, quarter=pick.period, period=period, unit=unit,
+            unit_label=unit_label, out=out,
+        )  # fmt: skip
+        return out, f"Приложение № 2, {title}, {unit_label}. {MARKING}"
+    analysis = await write_report(
+        storage, q, period=period, unit=unit, unit_label=unit_label, title=title, out=out
+    )
+    return out, f"Квартальный анализ, {title}, {unit_label}: анкет {analysis.questionnaires}. {MARKING}"
+
+
+EXPORT = StaffCommand("export", ANALYSTS, "выгрузка анкет (XLSX или CSV)", start_export)
+REPORT = StaffCommand("report", ANALYSTS, "квартальный анализ или отчет по Приложению № 2", start_report)

@@ -1,0 +1,38 @@
+"""What the low-score alert watcher reads and writes: recently completed sessions and a claim
+per alerted session (in channel_state), so two workers never send the same card twice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.repository import COMPLETED, _insert_ignore
+from storage.schema import channel_state, survey_sessions
+
+CURSOR_KEY = "alerts:checked_until"
+
+
+async def completed_since(
+    conn: AsyncConnection, since: datetime, limit: int = 500
+) -> list[tuple[int, datetime]]:
+    rows = await conn.execute(
+        select(survey_sessions.c.id, survey_sessions.c.completed_at)
+        .where(survey_sessions.c.status == COMPLETED, survey_sessions.c.completed_at >= since)
+        .order_by(survey_sessions.c.completed_at, survey_sessions.c.id)
+        .limit(limit)
+    )
+    return [(int(r.id), r.completed_at) for r in rows]
+
+
+async def claim(conn: AsyncConnection, session_id: int, now: datetime) -> bool:
+    """True for the one caller that claims this session's alert."""
+    result = await conn.execute(
+        _insert_ignore(conn, channel_state).values(key=f"alert:{session_id}", value="sent", updated_at=now)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def release(conn: AsyncConnection, session_id: int) -> None:
+    await conn.execute(delete(channel_state).where(channel_state.c.key == f"alert:{session_id}"))

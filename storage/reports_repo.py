@@ -1,0 +1,270 @@
+"""Read-side queries of exports and reports, and the client totals of Appendix 2.
+
+Callers own the connection (see Storage.transaction). Completed sessions are read in id-ordered
+batches, so the memory of an export does not grow with the number of questionnaires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
+
+from storage.repository import COMPLETED, as_utc
+from storage.schema import answers, client_totals, respondents, survey_sessions
+
+UNIT_QUESTION = "3"
+POINT_QUESTION = "2"
+SATISFACTION_QUESTION = "9"
+OFFLINE = "offline"
+ONLINE = "online"
+
+
+class StoredAnswer(NamedTuple):
+    option_code: str
+    option_platform_code: str
+    value_text: str
+    followup_text: str | None
+
+
+@dataclass
+class CompletedSession:
+    id: int
+    channel: str
+    source: str
+    source_ref: str | None
+    completed_at: datetime | None
+    pseudonym: str | None
+    external_id: str | None
+    name: str | None
+    answers: dict[str, StoredAnswer] = field(default_factory=dict)
+
+
+def _completed_in(start: datetime, end: datetime, unit: str | None) -> list[ColumnElement[bool]]:
+    s = survey_sessions.c
+    where: list[ColumnElement[bool]] = [s.status == COMPLETED, s.completed_at >= start, s.completed_at < end]
+    if unit is not None:
+        unit_answer = answers.alias("unit_answer")
+        where.append(
+            exists()
+            .where(
+                unit_answer.c.session_id == s.id,
+                unit_answer.c.question_code == UNIT_QUESTION,
+                unit_answer.c.option_code == unit,
+            )
+            .correlate(survey_sessions)
+        )
+    return where
+
+
+async def iter_completed(
+    conn: AsyncConnection, start: datetime, end: datetime, unit: str | None = None, batch: int = 1000
+) -> AsyncIterator[CompletedSession]:
+    """Completed sessions in [start, end) (optionally of one unit) with their answers, by id."""
+    s = survey_sessions.c
+    r = respondents.c
+    where = _completed_in(start, end, unit)
+    last_id = 0
+    while True:
+        rows = (
+            await conn.execute(
+                select(
+                    s.id,
+                    s.channel,
+                    s.source,
+                    s.source_ref,
+                    s.completed_at,
+                    r.pseudonym,
+                    r.external_id,
+                    r.name,
+                )
+                .select_from(survey_sessions.outerjoin(respondents, r.id == s.respondent_id))
+                .where(*where, s.id > last_id)
+                .order_by(s.id)
+                .limit(batch)
+            )
+        ).all()
+        if not rows:
+            return
+        sessions = {
+            row.id: CompletedSession(
+                id=row.id,
+                channel=row.channel,
+                source=row.source,
+                source_ref=row.source_ref,
+                completed_at=as_utc(row.completed_at),
+                pseudonym=row.pseudonym,
+                external_id=row.external_id,
+                name=row.name,
+            )
+            for row in rows
+        }
+        a = answers.c
+        answer_rows = (
+            await conn.execute(
+                select(
+                    a.session_id,
+                    a.question_code,
+                    a.option_code,
+                    a.option_platform_code,
+                    a.value_text,
+                    a.followup_text,
+                ).where(a.session_id.in_(list(sessions)))
+            )
+        ).all()
+        for session_id, question_code, option_code, platform_code, value_text, followup_text in answer_rows:
+            sessions[session_id].answers[question_code] = StoredAnswer(
+                option_code, platform_code, value_text, followup_text
+            )
+        for session in sessions.values():
+            yield session
+        last_id = rows[-1].id
+
+
+async def option_counts(
+    conn: AsyncConnection, start: datetime, end: datetime, unit: str | None, questions: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """question code -> option code -> number of completed questionnaires with that answer."""
+    a = answers.c
+    rows = await conn.execute(
+        select(a.question_code, a.option_code, func.count())
+        .select_from(answers.join(survey_sessions, survey_sessions.c.id == a.session_id))
+        .where(*_completed_in(start, end, unit), a.question_code.in_(list(questions)))
+        .group_by(a.question_code, a.option_code)
+    )
+    counts: dict[str, dict[str, int]] = {code: {} for code in questions}
+    for question_code, option_code, count in rows:
+        counts[question_code][option_code] = int(count)
+    return counts
+
+
+async def followup_texts(
+    conn: AsyncConnection, start: datetime, end: datetime, unit: str | None, questions: Sequence[str]
+) -> AsyncIterator[tuple[str, str, str, int]]:
+    """(question code, score, difficulty text, how many times) — identical texts counted once."""
+    a = answers.c
+    times = func.count().label("times")
+    result = await conn.execute(
+        select(a.question_code, a.option_code, a.followup_text, times)
+        .select_from(answers.join(survey_sessions, survey_sessions.c.id == a.session_id))
+        .where(
+            *_completed_in(start, end, unit),
+            a.question_code.in_(list(questions)),
+            a.followup_text.is_not(None),
+        )
+        .group_by(a.question_code, a.option_code, a.followup_text)
+        .order_by(a.question_code, times.desc(), a.option_code, a.followup_text)
+    )
+    for question_code, option_code, text, count in result:
+        yield str(question_code), str(option_code), str(text), int(count)
+
+
+@dataclass(frozen=True)
+class GroupFigures:
+    questionnaires: int
+    respondents: int
+    satisfied: int
+    satisfaction_answers: int
+
+
+def channel_kind() -> ColumnElement[str]:
+    """online = answered online (a messenger), offline = in person (a paper questionnaire)."""
+    return case((survey_sessions.c.channel == OFFLINE, literal(OFFLINE)), else_=literal(ONLINE))
+
+
+async def appendix2_figures(
+    conn: AsyncConnection,
+    start: datetime,
+    end: datetime,
+    unit: str,
+    groups: Mapping[str, str],
+    other_group: str,
+) -> dict[tuple[str, str], GroupFigures]:
+    """(process group, online/offline) -> figures; `groups` maps point codes to group names."""
+    s = survey_sessions.c
+    point = aliased(answers)
+    sat = aliased(answers)
+    group = (
+        case(
+            *((point.c.option_code == code, literal(name)) for code, name in groups.items()),
+            else_=literal(other_group),
+        )
+        if groups
+        else literal(other_group)
+    )
+    kind = channel_kind()
+    # Paper questionnaires have no respondent: each one counts as one person.
+    person = func.count(func.distinct(s.respondent_id)) + func.sum(
+        case((s.respondent_id.is_(None), 1), else_=0)
+    )
+    query = (
+        select(
+            group.label("grp"),
+            kind.label("kind"),
+            func.count().label("questionnaires"),
+            person.label("persons"),
+            func.sum(case((sat.c.option_code == "1", 1), else_=0)).label("satisfied"),
+            func.count(sat.c.id).label("sat_answers"),
+        )
+        .select_from(
+            survey_sessions.outerjoin(
+                point, and_(point.c.session_id == s.id, point.c.question_code == POINT_QUESTION)
+            ).outerjoin(sat, and_(sat.c.session_id == s.id, sat.c.question_code == SATISFACTION_QUESTION))
+        )
+        .where(*_completed_in(start, end, unit))
+        .group_by(group, kind)
+    )
+    figures: dict[tuple[str, str], GroupFigures] = {}
+    for row in await conn.execute(query):
+        figures[(str(row.grp), str(row.kind))] = GroupFigures(
+            questionnaires=int(row.questionnaires),
+            respondents=int(row.persons or 0),
+            satisfied=int(row.satisfied or 0),
+            satisfaction_answers=int(row.sat_answers),
+        )
+    return figures
+
+
+# --- client totals ------------------------------------------------------------------------
+
+
+async def set_client_total(
+    conn: AsyncConnection,
+    *,
+    quarter: str,
+    unit: str,
+    process_group: str,
+    channel: str,
+    total: int,
+    now: datetime,
+    by: str | None,
+) -> None:
+    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    values = {"total": total, "updated_at": now, "updated_by": by}
+    stmt = dialect.insert(client_totals).values(
+        quarter=quarter, unit=unit, process_group=process_group, channel=channel, **values
+    )
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["quarter", "unit", "process_group", "channel"], set_=values
+        )
+    )
+
+
+async def client_totals_for(conn: AsyncConnection, quarter: str, unit: str) -> dict[tuple[str, str], int]:
+    c = client_totals.c
+    rows = await conn.execute(
+        select(c.process_group, c.channel, c.total).where(c.quarter == quarter, c.unit == unit)
+    )
+    return {(row.process_group, row.channel): int(row.total) for row in rows}
+
+
+async def count_completed(conn: AsyncConnection, start: datetime, end: datetime, unit: str | None) -> int:
+    query = select(func.count()).select_from(survey_sessions).where(*_completed_in(start, end, unit))
+    return int((await conn.execute(query)).scalar_one())

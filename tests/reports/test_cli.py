@@ -1,0 +1,89 @@
+"""The sub-commands through `otklik` itself (argument parsing, messages, exit codes) on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from bot.app import questionnaire_from
+from bot.cli import main
+from bot.config import Settings
+from storage.store import Storage
+from tests.reports.data import fill_quarter
+
+
+@pytest.fixture
+def url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.chdir(tmp_path)  # no ./config.toml: built-in settings
+    database = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+
+    async def seed() -> None:
+        storage = await Storage.open(database)
+        try:
+            await fill_quarter(storage, questionnaire_from(Settings()))
+        finally:
+            await storage.close()
+
+    asyncio.run(seed())
+    return database
+
+
+def test_export_report_and_appendix2(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--database", url]
+    assert main([*base, "export", "--from", "2025-07-01", "--to", "2025-09-30", "--out", "q3.csv"]) == 0
+    assert "Выгружено анкет: 6" in capsys.readouterr().out
+    with (tmp_path / "q3.csv").open(encoding="utf-8-sig", newline="") as fh:
+        assert len(list(csv.reader(fh, delimiter=";"))) == 2 + 6
+
+    assert (
+        main(
+            [*base, "export", "--unit", "Управление инвестиционной политики", "--out", "u2.xlsx", "--labels"]
+        )
+        == 0
+    )
+    assert "Выгружено анкет: 1" in capsys.readouterr().out
+
+    assert main([*base, "report", "--quarter", "2025q3", "--unit", "1", "--out", "r.xlsx"]) == 0
+    assert "анкет 5" in capsys.readouterr().out
+    assert load_workbook(tmp_path / "r.xlsx")["Анализ"]["D4"].value == 5
+
+    group = "Личный приём в здании министерства"
+    assert main([*base, "clients", "set", "--quarter", "2025Q3", "--unit", "1", "--group", group,
+                 "--channel", "онлайн", "40"]) == 0  # fmt: skip
+    assert "40 чел." in capsys.readouterr().out
+    assert main([*base, "clients", "show", "--quarter", "2025Q3", "--unit", "1"]) == 0
+    assert f"{group}\tонлайн\t40" in capsys.readouterr().out
+    assert main([*base, "appendix2", "--quarter", "2025Q3", "--unit", "1", "--out", "a2.xlsx"]) == 0
+    captured = capsys.readouterr()
+    assert "Не внесено число клиентов в 17 строках" in captured.err
+    sheet = load_workbook(tmp_path / "a2.xlsx").active
+    assert [c.value for c in sheet[8]] == [group, "онлайн", 40, 2, 5.0, 3, 66.7]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "--from", "2025-13-01", "--out", "x.csv"], "--from: ожидается дата"),
+        (["export", "--from", "2025-09-01", "--to", "2025-08-01", "--out", "x.csv"], "Период пуст"),
+        (["export", "--out", "x.txt"], "--format: укажите csv или xlsx"),
+        (["export", "--unit", "Нет такого", "--out", "x.csv"], "--unit: нет варианта «Нет такого»"),
+        (["export", "--out", "missing/x.csv"], "не существует"),
+        (["report", "--quarter", "2025Q5", "--out", "r.xlsx"], "--quarter: ожидается квартал"),
+        (["report", "--quarter", "2025Q3", "--out", "r.csv"], "расширением .xlsx"),
+        (["clients", "set", "--quarter", "2025Q3", "--unit", "1", "--group", "Нет", "--channel", "online", "1"],
+         "--group: нет группы процессов"),
+        (["clients", "set", "--quarter", "2025Q3", "--unit", "1", "--group", "1", "--channel", "online", "--", "-1"],
+         "не может быть отрицательным"),
+    ],
+)  # fmt: skip
+def test_usage_errors_exit_2_without_traceback(
+    url: str, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--database", url, *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err

@@ -1,0 +1,115 @@
+"""Export: known questionnaires in, exact cells out (CSV and XLSX), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from openpyxl import load_workbook
+
+from reports.export import export_file
+from reports.period import date_range
+from storage.store import Storage
+from survey_flow.model import Questionnaire
+from tests.reports.data import fill_quarter, pseudonyms
+
+NSK = ZoneInfo("Asia/Novosibirsk")
+CODES = ["session", "11", "12", "13", "14", "15", "17", "18", "19", "21", "22", "23", "23_text", "24",
+         "24_text", "25", "25_text", "26", "26_text", "27", "27_text", "28", "28_text", "29", "29_text",
+         "channel", "source", "source_ref", "respondent"]  # fmt: skip
+
+
+def expected_rows(ids: dict[str, int], names: dict[str, str]) -> list[list[Any]]:
+    n = None
+    return [
+        [ids["A"], 1, 1, 1, 1, 1, 1, "2025-06-30T17:30:00+00:00", 1, 1, n, 5, n, 5, n, 5, n, 5, n,
+         n, n, n, n, 5, n, "telegram", "direct", n, names["a"]],
+        [ids["B"], 2, 2, 1, 31, 4, 2, "2025-08-15T05:00:00+00:00", 2, 2, 2, 2, "Долго искал информацию",
+         4, n, n, n, n, n, 3, "Неудобная форма", 4, n, 1, "Очень долго", "telegram", "direct", n, names["b"]],
+        [ids["C"], 1, 1, 1, 1, 1, 2, "2025-09-10T03:00:00+00:00", 1, 1, n, 4, n, 3, "Много документов",
+         5, n, 4, n, n, n, n, n, 4, n, "vk", "direct", n, names["c"]],
+        [ids["D"], 3, 1, 1, 1, 1, 1, "2025-09-30T16:00:00+00:00", 1, 2, n, 1, "Ничего не понятно", 2,
+         "Справки", 3, "Грубили", 4, n, n, n, n, n, 5, n, "telegram", "direct", n, names["a"]],
+        [ids["E"], 1, 1, 1, 1, 1, 1, "2025-08-01T03:00:00+00:00", 2, 1, 1, 4, n, 4, n, 5, n, 5, n,
+         n, n, n, n, 3, "Долго", "offline", "paper", n, n],
+    ]  # fmt: skip
+
+
+async def test_columns_and_titles_follow_platform_codes(
+    storage: Storage, questionnaire: Questionnaire, tmp_path: Path
+) -> None:
+    out = tmp_path / "empty.xlsx"
+    count = await export_file(
+        storage, questionnaire, period=date_range(None, None, NSK), unit=None, out=out, fmt="xlsx"
+    )
+    assert count == 0
+    rows = list(load_workbook(out, read_only=True).active.iter_rows(values_only=True))
+    assert list(rows[0]) == CODES
+    titles = dict(zip(rows[0], rows[1], strict=True))
+    assert titles["21"] == questionnaire.question("9").text
+    assert titles["23_text"].startswith("Сложности (к вопросу 11(23))")
+    assert titles["respondent"] == "Респондент (псевдоним)"
+    assert len(rows) == 2
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+async def test_export_of_a_unit_and_period_exact_cells(
+    storage: Storage, questionnaire: Questionnaire, tmp_path: Path, fmt: str
+) -> None:
+    ids = await fill_quarter(storage, questionnaire)
+    names = await pseudonyms(storage)
+    out = tmp_path / f"q3.{fmt}"
+    period = date_range("2025-07-01", "30.09.2025", NSK)
+    count = await export_file(storage, questionnaire, period=period, unit="1", out=out, fmt=fmt)  # type: ignore[arg-type]
+    assert count == 5
+    expected = expected_rows(ids, names)
+    if fmt == "xlsx":
+        sheet = load_workbook(out, read_only=True).active
+        rows = [list(r) + [None] * (len(CODES) - len(r)) for r in sheet.iter_rows(values_only=True)]
+    else:
+        with out.open(encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.reader(fh, delimiter=";"))
+        expected = [["" if v is None else str(v) for v in row] for row in expected]
+    assert rows[0] == CODES
+    assert rows[2:] == expected
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+
+
+async def test_labels_and_contacts(storage: Storage, questionnaire: Questionnaire, tmp_path: Path) -> None:
+    ids = await fill_quarter(storage, questionnaire)
+    out = tmp_path / "labels.xlsx"
+    period = date_range("2025-08-15", "2025-08-15", NSK)
+    count = await export_file(
+        storage, questionnaire, period=period, unit=None, out=out, fmt="xlsx", labels=True, with_contacts=True
+    )
+    assert count == 1
+    rows = list(load_workbook(out, read_only=True).active.iter_rows(values_only=True))
+    row = dict(zip(rows[0], rows[2], strict=False))
+    assert row["session"] == ids["B"]
+    assert row["15"] == "Онлайн на сайте органа власти"
+    assert row["21"] == "Скорее не удовлетворен"
+    assert row["22"] == "Нет"
+    assert row["23"] == "2"  # a score's label is the score itself
+    assert row["14"] == "город Новосибирск"
+    assert row["external_id"] == "b"
+    assert rows[0][-2:] == ("external_id", "name")
+
+
+async def test_unknown_folder_is_a_usage_error(
+    storage: Storage, questionnaire: Questionnaire, tmp_path: Path
+) -> None:
+    from bot.errors import UsageError
+
+    with pytest.raises(UsageError, match="не существует"):
+        await export_file(
+            storage,
+            questionnaire,
+            period=date_range(None, None, NSK),
+            unit=None,
+            out=tmp_path / "missing" / "x.csv",
+            fmt="csv",
+        )
