@@ -71,13 +71,9 @@ def apply_paper_input(q: Questionnaire, answers: dict[str, Answer], text: str) -
 def parse_filled_at(text: str, zone: ZoneInfo) -> datetime | None:
     """The date (and time) written on the form, in the ministry's zone; None if unreadable."""
     value = text.strip()
-    for fmt in (
-        "%d.%m.%Y %H:%M",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M:%S%z",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ):
+    formats = ("%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S",
+               "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")  # fmt: skip
+    for fmt in formats:
         try:
             parsed = datetime.strptime(value, fmt)
         except ValueError:
@@ -252,7 +248,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, datetime):
-        return value.strftime("%d.%m.%Y %H:%M")
+        return value.strftime("%Y-%m-%d %H:%M:%S")
     return str(value).strip()
 
 
@@ -308,7 +304,7 @@ def parse_rows(
         }
         if not values:
             continue  # an empty line
-        if all(titles.get(name) == value for name, value in values.items() if name in titles):
+        if any(titles.get(name) == value for name, value in values.items()):
             continue  # the row of question texts of an export
         result = parse_row(q, line, values, zone, now)
         if isinstance(result, RowError):
