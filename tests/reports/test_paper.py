@@ -209,3 +209,27 @@ def test_missing_file(
     monkeypatch.chdir(tmp_path)
     assert main(["--database", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", "import-paper", "nope.csv"]) == 2
     assert "не найден" in capsys.readouterr().err
+
+
+async def test_xlsx_import_reports_sheet_rows(
+    storage: Storage, questionnaire: Questionnaire, tmp_path: Path
+) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER.split(";"))
+    good = [int(v) if v.isdigit() else (v or None) for v in GOOD.split(";")]
+    sheet.append(good)
+    sheet.append([])
+    bad = list(good)
+    bad[4] = 2  # 15: not a platform code
+    sheet.append(bad)
+    path = tmp_path / "paper.xlsx"
+    workbook.save(path)
+    with pytest.raises(UsageError) as caught:
+        await import_paper(storage, questionnaire, path, NSK, NOW)
+    assert str(caught.value).splitlines()[1:] == [
+        "  строка 4, столбец 15: Нет варианта с кодом 2 в вопросе 15; коды: 1, 4"
+    ]
+    assert await count_sessions(storage) == 0
