@@ -22,7 +22,7 @@ from reports.export import Format, export_file
 from reports.options import MEASURE, POINT, UNIT, option_text, resolve_option
 from reports.paper import import_paper, run_paper
 from reports.period import date_range, quarter_key, quarter_period, quarter_title
-from reports.qr import create_key, letter_footer, links_for, write_qr_files
+from reports.qr import Link, create_key, letter_footer, links_for, write_qr_files
 from storage import reports_repo
 from storage.store import Storage
 from survey_flow.model import Questionnaire
@@ -281,16 +281,20 @@ def describe(q: Questionnaire, values: dict[str, str]) -> str:
     return " / ".join(option_text(q, code, values[code]) for code in (POINT, UNIT, MEASURE) if code in values)
 
 
+def survey_links(settings: Settings, key: str) -> list[Link]:
+    return links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+
+
 async def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
     q = questionnaire_from(settings)
     values = prefill_values(q, args)
     subtitle = describe(q, values)
-    links_for(
-        "-", bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id
-    )  # fail early
+    survey_links(settings, "-")  # no bot configured: fail before creating a key
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out: {args.out} — это файл, а нужна папка")
     async with opened(settings) as storage:
         key = await create_key(storage, q, values, "qr", args.label or f"QR: {subtitle}", utcnow())
-    links = links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+    links = survey_links(settings, key)
     files = await asyncio.to_thread(write_qr_files, args.out, links, subtitle)
     print(f"Ключ {key}: {subtitle}")
     for link in links:
@@ -303,11 +307,10 @@ async def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_letter_footer(args: argparse.Namespace, settings: Settings) -> int:
     q = questionnaire_from(settings)
     values = prefill_values(q, args)
-    links_for("-", bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+    survey_links(settings, "-")
     async with opened(settings) as storage:
         key = await create_key(
             storage, q, values, "letter", args.label or f"Письмо: {describe(q, values)}", utcnow()
         )
-    links = links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
-    print(letter_footer(links))
+    print(letter_footer(survey_links(settings, key)))
     return 0
