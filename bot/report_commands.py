@@ -25,6 +25,7 @@ from reports.period import date_range, quarter_key, quarter_period, quarter_titl
 from reports.qr import Link, create_key, letter_footer, links_for, write_qr_files
 from storage import reports_repo
 from storage.store import Storage
+from survey_flow.engine import prefill_answers
 from survey_flow.model import Questionnaire
 
 
@@ -76,6 +77,9 @@ def register(sub: Any) -> None:
     clients_show.set_defaults(handler=cmd_clients_show)
 
     paper = sub.add_parser("paper", help="ввести бумажные анкеты в терминале (коды платформы)")
+    paper.add_argument("--unit", default=None, help="подразделение для всех вводимых анкет (не спрашивать)")
+    paper.add_argument("--point", default=None, help="точка взаимодействия для всех анкет (не спрашивать)")
+    paper.add_argument("--measure", default=None, help="мера поддержки для всех анкет (не спрашивать)")
     paper.set_defaults(handler=cmd_paper)
 
     import_paper = sub.add_parser("import-paper", help="импортировать бумажные анкеты из CSV или XLSX")
@@ -246,6 +250,17 @@ async def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
     q = questionnaire_from(settings)
+    values: dict[str, str] = {}
+    for code, flag, value in (
+        (UNIT, "--unit", args.unit),
+        (POINT, "--point", args.point),
+        (MEASURE, "--measure", args.measure),
+    ):
+        if value is not None:
+            values[code] = resolve_option(q, code, value, flag)
+    preset, _problems = prefill_answers(q, values)  # options are resolved above: no problems
+    if preset:
+        print("Для всех анкет: " + describe(q, values))
     async with opened(settings) as storage:
         await run_paper(
             storage,
@@ -254,6 +269,7 @@ async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
             read_line=sys.stdin.readline,
             out=sys.stdout,
             now=utcnow,
+            preset=preset,
         )
     return 0
 

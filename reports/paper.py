@@ -156,8 +156,12 @@ async def run_paper(
     read_line: Callable[[], str],
     out: TextIO,
     now: Callable[[], datetime],
+    preset: dict[str, Answer] | None = None,
 ) -> int:
-    """Type questionnaires one after another; returns the number saved."""
+    """Type questionnaires one after another; returns the number saved.
+
+    `preset` answers (e.g. the unit and point of a whole stack of forms) are not asked.
+    """
 
     def ask(text: str) -> str | None:
         print(text, file=out)
@@ -176,7 +180,7 @@ async def run_paper(
             filled_at = now() if not line.strip() else parse_filled_at(line, zone)
             if filled_at is None:
                 print("Не удалось разобрать дату. Пример: 15.08.2025 или 15.08.2025 14:30", file=out)
-        answers: dict[str, Answer] = {}
+        answers: dict[str, Answer] = dict(preset or {})
         cancelled = False
         while (step := engine.next_step(q, answers)) is not None:
             line = ask("\n" + prompt_text(q, step))

@@ -233,3 +233,26 @@ async def test_xlsx_import_reports_sheet_rows(
         "  строка 4, столбец 15: Нет варианта с кодом 2 в вопросе 15; коды: 1, 4"
     ]
     assert await count_sessions(storage) == 0
+
+
+def test_a_stack_of_forms_of_one_unit_and_point(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'stack.db'}"
+    typed = ["01.09.2025", "2", "1", "4", "2", "1", "1", "5", "5", "5", "5", "5", "да", "нет"]
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--database", url, "paper", "--unit", "2", "--point", "1"],
+        input="\n".join(typed) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(
+        "Для всех анкет: Личный приём в здании министерства / Управление инвестиционной"
+    )
+    assert "\n12. " not in done.stdout and "\n13. " not in done.stdout  # not asked
+    _session, *rows = asyncio.run(stored(url))
+    codes = {str(r[0]): r[1] for r in rows}
+    assert (codes["11"], codes["12"], codes["13"], codes["14"], codes["15"]) == ("2", "1", "2", "1", "4")
+    assert (codes["27"], codes["28"]) == ("5", "5")
