@@ -129,3 +129,31 @@ async def test_sessions_are_read_in_batches_in_id_order(
         only_unit2 = [s.id async for s in iter_completed(conn, period.start, period.end, "2", batch=1)]
     assert seen == sorted(ids.values())  # 8 completed; the unfinished one is not exported
     assert only_unit2 == [ids["F"]]
+
+
+async def test_own_variant_is_exported_with_its_text(
+    storage: Storage, questionnaire: Questionnaire, tmp_path: Path
+) -> None:
+    from tests.reports.data import A, Planned, chat_through, utc
+
+    inputs = ["Другое: Участие в выставке", *A[1:]]
+    session_id = await chat_through(
+        storage, questionnaire, Planned("O", "vk", "o", inputs, utc("2025-08-01T00:00:00"))
+    )
+    for labels in (False, True):
+        out = tmp_path / f"other-{labels}.csv"
+        await export_file(
+            storage,
+            questionnaire,
+            period=date_range(None, None, NSK),
+            unit=None,
+            out=out,
+            fmt="csv",
+            labels=labels,
+        )
+        with out.open(encoding="utf-8-sig", newline="") as fh:
+            header, _titles, row = list(csv.reader(fh, delimiter=";"))
+        cells = dict(zip(header, row, strict=True))
+        assert cells["session"] == str(session_id)
+        assert cells["11"] == "Другое: Участие в выставке"
+        assert cells["12"] == ("Личный приём в здании министерства" if labels else "1")
