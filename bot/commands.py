@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
 
 async def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     questionnaire = questionnaire_from(settings)
-    storage = await Storage.open(settings.database.url)
+    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema)
     try:
         conversation = build_conversation(
             settings, storage, questionnaire, layout=Layout(page_size=1000), commands=CONSOLE_COMMANDS
@@ -56,7 +56,7 @@ async def cmd_questionnaire(args: argparse.Namespace, settings: Settings) -> int
 
 
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    storage = await Storage.open(settings.database.url)
+    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema)
     try:
         revision = await current_revision(storage.engine)
         print(f"База данных {storage.display_url}: схема {revision}")

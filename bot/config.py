@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,9 @@ from pydantic_settings import (
 
 from bot import defaults
 from survey_flow.loader import ChoiceList
+
+TOKEN_RE = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{5,100}$")
+SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///otklik.db"
@@ -89,6 +93,8 @@ class SurveyConfig(_Section):
 
 class DatabaseConfig(_Section):
     url: str = DEFAULT_DATABASE_URL
+    # PostgreSQL only: keep Otklik's tables in this schema (a shared database, tests).
+    pg_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 
     @field_validator("url")
     @classmethod
@@ -113,6 +119,7 @@ class TelegramConfig(_Section):
     webhook_listen: str = "127.0.0.1:8080"
     webhook_secret: SecretStr | None = None
     bot_username: str = ""
+    request_timeout: float = Field(default=30.0, gt=0, le=300)  # seconds per Bot API request
 
     @model_validator(mode="after")
     def _token_when_enabled(self) -> TelegramConfig:
@@ -120,7 +127,39 @@ class TelegramConfig(_Section):
             raise ValueError("token: не задан токен бота, а канал включен (enabled = true)")
         if self.enabled and self.mode == "webhook" and not self.webhook_url:
             raise ValueError("webhook_url: в режиме webhook нужен адрес")
+        if self.enabled and self.mode == "webhook" and not self.webhook_secret:
+            raise ValueError("webhook_secret: в режиме webhook нужен секрет (1–256 символов A-Z a-z 0-9 _ -)")
         return self
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        # Never echo the token back: the message only describes the expected shape.
+        if value is not None and value.get_secret_value() and not TOKEN_RE.match(value.get_secret_value()):
+            raise ValueError("token: токен бота имеет вид 123456789:AA…, проверьте значение")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not SECRET_RE.match(value.get_secret_value()):
+            raise ValueError("webhook_secret: допустимы 1–256 символов A-Z a-z 0-9 _ -")
+        return value
+
+    @field_validator("api_server", "webhook_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("адрес должен начинаться с http:// или https://")
+        return value.rstrip("/")
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("ожидается адрес вида 127.0.0.1:8080")
+        return value
 
 
 class VkConfig(_Section):
@@ -153,6 +192,19 @@ class StaffMember(_Section):
 
 class StaffConfig(_Section):
     members: list[StaffMember] = []
+
+
+class ServiceConfig(_Section):
+    # "host:port" for GET /healthz (e.g. "127.0.0.1:8090"); empty: no health endpoint.
+    health_listen: str = ""
+
+    @field_validator("health_listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if value and (not host or not port.isdigit() or not 0 < int(port) < 65536):
+            raise ValueError("ожидается адрес вида 127.0.0.1:8090")
+        return value
 
 
 class ProcessGroup(_Section):
@@ -194,6 +246,7 @@ class Settings(BaseSettings):
     telegram: TelegramConfig = TelegramConfig()
     vk: VkConfig = VkConfig()
     staff: StaffConfig = StaffConfig()
+    service: ServiceConfig = ServiceConfig()
     reports: ReportsConfig = ReportsConfig()
 
     @classmethod

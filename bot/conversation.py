@@ -95,7 +95,12 @@ class Conversation:
             found = await repo.get_or_create_respondent(
                 conn, event.channel, event.external_id, now, event.name
             )
-            respondent = await repo.lock_respondent(conn, found.id)
+            # SQLite: Storage already serialises transactions and the row was just read.
+            respondent = (
+                found if conn.dialect.name == "sqlite" else await repo.lock_respondent(conn, found.id)
+            )
+            if respondent.unreachable_at is not None:  # they wrote to us: reachable again
+                await repo.mark_unreachable(conn, respondent.id, None)
             turn = _Turn(self, conn, respondent, now)
             result = await turn.dispatch(event)
             result.respondent_id = respondent.id
@@ -148,6 +153,8 @@ class _Turn:
     # --- helpers ---------------------------------------------------------------------------
 
     async def set_dialog(self, dialog: dict[str, Any]) -> None:
+        if dialog == self.dialog:  # most answers leave the phase as it was: skip the write
+            return
         self.dialog = dialog
         await repo.set_dialog(self.conn, self.respondent.id, dialog)
 

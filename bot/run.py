@@ -8,12 +8,16 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from bot import redact
 from bot.app import questionnaire_from
 from bot.config import Settings
 from bot.errors import UsageError
+from bot.health import Health, health_app
+from bot.http import start_server
+from bot.single_process import sqlite_lock
 from storage.store import Storage
 from survey_flow.model import Questionnaire
 
@@ -27,6 +31,7 @@ class Services:
     settings: Settings
     storage: Storage
     questionnaire: Questionnaire
+    health: Health = field(default_factory=Health)
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,10 @@ class ChannelRunner:
 
 def channel_runners() -> list[ChannelRunner]:
     """The channels `otklik run` knows; each module adds its own entry."""
-    return []
+    from bot.telegram.runner import TELEGRAM
+    from bot.vk import runner as vk_runner
+
+    return [TELEGRAM, ChannelRunner(vk_runner.NAME, vk_runner.enabled, vk_runner.run)]
 
 
 def register(sub: Any) -> None:
@@ -48,6 +56,7 @@ def register(sub: Any) -> None:
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.INFO)
+    redact.install(settings)
     runners = [r for r in channel_runners() if r.enabled(settings)]
     if not runners:
         raise UsageError(
@@ -55,7 +64,18 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             "или запустите опрос в терминале: otklik console"
         )
     questionnaire = questionnaire_from(settings)
-    storage = await Storage.open(settings.database.url)
+    lock = sqlite_lock(settings.database.url)
+    if lock is not None:
+        lock.acquire()
+    try:
+        return await _run(settings, runners, questionnaire)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+async def _run(settings: Settings, runners: list[ChannelRunner], questionnaire: Questionnaire) -> int:
+    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -63,8 +83,15 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
     services = Services(settings, storage, questionnaire)
     log.info("starting channels: %s; database %s", ", ".join(r.name for r in runners), storage.display_url)
+    health_server = None
     try:
+        if settings.service.health_listen:
+            health_server = await start_server(
+                health_app(storage, services.health), settings.service.health_listen
+            )
         await asyncio.gather(*(runner.run(services, stop) for runner in runners))
     finally:
+        if health_server is not None:
+            await health_server.cleanup()
         await storage.close()
     return 0

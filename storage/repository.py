@@ -140,9 +140,7 @@ async def get_or_create_respondent(
 
 async def lock_respondent(conn: AsyncConnection, respondent_id: int) -> Respondent:
     """Re-read the respondent, holding a row lock on PostgreSQL so workers serialise per person."""
-    query = select(respondents).where(respondents.c.id == respondent_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+    query = select(respondents).where(respondents.c.id == respondent_id).with_for_update()
     row = (await conn.execute(query)).one()
     return Respondent.from_row(row)
 

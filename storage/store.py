@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,10 @@ from storage.db import create_engine, migrate, safe_url
 class Storage:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time: concurrent transactions from one process would spin
+        # in its busy handler (sleeping up to 100 ms per try) or fail to upgrade a read snapshot.
+        # Queueing them in the event loop is both faster and deterministic.
+        self._sqlite_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     async def open(cls, url: str, *, schema: str | None = None) -> Storage:
@@ -35,7 +40,11 @@ class Storage:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One committed unit of work; an exception rolls everything in it back."""
-        async with self.engine.begin() as conn:
+        if self._sqlite_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._sqlite_lock, self.engine.begin() as conn:
             yield conn
 
     async def close(self) -> None:

@@ -16,6 +16,7 @@ from bot.conversation import ConsentTerms, Conversation, Layout
 from storage.store import Storage
 from survey_flow.loader import load_questionnaire
 from survey_flow.model import Questionnaire
+from tests.fakes.telegram_api import FakeTelegram
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -112,3 +113,13 @@ CONSENT = ConsentTerms(
 @pytest.fixture
 def conversation(storage: Storage, questionnaire: Questionnaire) -> Conversation:
     return Conversation(storage, questionnaire, CONSENT, layout=Layout(page_size=8))
+
+
+@pytest.fixture
+async def fake_tg() -> AsyncIterator[FakeTelegram]:
+    """A fake Telegram Bot API server on 127.0.0.1 (see tests/fakes/telegram_api.py)."""
+    fake = await FakeTelegram().start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()

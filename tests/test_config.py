@@ -88,3 +88,12 @@ def test_cli_bad_config_exits_2_without_traceback_or_secret(tmp_path: Path) -> N
     assert proc.returncode == 2
     assert "telegram.enabled:" in proc.stderr
     assert "Traceback" not in proc.stderr and "SECRET-TOKEN" not in proc.stderr + proc.stdout
+
+
+def test_config_example_loads_as_shipped() -> None:
+    from bot.config import load_settings
+    from tests.conftest import REPO
+
+    settings = load_settings(REPO / "config.example.toml", explicit=True)
+    assert settings.reports.timezone == "Asia/Novosibirsk"
+    assert not settings.telegram.enabled and settings.telegram.request_timeout == 30

@@ -1,0 +1,202 @@
+"""Answers per second through the real `Dispatcher.feed_update`, against a bare aiogram baseline.
+
+N simulated respondents each answer the whole questionnaire (buttons, one typed follow-up);
+updates go through the project's dispatcher with storage on a SQLite file and a session
+without network. The baseline feeds the same number of updates to a bare dispatcher whose only
+handler does one aiosqlite insert+commit and one send_message. Both run in this process, one
+after the other, at the same concurrency, so the ratio is meaningful on any machine.
+
+    python -m bench.answers [--respondents 200] [--concurrency 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from aiogram import Bot, Dispatcher, Router
+from aiogram.types import CallbackQuery, Update
+from aiogram.types import Message as TgMessage
+
+from bench.nonet import NoNetworkSession
+from bot.app import questionnaire_from
+from bot.config import Settings
+from bot.run import Services
+from bot.telegram.runner import build_dispatcher
+from storage.store import Storage
+
+TOKEN = "123456:BENCH-token_abcdef"
+# Button labels per question (in person, provided, a score of 3 with its typed follow-up).
+SCRIPT = [
+    "Субсидия", "Телефон", "Управление инвестиционной политики", "Баганский район",
+    "Лично в органе власти", "Физическим лицом", "Была предоставлена", "Скорее удовлетворен",
+    "5", "3", "!Сложно найти форму заявления", "5", "5", "5", "Да, согласен(на)",
+]  # fmt: skip
+
+_update_ids = itertools.count(1)
+_message_ids = itertools.count(1)
+
+
+def text_update(chat: int, text: str) -> Update:
+    return Update.model_validate(
+        {
+            "update_id": next(_update_ids),
+            "message": {
+                "message_id": next(_message_ids), "date": int(time.time()),
+                "chat": {"id": chat, "type": "private"},
+                "from": {"id": chat, "is_bot": False, "first_name": "Анна"}, "text": text,
+                **({"entities": [{"type": "bot_command", "offset": 0, "length": len(text)}]}
+                   if text.startswith("/") else {}),
+            },
+        }
+    )  # fmt: skip
+
+
+def press_update(chat: int, message_id: int, data: str) -> Update:
+    return Update.model_validate(
+        {
+            "update_id": next(_update_ids),
+            "callback_query": {
+                "id": str(next(_update_ids)), "chat_instance": str(chat), "data": data,
+                "from": {"id": chat, "is_bot": False, "first_name": "Анна"},
+                "message": {"message_id": message_id, "date": int(time.time()),
+                            "chat": {"id": chat, "type": "private"}, "text": "?"},
+            },
+        }
+    )  # fmt: skip
+
+
+def next_update(session: NoNetworkSession, chat: int, label: str) -> Update:
+    if label.startswith("!"):
+        return text_update(chat, label[1:])
+    message_id, markup = session.keyboards[chat]
+    for row in markup.inline_keyboard:
+        for button in row:
+            if button.text == label:
+                assert button.callback_data is not None
+                return press_update(chat, message_id, button.callback_data)
+    raise RuntimeError(f"no button {label!r}")
+
+
+async def run_project(
+    db: Path, respondents: int, concurrency: int, url: str | None = None
+) -> tuple[float, list[float], int]:
+    schema = f"bench_{secrets.token_hex(4)}" if url else None
+    settings = Settings(database={"url": url or f"sqlite+aiosqlite:///{db}", "pg_schema": schema})
+    storage = await Storage.open(settings.database.url, schema=schema)
+    session = NoNetworkSession()
+    bot = Bot(TOKEN, session=session)
+    dispatcher = build_dispatcher(Services(settings, storage, questionnaire_from(settings)), bot)
+    latencies: list[float] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def respondent(chat: int) -> None:
+        async with gate:
+            for index in range(len(SCRIPT) + 1):
+                update = (
+                    text_update(chat, "/start")
+                    if index == 0
+                    else next_update(session, chat, SCRIPT[index - 1])
+                )
+                started = time.perf_counter()
+                await dispatcher.feed_update(bot, update)
+                latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(respondent(10_000 + n) for n in range(respondents)))
+    elapsed = time.perf_counter() - started
+    if schema:
+        async with storage.transaction() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    await storage.close()
+    return elapsed, latencies, len(latencies)
+
+
+async def run_baseline(db: Path, updates: int, concurrency: int) -> float:
+    conn = await aiosqlite.connect(db)
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute("CREATE TABLE answers (chat INTEGER, body TEXT)")
+    await conn.commit()
+    router = Router()
+
+    async def store_and_reply(chat: int, body: str, bot: Bot) -> None:
+        await conn.execute("INSERT INTO answers VALUES (?, ?)", (chat, body))
+        await conn.commit()
+        await bot.send_message(chat, "ok")
+
+    @router.message()
+    async def on_message(message: TgMessage, bot: Bot) -> None:
+        await store_and_reply(message.chat.id, message.text or "", bot)
+
+    @router.callback_query()
+    async def on_press(query: CallbackQuery, bot: Bot) -> None:
+        await store_and_reply(query.from_user.id, query.data or "", bot)
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    bot = Bot(TOKEN, session=NoNetworkSession())
+    per_chat = len(SCRIPT) + 1
+    chats = max(1, updates // per_chat)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def chat_updates(chat: int) -> None:
+        async with gate:
+            for index in range(per_chat):
+                update = text_update(chat, "x") if index % 2 else press_update(chat, 1, "p|1:1|ans|1")
+                await dispatcher.feed_update(bot, update)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(chat_updates(20_000 + n) for n in range(chats)))
+    elapsed = time.perf_counter() - started
+    await conn.close()
+    return chats * per_chat / elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+async def measure(respondents: int, concurrency: int, url: str | None = None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        elapsed, latencies, count = await run_project(Path(tmp) / "project.db", respondents, concurrency, url)
+        baseline = await run_baseline(Path(tmp) / "baseline.db", count, concurrency)
+    project = count / elapsed
+    return {
+        "respondents": respondents,
+        "updates": count,
+        "project_updates_per_s": project,
+        "baseline_updates_per_s": baseline,
+        "ratio": project / baseline,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.answers")
+    parser.add_argument("--respondents", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--database", default=None, help="PostgreSQL URL instead of a SQLite file")
+    args = parser.parse_args(argv)
+    result = asyncio.run(measure(args.respondents, args.concurrency, args.database))
+    print(
+        f"answers: {result['updates']} updates from {result['respondents']} respondents\n"
+        f"  project : {result['project_updates_per_s']:8.0f} updates/s  "
+        f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms\n"
+        f"  baseline: {result['baseline_updates_per_s']:8.0f} updates/s (aiosqlite insert+commit + send_message)\n"
+        f"  ratio project/baseline = {result['ratio']:.2f} (target >= 0.5), p99 target <= 10 ms"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

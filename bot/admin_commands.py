@@ -1,0 +1,95 @@
+"""Administrative CLI: `otklik forget` (erasure on request) and `otklik backup`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sqlite3
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from bot.cli import default_user
+from bot.config import Settings
+from bot.errors import UsageError
+from storage.privacy import forget
+from storage.store import Storage
+
+CHANNELS = ("telegram", "vk", "console")
+
+
+def register(sub: Any) -> None:
+    erase = sub.add_parser("forget", help="удалить связь человека с его ответами (по запросу)")
+    erase.add_argument("--channel", required=True, choices=CHANNELS, help="канал: telegram, vk, console")
+    erase.add_argument("--id", required=True, dest="external_id", help="id пользователя в мессенджере")
+    erase.set_defaults(handler=cmd_forget)
+
+    backup = sub.add_parser("backup", help="резервная копия базы данных")
+    backup.add_argument("--out", required=True, type=Path, help="файл копии")
+    backup.set_defaults(handler=cmd_backup)
+
+
+async def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema)
+    try:
+        async with storage.transaction() as conn:
+            found = await forget(conn, args.channel, args.external_id, datetime.now(UTC), default_user())
+    finally:
+        await storage.close()
+    if found is None:
+        raise UsageError(
+            f"В канале {args.channel} нет пользователя с id {args.external_id}: ничего не изменено."
+        )
+    print(
+        f"Готово: пользователь отвязан от своих ответов (респондент №{found}). Ответы остались анонимными, "
+        "согласие на рассылки отозвано, запись об этом сохранена в реестре согласий."
+    )
+    return 0
+
+
+async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    size = await asyncio.to_thread(_backup, settings, args.out)
+    print(f"Резервная копия: {args.out} ({size} байт)")
+    return 0
+
+
+def _backup(settings: Settings, out: Path) -> int:
+    if out.exists():
+        raise UsageError(f"Файл {out} уже существует: укажите новый, чтобы не затереть прежнюю копию.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    url = make_url(settings.database.url)
+    if url.get_backend_name() == "sqlite":
+        source = Path(url.database or "")
+        if not source.is_file():
+            raise UsageError(f"Файла базы {source} нет: копировать нечего.")
+        _sqlite_backup(source, out)
+    else:
+        _pg_dump(settings, out)
+    return out.stat().st_size
+
+
+def _sqlite_backup(source: Path, out: Path) -> None:
+    # The online backup API copies a consistent snapshot while the service keeps writing.
+    with sqlite3.connect(source) as src, sqlite3.connect(out) as dst:
+        src.backup(dst)
+
+
+def _pg_dump(settings: Settings, out: Path) -> None:
+    if shutil.which("pg_dump") is None:
+        raise UsageError("Для копии PostgreSQL нужна программа pg_dump (пакет postgresql-client).")
+    url = make_url(settings.database.url)
+    command = ["pg_dump", "--format=custom", f"--file={out}", "--host", url.host or "127.0.0.1"]
+    command += ["--port", str(url.port or 5432), "--username", url.username or "postgres"]
+    if settings.database.pg_schema:
+        command += ["--schema", settings.database.pg_schema]
+    command.append(url.database or "postgres")
+    env = {**os.environ, **({"PGPASSWORD": url.password} if url.password else {})}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        out.unlink(missing_ok=True)
+        raise UsageError(f"pg_dump не смог сделать копию: {done.stderr.strip()[:300]}")

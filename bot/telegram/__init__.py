@@ -1,0 +1,1 @@
+"""The Telegram channel (aiogram 3): translates updates into Conversation events and back."""

@@ -1,0 +1,22 @@
+"""Callback data of inline buttons: ids only (step token, action, option code), never texts."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+from bot.messages import Button
+
+
+class Press(CallbackData, prefix="p", sep="|"):
+    """`p|<session>:<step>|<action>|<option code>`; tokens contain ':', hence the '|' separator."""
+
+    token: str
+    action: str
+    value: str = ""
+
+
+def pack(button: Button, token: str) -> str:
+    data = Press(token=token, action=button.action, value=button.value).pack()
+    if len(data.encode()) > 64:  # Telegram's limit; option codes are short by config validation
+        raise ValueError(f"callback data too long for button {button.label!r}")
+    return data

@@ -1,0 +1,112 @@
+"""Handling updates so none is lost: retried while the database is away, ordered per chat.
+
+An update counts as handled only when `Dispatcher.feed_update` returned, i.e. its answer and
+its `update_id` were committed. Polling acknowledges a batch only after that; the webhook answers
+200 only after that. A re-delivered update is recognised by its stored `update_id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from aiogram import Bot, Dispatcher
+from aiogram.types import Update
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from bot.telegram import texts
+from bot.telegram.retry import RetryPolicy, call_with_retry
+from storage.db import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+# The database went away (restart, network, lock timeout): the same update is tried again.
+DATABASE_DOWN = (OperationalError, InterfaceError, DatabaseUnavailable, ConnectionError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    first: float = 0.2
+    limit: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.limit, self.first * 2 ** (attempt - 1)))
+
+
+def chat_key(update: Update) -> int:
+    """Updates of one chat are handled in order; different chats in parallel."""
+    if update.message is not None:
+        return update.message.chat.id
+    if update.callback_query is not None:
+        return update.callback_query.from_user.id
+    if update.edited_message is not None:
+        return update.edited_message.chat.id
+    return 0
+
+
+class UpdateProcessor:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        *,
+        backoff: Backoff | None = None,
+        on_handled: Callable[[], None] | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.bot = bot
+        self.backoff = backoff or Backoff()
+        self.on_handled = on_handled
+        self.handled = 0
+
+    async def process(self, update: Update, *, give_up_after: float | None = None) -> bool:
+        """True once the update is handled; False if the database stayed away past the deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = None if give_up_after is None else loop.time() + give_up_after
+        attempt = 0
+        while True:
+            try:
+                await self.dispatcher.feed_update(self.bot, update)
+            except DATABASE_DOWN as exc:
+                attempt += 1
+                delay = self.backoff.delay(attempt)
+                if deadline is not None and loop.time() + delay > deadline:
+                    log.warning("update %s not handled yet: database unavailable", update.update_id)
+                    return False
+                log.warning(
+                    "update %s: database unavailable (%s), retry %d in %.1f s",
+                    update.update_id, type(exc).__name__, attempt, delay,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+                continue
+            except Exception:
+                # A defect, not an outage: log it, apologise, and do not block the queue forever.
+                log.exception("update %s failed", update.update_id)
+                await self._apologise(update)
+            self.handled += 1
+            if self.on_handled is not None:
+                self.on_handled()
+            return True
+
+    async def process_batch(self, updates: Iterable[Update]) -> None:
+        by_chat: dict[int, list[Update]] = {}
+        for update in updates:
+            by_chat.setdefault(chat_key(update), []).append(update)
+        await asyncio.gather(*(self._in_order(group) for group in by_chat.values()))
+
+    async def _in_order(self, group: list[Update]) -> None:
+        for update in group:
+            await self.process(update)
+
+    async def _apologise(self, update: Update) -> None:
+        chat = chat_key(update)
+        if not chat:
+            return
+        try:
+            await call_with_retry(
+                lambda: self.bot.send_message(chat, texts.APOLOGY), RetryPolicy(attempts=2), what="apology"
+            )
+        except Exception as exc:  # the apology is best effort
+            log.info("apology not sent: %s", type(exc).__name__)

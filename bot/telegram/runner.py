@@ -1,0 +1,103 @@
+"""`otklik run` for Telegram: the bot, the dispatcher with its dependencies, polling or webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramUnauthorizedError
+
+from bot.app import build_conversation
+from bot.config import Settings
+from bot.conversation import Commands, Layout
+from bot.errors import UsageError
+from bot.http import start_server
+from bot.run import ChannelRunner, Services
+from bot.telegram.delivery import Delivery
+from bot.telegram.handlers import survey_router
+from bot.telegram.polling import ALLOWED_UPDATES, run_polling
+from bot.telegram.processing import UpdateProcessor
+from bot.telegram.retry import RetryPolicy, call_with_retry
+from bot.telegram.staff import STATS, StaffCommand, StaffDirectory, staff_router
+from bot.telegram.webhook import webhook_app, webhook_path
+
+log = logging.getLogger(__name__)
+
+LAYOUT = Layout(page_size=8)
+
+
+def make_bot(settings: Settings) -> Bot:
+    token = settings.telegram.token
+    assert token is not None  # guaranteed by config validation for an enabled channel
+    session = AiohttpSession(
+        api=TelegramAPIServer.from_base(settings.telegram.api_server),
+        timeout=settings.telegram.request_timeout,
+    )
+    return Bot(token=token.get_secret_value(), session=session)
+
+
+def build_dispatcher(
+    services: Services, bot: Bot, *, staff_commands: tuple[StaffCommand, ...] = (STATS,)
+) -> Dispatcher:
+    conversation = build_conversation(
+        services.settings, services.storage, services.questionnaire, layout=LAYOUT, commands=Commands()
+    )
+    dispatcher = Dispatcher(
+        conversation=conversation,
+        delivery=Delivery(bot, services.storage),
+        staff=StaffDirectory(services.settings.staff),
+        store=services.storage,
+        settings=services.settings,
+    )
+    dispatcher.include_router(staff_router(staff_commands))
+    dispatcher.include_router(survey_router())
+    return dispatcher
+
+
+async def run_telegram(services: Services, stop: asyncio.Event) -> None:
+    settings = services.settings.telegram
+    bot = make_bot(services.settings)
+    try:
+        try:
+            me = await call_with_retry(bot.get_me, RetryPolicy(attempts=5), what="getMe")
+        except TelegramUnauthorizedError:
+            raise UsageError("Telegram не принял токен бота: проверьте [telegram].token") from None
+        log.info("telegram: bot @%s, mode %s", me.username, settings.mode)
+        dispatcher = build_dispatcher(services, bot)
+        processor = UpdateProcessor(dispatcher, bot, on_handled=lambda: services.health.handled("telegram"))
+        if settings.mode == "webhook":
+            await _serve_webhook(services, bot, processor, stop)
+        else:
+            await run_polling(bot, processor, stop)
+    finally:
+        await bot.session.close()
+
+
+async def _serve_webhook(
+    services: Services, bot: Bot, processor: UpdateProcessor, stop: asyncio.Event
+) -> None:
+    settings = services.settings.telegram
+    assert settings.webhook_secret is not None
+    secret = settings.webhook_secret.get_secret_value()
+    app = webhook_app(bot, processor, secret=secret, path=webhook_path(settings.webhook_url))
+    server = await start_server(app, settings.webhook_listen)
+    try:
+        await call_with_retry(
+            lambda: bot.set_webhook(
+                settings.webhook_url,
+                secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=False,
+            ),
+            what="setWebhook",
+        )
+        log.info("telegram: webhook listening on %s", settings.webhook_listen)
+        await stop.wait()
+    finally:
+        await server.cleanup()
+
+
+TELEGRAM = ChannelRunner("telegram", lambda settings: settings.telegram.enabled, run_telegram)

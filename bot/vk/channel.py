@@ -1,0 +1,442 @@
+"""VK events in, conversation results out, and the Bots Long Poll loop with a persisted `ts`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import requests
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from bot import texts
+from bot.conversation import Commands, Conversation, utcnow
+from bot.errors import UsageError
+from bot.messages import Incoming, Message, Result
+from bot.vk import render
+from bot.vk.api import UNREACHABLE_CODES, VkClient, VkError
+from storage import repository as repo
+from storage.store import Storage
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "vk"
+VK_COMMANDS = Commands(start="«Начать»", stop="«стоп»")
+START_COMMAND = "start"  # payload {"command": "start"} of VK's own «Начать» button
+BATCH_ATTEMPTS = 3  # a batch that keeps failing (e.g. the database is down) is retried, then skipped
+CHATS_FROM = 2_000_000_000  # peer ids of group chats start here
+REMEMBERED_PEERS = 10_000  # last keyboard message per peer, kept in memory only
+
+
+@dataclass(frozen=True)
+class LongPollServer:
+    server: str
+    key: str
+    ts: str
+
+
+class VkChannel:
+    def __init__(
+        self,
+        client: VkClient,
+        conversation: Conversation,
+        storage: Storage,
+        group_id: int,
+        *,
+        wait: int = 25,
+        backoff: float = 1.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.client = client
+        self.conversation = conversation
+        self.storage = storage
+        self.group_id = group_id
+        self.wait = wait
+        self.backoff = backoff
+        self.clock = clock
+        self.state_key = f"vk:{group_id}:ts"
+        # The last message with buttons per peer: a typed answer turns it into the echo.
+        self._last_keyboard: dict[int, int] = {}
+        # Peers whose VK client has no callback buttons: they get text buttons with a payload.
+        self._text_buttons: set[int] = set()
+
+    # --- the long-poll loop ------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set; events that arrived while the service was down come first."""
+        session = self.client.new_session()
+        try:
+            server = await self._first_server(stop)
+            if server is None:
+                return
+            stored = await self.load_ts()
+            ts = stored or server.ts
+            if stored is None:  # first start: from now on nothing that arrives is missed
+                await self.save_ts(ts)
+            log.info("VK: long poll of community %s from ts %s", self.group_id, ts)
+            failures = 0
+            while not stop.is_set():
+                try:
+                    response = await self._poll(session, server, ts, stop)
+                except (requests.RequestException, ValueError) as exc:
+                    log.warning("VK long poll: %s; retrying", exc)
+                    await _sleep(stop, self.backoff)
+                    continue
+                if response is None:  # stopped
+                    break
+                try:
+                    failed = response.get("failed")
+                    if failed == 1:  # history outdated or partly lost: go on from the given ts
+                        ts = str(response["ts"])
+                        await self.save_ts(ts)
+                    elif failed == 2:  # the key expired: a new key, the same ts
+                        server = await self.get_server()
+                    elif failed is not None:  # 3: key and ts lost: start from the server's ts
+                        log.warning("VK long poll: failed=%s, events may be lost; new key and ts", failed)
+                        server = await self.get_server()
+                        ts = server.ts
+                        await self.save_ts(ts)
+                    else:
+                        await self.handle_batch(list(response.get("updates") or []))
+                        failures = 0
+                        ts = str(response["ts"])
+                        await self.save_ts(ts)
+                except Exception as exc:
+                    failures += 1
+                    # A broken event is given up after a few attempts; an unreachable database or
+                    # VK API is waited for, however long it takes: those events are not lost.
+                    broken = "ts" in response and "failed" not in response and not transient(exc)
+                    if broken and failures >= BATCH_ATTEMPTS:
+                        log.exception("VK: a batch failed %d times; skipping it", failures)
+                        failures = 0
+                        ts = str(response["ts"])
+                        with contextlib.suppress(Exception):
+                            await self.save_ts(ts)
+                    else:
+                        log.exception("VK: handling failed (attempt %d); retrying", failures)
+                        await _sleep(stop, min(self.backoff * 2 ** min(failures - 1, 6), 60.0))
+        finally:
+            session.close()
+
+    async def _first_server(self, stop: asyncio.Event) -> LongPollServer | None:
+        while not stop.is_set():
+            try:
+                return await self.get_server()
+            except VkError as exc:
+                if exc.code < 0:  # network trouble: wait and try again
+                    log.warning("VK: %s; retrying", exc)
+                    await _sleep(stop, self.backoff)
+                    continue
+                raise UsageError(
+                    f"ВКонтакте: не удалось подключиться к Long Poll сообщества {self.group_id} "
+                    f"(ошибка {exc.code}: {exc.message}). Проверьте токен сообщества, group_id и что "
+                    "в настройках сообщества включен Long Poll API с событиями сообщений."
+                ) from None
+        return None
+
+    async def get_server(self) -> LongPollServer:
+        data = await self.client.call("groups.getLongPollServer", {"group_id": self.group_id})
+        return LongPollServer(server=str(data["server"]), key=str(data["key"]), ts=str(data["ts"]))
+
+    async def load_ts(self) -> str | None:
+        async with self.storage.transaction() as conn:
+            return await repo.get_state(conn, self.state_key)
+
+    async def save_ts(self, ts: str) -> None:
+        async with self.storage.transaction() as conn:
+            await repo.set_state(conn, self.state_key, ts, self.clock())
+
+    async def _poll(
+        self, session: requests.Session, server: LongPollServer, ts: str, stop: asyncio.Event
+    ) -> dict[str, Any] | None:
+        """One a_check request in a daemon thread; None when `stop` is set first."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        params: dict[str, str | int] = {"act": "a_check", "key": server.key, "ts": ts, "wait": self.wait}
+
+        def settle(value: Any, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+
+        def work() -> None:
+            value: Any = None
+            error: BaseException | None = None
+            try:
+                response = session.get(server.server, params=params, timeout=self.wait + 10)
+                response.raise_for_status()
+                value = response.json()
+                if not isinstance(value, dict):
+                    raise ValueError(f"unexpected long-poll answer: {value!r}")
+            except BaseException as exc:
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop is gone: the service stopped
+                loop.call_soon_threadsafe(settle, value, error)
+
+        # A daemon thread: a long poll in flight never delays the shutdown.
+        threading.Thread(target=work, name="vk-longpoll", daemon=True).start()
+        stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        waiting: set[asyncio.Future[Any]] = {future, stopper}
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if not future.done():
+            future.cancel()
+            return None
+        return future.result()
+
+    # --- events -------------------------------------------------------------------------------
+
+    async def handle_batch(self, updates: list[dict[str, Any]]) -> None:
+        """Events of one person in order; of different people concurrently (PostgreSQL)."""
+        by_peer: dict[str, list[dict[str, Any]]] = {}
+        for update in updates:
+            obj = update.get("object") or {}
+            message = obj.get("message") or {}
+            peer = message.get("peer_id") or obj.get("peer_id") or obj.get("user_id") or ""
+            by_peer.setdefault(str(peer), []).append(update)
+
+        async def serial(items: list[dict[str, Any]]) -> Exception | None:
+            first: Exception | None = None
+            for item in items:
+                try:
+                    await self.handle_update(item)
+                except Exception as exc:  # the person's later events still get their turn
+                    first = first or exc
+            return first
+
+        if self.storage.dialect == "sqlite":
+            # One writer at a time anyway; concurrent SQLite transactions would only fail on
+            # lock upgrades ("database is locked") and be retried.
+            errors = [await serial(items) for items in by_peer.values()]
+        else:
+            errors = await asyncio.gather(*(serial(items) for items in by_peer.values()))
+        for error in errors:
+            if error is not None:
+                raise error
+
+    async def handle_update(self, update: dict[str, Any]) -> None:
+        kind = update.get("type")
+        obj = update.get("object") or {}
+        event_id = update.get("event_id")
+        if kind == "message_new":
+            await self.on_message(obj, event_id)
+        elif kind == "message_event":
+            await self.on_callback(obj, event_id)
+        elif kind in ("message_allow", "message_deny"):
+            await self.on_permission(obj, allowed=kind == "message_allow")
+
+    async def on_message(self, obj: dict[str, Any], event_id: str | None) -> None:
+        message: dict[str, Any] = obj.get("message") or obj
+        peer = int(message.get("peer_id") or 0)
+        sender = int(message.get("from_id") or 0)
+        if sender <= 0 or peer != sender or peer >= CHATS_FROM:
+            return  # group chats and other communities: the survey is a private conversation
+        client_info = obj.get("client_info")
+        if isinstance(client_info, dict):
+            if "callback" in (client_info.get("button_actions") or ["callback"]):
+                self._text_buttons.discard(peer)
+            else:
+                self._text_buttons.add(peer)
+        update_id = str(event_id or f"m{message.get('id')}")
+        user = str(sender)
+        text = str(message.get("text") or "")
+        raw_payload = message.get("payload")
+        pressed = render.parse_payload(raw_payload)
+        ref = message.get("ref")
+        if ref:  # vk.me/<group>?ref=<key>: the first message of a respondent from a link or QR code
+            incoming = Incoming(CHANNEL, user, "start", text=str(ref), update_id=update_id)
+        elif pressed is not None:  # a text button of ours (clients without callback buttons)
+            token, action, value = pressed
+            incoming = Incoming(
+                CHANNEL, user, "press", token=token, action=action, value=value, update_id=update_id
+            )
+        elif _is_start_command(raw_payload):
+            incoming = Incoming(CHANNEL, user, "start", update_id=update_id)
+        elif text.strip():
+            incoming = Incoming(CHANNEL, user, "text", text=text, update_id=update_id)
+        else:  # stickers, photos, voice messages, ...
+            incoming = Incoming(CHANNEL, user, "unsupported", update_id=update_id)
+        result = await self.conversation.handle(incoming)
+        await self.deliver(peer, result, update_id)
+
+    async def on_callback(self, obj: dict[str, Any], event_id: str | None) -> None:
+        user_id = int(obj.get("user_id") or 0)
+        peer = int(obj.get("peer_id") or user_id)
+        callback_id = str(obj.get("event_id") or "")
+        cmid = obj.get("conversation_message_id")
+        update_id = str(event_id or f"cb{callback_id}")
+        notice: str | None = None
+        result: Result | None = None
+        try:
+            pressed = render.parse_payload(obj.get("payload"))
+            if pressed is None or user_id <= 0 or peer >= CHATS_FROM:
+                notice = texts.STALE_BUTTON
+                return
+            token, action, value = pressed
+            result = await self.conversation.handle(
+                Incoming(
+                    CHANNEL, str(user_id), "press", token=token, action=action, value=value,
+                    update_id=update_id,
+                )
+            )  # fmt: skip
+            # A notice the messages do not already say: a snackbar, or a message when it is too long.
+            if result.notice and result.notice not in {m.text for m in result.messages}:
+                if len(result.notice) <= render.MAX_SNACKBAR:
+                    notice = result.notice
+                else:
+                    result.messages.insert(0, Message(result.notice))
+        finally:
+            # Always answer: the client shows a spinner on the button until it gets an answer.
+            await self._answer_callback(callback_id, user_id, peer, notice)
+        if result is not None:
+            await self.deliver(peer, result, update_id, edit_cmid=int(cmid) if cmid else None)
+
+    async def on_permission(self, obj: dict[str, Any], *, allowed: bool) -> None:
+        user_id = str(obj.get("user_id") or "")
+        async with self.storage.transaction() as conn:
+            respondent = await repo.get_respondent(conn, CHANNEL, user_id)
+            if respondent is not None:
+                await repo.mark_unreachable(conn, respondent.id, None if allowed else self.clock())
+
+    async def _answer_callback(self, callback_id: str, user_id: int, peer: int, notice: str | None) -> None:
+        if not callback_id or user_id <= 0:
+            return
+        try:
+            await self.client.call(
+                "messages.sendMessageEventAnswer",
+                {
+                    "event_id": callback_id,
+                    "user_id": user_id,
+                    "peer_id": peer,
+                    "event_data": render.snackbar(notice) if notice else None,
+                },
+            )
+        except VkError as exc:  # too late (the answer window passed) or similar: nothing to redo
+            log.warning("VK: could not answer a button press: %s", exc)
+
+    # --- sending ------------------------------------------------------------------------------
+
+    async def deliver(
+        self, peer: int, result: Result, identity: str, *, edit_cmid: int | None = None
+    ) -> None:
+        """Show a conversation result: edit the answered message, then send the new ones."""
+        if result.duplicate:
+            return
+        # (identity, message): the identity feeds random_id, so it must not depend on edit outcomes.
+        outgoing = [(f"{identity}:{index}", message) for index, message in enumerate(result.messages)]
+        if edit_cmid is not None:
+            self._last_keyboard.pop(peer, None)  # the pressed message is edited here, not later
+            if result.edit_in_place and outgoing:
+                first = outgoing[0][1]
+                if await self._edit(peer, first.text, self._keyboard(peer, first), cmid=edit_cmid):
+                    outgoing.pop(0)
+            elif result.answered and not await self._edit(
+                peer, result.answered, render.EMPTY_KEYBOARD, cmid=edit_cmid
+            ):
+                outgoing.insert(0, (f"{identity}:echo", Message(result.answered)))
+        elif result.answered and peer in self._last_keyboard:
+            await self._edit(
+                peer, result.answered, render.EMPTY_KEYBOARD, message_id=self._last_keyboard.pop(peer)
+            )
+        for key, message in outgoing:
+            try:
+                await self.send(peer, message, key)
+            except VkError as exc:
+                if exc.code in UNREACHABLE_CODES:
+                    await self._mark_unreachable(result.respondent_id)
+                    log.info("VK: peer %s does not allow messages (error %s)", peer, exc.code)
+                else:
+                    log.error("VK: could not send to %s: %s", peer, exc)
+                return
+
+    async def send(self, peer: int, message: Message, identity: str) -> None:
+        chunks = render.split_text(message.text)
+        markup = self._keyboard(peer, message)
+        for number, chunk in enumerate(chunks):
+            last = number == len(chunks) - 1
+            message_id = await self.client.call(
+                "messages.send",
+                {
+                    "peer_id": peer,
+                    "message": chunk,
+                    "random_id": render.random_id(peer, f"{identity}:{number}"),
+                    "keyboard": markup if last else None,
+                    "dont_parse_links": 1,
+                },
+            )
+            if last and markup is not None and isinstance(message_id, int):
+                self._last_keyboard.pop(peer, None)
+                self._last_keyboard[peer] = message_id
+                if len(self._last_keyboard) > REMEMBERED_PEERS:  # forget the longest-quiet peer
+                    del self._last_keyboard[next(iter(self._last_keyboard))]
+
+    def _keyboard(self, peer: int, message: Message) -> str | None:
+        return render.keyboard(message, callback=peer not in self._text_buttons)
+
+    async def _edit(
+        self,
+        peer: int,
+        text: str,
+        markup: str | None,
+        *,
+        cmid: int | None = None,
+        message_id: int | None = None,
+    ) -> bool:
+        if len(text) > render.MAX_TEXT:
+            return False
+        try:
+            await self.client.call(
+                "messages.edit",
+                {
+                    "peer_id": peer,
+                    "conversation_message_id": cmid,
+                    "message_id": message_id,
+                    "message": text,
+                    "keyboard": markup or render.EMPTY_KEYBOARD,
+                    "dont_parse_links": 1,
+                },
+            )
+        except VkError as exc:  # e.g. too old to edit: the caller sends a new message instead
+            log.info("VK: could not edit a message in %s: %s", peer, exc)
+            return False
+        return True
+
+    async def _mark_unreachable(self, respondent_id: int | None) -> None:
+        if respondent_id is None:
+            return
+        async with self.storage.transaction() as conn:
+            await repo.mark_unreachable(conn, respondent_id, self.clock())
+
+
+def transient(exc: BaseException) -> bool:
+    """Failures that go away by themselves: the database or the network is briefly unreachable."""
+    if isinstance(exc, VkError):
+        return exc.code < 0
+    return isinstance(
+        exc, (OperationalError, InterfaceError, OSError, TimeoutError, requests.RequestException)
+    )
+
+
+def _is_start_command(raw: Any) -> bool:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return False
+    return isinstance(raw, dict) and raw.get("command") == START_COMMAND
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -1,0 +1,63 @@
+"""Small operational counts for staff (`/stats`): not the quarterly analysis (reports/ does that)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.repository import COMPLETED, IN_PROGRESS
+from storage.schema import answers, consents, survey_sessions
+
+UNIT_QUESTION = "3"  # 3(13) «Структурное подразделение»
+
+
+@dataclass(frozen=True)
+class Counts:
+    completed_today: int
+    completed_since: int
+    in_progress: int
+    consenting: int
+
+
+async def survey_counts(
+    conn: AsyncConnection, *, today: datetime, since: datetime, unit: str | None = None
+) -> Counts:
+    def sessions(*where: object) -> object:
+        query = select(func.count()).select_from(survey_sessions).where(*where)  # type: ignore[arg-type]
+        if unit is not None:
+            query = query.where(
+                select(answers.c.id)
+                .where(
+                    and_(
+                        answers.c.session_id == survey_sessions.c.id,
+                        answers.c.question_code == UNIT_QUESTION,
+                        answers.c.option_code == unit,
+                    )
+                )
+                .exists()
+            )
+        return query
+
+    async def scalar(query: object) -> int:
+        return int((await conn.execute(query)).scalar_one())  # type: ignore[call-overload]
+
+    done = survey_sessions.c.status == COMPLETED
+    latest = (
+        select(consents.c.respondent_id, func.max(consents.c.id).label("last_id"))
+        .group_by(consents.c.respondent_id)
+        .subquery()
+    )
+    consenting = (
+        select(func.count())
+        .select_from(consents.join(latest, consents.c.id == latest.c.last_id))
+        .where(consents.c.granted.is_(True))
+    )
+    return Counts(
+        completed_today=await scalar(sessions(done, survey_sessions.c.completed_at >= today)),
+        completed_since=await scalar(sessions(done, survey_sessions.c.completed_at >= since)),
+        in_progress=await scalar(sessions(survey_sessions.c.status == IN_PROGRESS)),
+        consenting=await scalar(consenting),
+    )

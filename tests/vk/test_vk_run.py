@@ -1,0 +1,93 @@
+"""`otklik run` with [vk] enabled, as an operator starts it: a subprocess against the fake VK server."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot import texts
+from tests.conftest import REPO
+from tests.vk.conftest import User
+from tests.vk.fake_vk import GROUP_ID, TOKEN, FakeVk
+
+START = json.dumps({"command": "start"})
+
+
+def write_config(path: Path, db: Path, fake: FakeVk, token: str = TOKEN) -> Path:
+    path.write_text(
+        f'[database]\nurl = "sqlite+aiosqlite:///{db}"\n\n'
+        f'[vk]\nenabled = true\ntoken = "{token}"\ngroup_id = {GROUP_ID}\napi_base_url = "{fake.url}"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def start(config: Path, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "--config", str(config), "run"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+
+
+def terminate(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=20)
+    return proc.returncode, err
+
+
+@pytest.fixture
+def running() -> Iterator[list[subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
+async def test_run_serves_vk_and_resumes_after_a_restart(
+    tmp_path: Path, fake: FakeVk, running: list[subprocess.Popen[str]]
+) -> None:
+    db = tmp_path / "run.db"
+    config = write_config(tmp_path / "config.toml", db, fake)
+    user = User(fake, 4242)
+    running.append(start(config, tmp_path))
+    await fake.wait_for(lambda: bool(fake.polls), 60)
+    sent = await user.say("Начать", payload=START)
+    assert [m.text for m in sent][:1] == [texts.GREETING]
+    await user.choose("1")
+    code, err = terminate(running[-1])
+    assert code == 0 and "Traceback" not in err, err
+    # Sent while the service is down: handled after the restart.
+    fake.push(user.message_event(user.answer_button("2")))
+    running.append(start(config, tmp_path))
+    await fake.settled(60)
+    assert user.last_with_buttons().text.startswith("Вопрос 3 из")
+    code, err = terminate(running[-1])
+    assert code == 0 and "Traceback" not in err, err
+    with sqlite3.connect(db) as conn:
+        got = dict(conn.execute("select question_code, option_code from answers"))
+        channels = [r[0] for r in conn.execute("select channel from respondents")]
+    assert got == {"1": "1", "2": "2"} and channels == ["vk"]
+
+
+def test_run_with_a_rejected_token_explains_and_exits_2(tmp_path: Path, fake: FakeVk) -> None:
+    config = write_config(tmp_path / "config.toml", tmp_path / "bad.db", fake, token="wrong")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", str(config), "run"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "ВКонтакте: не удалось подключиться" in proc.stderr and "ошибка 5" in proc.stderr
+    assert "Traceback" not in proc.stderr
