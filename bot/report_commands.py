@@ -108,7 +108,7 @@ def zone(settings: Settings) -> ZoneInfo:
 
 @asynccontextmanager
 async def opened(settings: Settings) -> AsyncIterator[Storage]:
-    storage = await Storage.open(settings.database.url)
+    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema)
     try:
         yield storage
     finally:
