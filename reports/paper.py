@@ -276,8 +276,11 @@ def read_table(path: Path) -> Iterator[tuple[int, list[str]]]:
         raise UsageError(f"Не удалось прочитать {path} как UTF-8: {exc}") from None
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") >= first.count(",") else ","
-    for number, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1):
-        yield number, [cell.strip() for cell in row]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    first_line = 1
+    for row in reader:  # a quoted cell may span lines: report the line the record starts on
+        yield first_line, [cell.strip() for cell in row]
+        first_line = reader.line_num + 1
 
 
 def parse_rows(
@@ -286,9 +289,9 @@ def parse_rows(
     errors: list[RowError] = []
     parsed: list[PaperRow] = []
     header_line, header = next(rows, (1, []))
-    asked = [question for question in q.questions]
-    known = {question.platform_code for question in asked}
-    known |= {f"{question.platform_code}_text" for question in asked if q.has_followup(question)}
+    questions = q.questions
+    known = {question.platform_code for question in questions}
+    known |= {f"{question.platform_code}_text" for question in questions if q.has_followup(question)}
     columns: list[str] = []
     for index, name in enumerate(header, start=1):
         if name and name not in known and name not in SERVICE_COLUMNS:
@@ -301,7 +304,7 @@ def parse_rows(
     if not any(name in known for name in columns):
         errors.append(RowError(header_line, "—", "в первой строке нет кодов вопросов (11, 12, …)"))
         return [], errors
-    titles = {question.platform_code: question.text for question in asked}
+    titles = {question.platform_code: question.text for question in questions}
     for line, cells in rows:
         values = {
             name: cells[i] for i, name in enumerate(columns) if name in known and i < len(cells) and cells[i]

@@ -256,3 +256,15 @@ def test_a_stack_of_forms_of_one_unit_and_point(tmp_path: Path) -> None:
     codes = {str(r[0]): r[1] for r in rows}
     assert (codes["11"], codes["12"], codes["13"], codes["14"], codes["15"]) == ("2", "1", "2", "1", "4")
     assert (codes["27"], codes["28"]) == ("5", "5")
+
+
+async def test_csv_line_numbers_count_multiline_cells(
+    storage: Storage, questionnaire: Questionnaire, tmp_path: Path
+) -> None:
+    online = GOOD_ONLINE.replace(";Долго;", ';"Долго,\nочень долго";')
+    bad = BAD[0][0]
+    path = tmp_path / "multi.csv"
+    path.write_text("\n".join([HEADER, online, bad]) + "\n", encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        await import_paper(storage, questionnaire, path, NSK, NOW)
+    assert str(caught.value).splitlines()[1].startswith("  строка 4, столбец 15:")
