@@ -8,7 +8,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.app import questionnaire_from
@@ -16,17 +16,18 @@ from bot.cli import default_user
 from bot.config import Settings
 from bot.conversation import utcnow
 from bot.errors import UsageError
-from reports.analysis import write_report
-from reports.appendix2 import CHANNELS, process_groups, resolve_channel, resolve_group, write_appendix2
-from reports.export import Format, export_file
 from reports.options import MEASURE, POINT, UNIT, option_text, resolve_option
-from reports.paper import import_paper, run_paper
 from reports.period import date_range, quarter_key, quarter_period, quarter_title
-from reports.qr import Link, create_key, letter_footer, links_for, write_qr_files
 from storage import reports_repo
 from storage.store import Storage
 from survey_flow.engine import prefill_answers
 from survey_flow.model import Questionnaire
+
+# The reports modules pull in openpyxl, matplotlib, Pillow and qrcode: they are imported by the
+# handlers that need them, so `otklik run` and the other commands start without them.
+if TYPE_CHECKING:
+    from reports.export import Format
+    from reports.qr import Link
 
 
 def register(sub: Any) -> None:
@@ -129,6 +130,8 @@ def output_format(out: Path, given: str | None) -> Format:
 
 
 async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.export import export_file
+
     q = questionnaire_from(settings)
     period = date_range(args.date_from, args.date_to, zone(settings))
     unit = unit_code(q, args.unit)
@@ -158,6 +161,8 @@ def unit_label(q: Questionnaire, unit: str | None) -> str:
 
 
 async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.analysis import write_report
+
     q = questionnaire_from(settings)
     period = quarter_period(args.quarter, zone(settings))
     unit = unit_code(q, args.unit)
@@ -183,6 +188,8 @@ def required_unit(q: Questionnaire, value: str) -> str:
 
 
 async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.appendix2 import process_groups, write_appendix2
+
     q = questionnaire_from(settings)
     quarter = quarter_key(args.quarter)
     period = quarter_period(quarter, zone(settings))
@@ -212,6 +219,8 @@ async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_clients_set(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.appendix2 import CHANNELS, process_groups, resolve_channel, resolve_group
+
     q = questionnaire_from(settings)
     quarter = quarter_key(args.quarter)
     unit = required_unit(q, args.unit)
@@ -235,6 +244,8 @@ async def cmd_clients_set(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.appendix2 import CHANNELS
+
     q = questionnaire_from(settings)
     quarter = quarter_key(args.quarter)
     unit = required_unit(q, args.unit)
@@ -249,6 +260,8 @@ async def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.paper import run_paper
+
     q = questionnaire_from(settings)
     values: dict[str, str] = {}
     for code, flag, value in (
@@ -275,6 +288,8 @@ async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_import_paper(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.paper import import_paper
+
     q = questionnaire_from(settings)
     if not args.file.is_file():
         raise UsageError(f"Файл {args.file} не найден")
@@ -298,10 +313,14 @@ def describe(q: Questionnaire, values: dict[str, str]) -> str:
 
 
 def survey_links(settings: Settings, key: str) -> list[Link]:
+    from reports.qr import links_for
+
     return links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
 
 
 async def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.qr import create_key, write_qr_files
+
     q = questionnaire_from(settings)
     values = prefill_values(q, args)
     subtitle = describe(q, values)
@@ -321,6 +340,8 @@ async def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_letter_footer(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.qr import create_key, letter_footer
+
     q = questionnaire_from(settings)
     values = prefill_values(q, args)
     survey_links(settings, "-")
