@@ -95,3 +95,18 @@ def test_usage_errors_exit_2_without_traceback(
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_the_cli_starts_without_the_heavy_report_libraries() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = (
+        "import sys, bot.cli; bot.cli.build_parser(); "
+        "print(sorted(m for m in ('matplotlib', 'openpyxl', 'qrcode', 'PIL') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
