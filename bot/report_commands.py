@@ -8,7 +8,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.app import questionnaire_from
@@ -16,16 +16,18 @@ from bot.cli import default_user
 from bot.config import Settings
 from bot.conversation import utcnow
 from bot.errors import UsageError
-from reports.analysis import write_report
-from reports.appendix2 import CHANNELS, process_groups, resolve_channel, resolve_group, write_appendix2
-from reports.export import Format, export_file
 from reports.options import MEASURE, POINT, UNIT, option_text, resolve_option
-from reports.paper import import_paper, run_paper
 from reports.period import date_range, quarter_key, quarter_period, quarter_title
-from reports.qr import create_key, letter_footer, links_for, write_qr_files
 from storage import reports_repo
 from storage.store import Storage
+from survey_flow.engine import prefill_answers
 from survey_flow.model import Questionnaire
+
+# The reports modules pull in openpyxl, matplotlib, Pillow and qrcode: they are imported by the
+# handlers that need them, so `otklik run` and the other commands start without them.
+if TYPE_CHECKING:
+    from reports.export import Format
+    from reports.qr import Link
 
 
 def register(sub: Any) -> None:
@@ -76,6 +78,9 @@ def register(sub: Any) -> None:
     clients_show.set_defaults(handler=cmd_clients_show)
 
     paper = sub.add_parser("paper", help="ввести бумажные анкеты в терминале (коды платформы)")
+    paper.add_argument("--unit", default=None, help="подразделение для всех вводимых анкет (не спрашивать)")
+    paper.add_argument("--point", default=None, help="точка взаимодействия для всех анкет (не спрашивать)")
+    paper.add_argument("--measure", default=None, help="мера поддержки для всех анкет (не спрашивать)")
     paper.set_defaults(handler=cmd_paper)
 
     import_paper = sub.add_parser("import-paper", help="импортировать бумажные анкеты из CSV или XLSX")
@@ -125,6 +130,8 @@ def output_format(out: Path, given: str | None) -> Format:
 
 
 async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.export import export_file
+
     q = questionnaire_from(settings)
     period = date_range(args.date_from, args.date_to, zone(settings))
     unit = unit_code(q, args.unit)
@@ -154,6 +161,8 @@ def unit_label(q: Questionnaire, unit: str | None) -> str:
 
 
 async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.analysis import write_report
+
     q = questionnaire_from(settings)
     period = quarter_period(args.quarter, zone(settings))
     unit = unit_code(q, args.unit)
@@ -179,6 +188,8 @@ def required_unit(q: Questionnaire, value: str) -> str:
 
 
 async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.appendix2 import process_groups, write_appendix2
+
     q = questionnaire_from(settings)
     quarter = quarter_key(args.quarter)
     period = quarter_period(quarter, zone(settings))
@@ -208,6 +219,8 @@ async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_clients_set(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.appendix2 import CHANNELS, process_groups, resolve_channel, resolve_group
+
     q = questionnaire_from(settings)
     quarter = quarter_key(args.quarter)
     unit = required_unit(q, args.unit)
@@ -231,6 +244,8 @@ async def cmd_clients_set(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.appendix2 import CHANNELS
+
     q = questionnaire_from(settings)
     quarter = quarter_key(args.quarter)
     unit = required_unit(q, args.unit)
@@ -245,7 +260,20 @@ async def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.paper import run_paper
+
     q = questionnaire_from(settings)
+    values: dict[str, str] = {}
+    for code, flag, value in (
+        (UNIT, "--unit", args.unit),
+        (POINT, "--point", args.point),
+        (MEASURE, "--measure", args.measure),
+    ):
+        if value is not None:
+            values[code] = resolve_option(q, code, value, flag)
+    preset, _problems = prefill_answers(q, values)  # options are resolved above: no problems
+    if preset:
+        print("Для всех анкет: " + describe(q, values))
     async with opened(settings) as storage:
         await run_paper(
             storage,
@@ -254,11 +282,14 @@ async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
             read_line=sys.stdin.readline,
             out=sys.stdout,
             now=utcnow,
+            preset=preset,
         )
     return 0
 
 
 async def cmd_import_paper(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.paper import import_paper
+
     q = questionnaire_from(settings)
     if not args.file.is_file():
         raise UsageError(f"Файл {args.file} не найден")
@@ -281,16 +312,24 @@ def describe(q: Questionnaire, values: dict[str, str]) -> str:
     return " / ".join(option_text(q, code, values[code]) for code in (POINT, UNIT, MEASURE) if code in values)
 
 
+def survey_links(settings: Settings, key: str) -> list[Link]:
+    from reports.qr import links_for
+
+    return links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+
+
 async def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.qr import create_key, write_qr_files
+
     q = questionnaire_from(settings)
     values = prefill_values(q, args)
     subtitle = describe(q, values)
-    links_for(
-        "-", bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id
-    )  # fail early
+    survey_links(settings, "-")  # no bot configured: fail before creating a key
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out: {args.out} — это файл, а нужна папка")
     async with opened(settings) as storage:
         key = await create_key(storage, q, values, "qr", args.label or f"QR: {subtitle}", utcnow())
-    links = links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+    links = survey_links(settings, key)
     files = await asyncio.to_thread(write_qr_files, args.out, links, subtitle)
     print(f"Ключ {key}: {subtitle}")
     for link in links:
@@ -301,13 +340,14 @@ async def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_letter_footer(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.qr import create_key, letter_footer
+
     q = questionnaire_from(settings)
     values = prefill_values(q, args)
-    links_for("-", bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+    survey_links(settings, "-")
     async with opened(settings) as storage:
         key = await create_key(
             storage, q, values, "letter", args.label or f"Письмо: {describe(q, values)}", utcnow()
         )
-    links = links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
-    print(letter_footer(links))
+    print(letter_footer(survey_links(settings, key)))
     return 0

@@ -61,7 +61,15 @@ def process_groups(q: Questionnaire, configured: list[ProcessGroup]) -> list[Gro
     if not configured:
         return [Group(o.text, (o.code,)) for o in question.options]
     groups: list[Group] = []
+    owner: dict[str, str] = {}
     for group in configured:
+        for code in group.points:
+            if code in owner:
+                raise UsageError(
+                    f"[reports.process_groups] точка взаимодействия {code} входит в группы «{owner[code]}» "
+                    f"и «{group.name}»: каждая точка — только в одной группе"
+                )
+            owner[code] = group.name
         unknown = [code for code in group.points if code not in known]
         if unknown:
             raise UsageError(

@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 
@@ -23,7 +25,7 @@ from storage.store import Storage
 from survey_flow.model import OTHER_CODE, OTHER_LABEL, Question, Questionnaire
 
 Format = Literal["csv", "xlsx"]
-Cell = str | int | None
+Cell = str | int | datetime | None
 
 
 @dataclass(frozen=True)
@@ -49,17 +51,40 @@ def _answer_cell(answer: StoredAnswer | None, labels: bool) -> Cell:
     return int(code) if code.isdigit() else code
 
 
+def _local_time(answer: StoredAnswer | None, zone: ZoneInfo) -> Cell:
+    """The recorded date and time (7(18)) in the ministry's zone, without the offset."""
+    if answer is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(answer.option_code)
+    except ValueError:
+        return answer.option_code
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).replace(tzinfo=None)
+
+
 def export_columns(
-    q: Questionnaire, *, labels: bool = False, with_contacts: bool = False
+    q: Questionnaire, *, labels: bool = False, with_contacts: bool = False, zone: ZoneInfo | None = None
 ) -> list[ExportColumn]:
+    local = zone or ZoneInfo("UTC")
     columns = [ExportColumn("session", "Номер анкеты", lambda s: s.id)]
     for question in sorted(q.questions, key=_platform_order):
         code = question.code
+        title = question.text
 
-        def value(s: CompletedSession, code: str = code) -> Cell:
-            return _answer_cell(s.answers.get(code), labels)
+        if question.kind == "auto_datetime":
+            title = f"{question.text} (часовой пояс {local.key})"
 
-        columns.append(ExportColumn(question.platform_code, question.text, value))
+            def value(s: CompletedSession, code: str = code) -> Cell:
+                return _local_time(s.answers.get(code), local)
+
+        else:
+
+            def value(s: CompletedSession, code: str = code) -> Cell:
+                return _answer_cell(s.answers.get(code), labels)
+
+        columns.append(ExportColumn(question.platform_code, title, value))
         if q.has_followup(question):
 
             def followup(s: CompletedSession, code: str = code) -> Cell:
@@ -129,7 +154,7 @@ async def export_file(
     with_contacts: bool = False,
 ) -> int:
     """Export completed questionnaires of the period (and unit) to `out`; returns their number."""
-    columns = export_columns(q, labels=labels, with_contacts=with_contacts)
+    columns = export_columns(q, labels=labels, with_contacts=with_contacts, zone=period.zone)
     async with storage.transaction() as conn:
 
         async def write(path: Path) -> int:

@@ -71,13 +71,9 @@ def apply_paper_input(q: Questionnaire, answers: dict[str, Answer], text: str) -
 def parse_filled_at(text: str, zone: ZoneInfo) -> datetime | None:
     """The date (and time) written on the form, in the ministry's zone; None if unreadable."""
     value = text.strip()
-    for fmt in (
-        "%d.%m.%Y %H:%M",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M:%S%z",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ):
+    formats = ("%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S",
+               "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")  # fmt: skip
+    for fmt in formats:
         try:
             parsed = datetime.strptime(value, fmt)
         except ValueError:
@@ -160,8 +156,12 @@ async def run_paper(
     read_line: Callable[[], str],
     out: TextIO,
     now: Callable[[], datetime],
+    preset: dict[str, Answer] | None = None,
 ) -> int:
-    """Type questionnaires one after another; returns the number saved."""
+    """Type questionnaires one after another; returns the number saved.
+
+    `preset` answers (e.g. the unit and point of a whole stack of forms) are not asked.
+    """
 
     def ask(text: str) -> str | None:
         print(text, file=out)
@@ -180,7 +180,7 @@ async def run_paper(
             filled_at = now() if not line.strip() else parse_filled_at(line, zone)
             if filled_at is None:
                 print("Не удалось разобрать дату. Пример: 15.08.2025 или 15.08.2025 14:30", file=out)
-        answers: dict[str, Answer] = {}
+        answers: dict[str, Answer] = dict(preset or {})
         cancelled = False
         while (step := engine.next_step(q, answers)) is not None:
             line = ask("\n" + prompt_text(q, step))
@@ -252,7 +252,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, datetime):
-        return value.strftime("%d.%m.%Y %H:%M")
+        return value.strftime("%Y-%m-%d %H:%M:%S")
     return str(value).strip()
 
 
@@ -276,8 +276,11 @@ def read_table(path: Path) -> Iterator[tuple[int, list[str]]]:
         raise UsageError(f"Не удалось прочитать {path} как UTF-8: {exc}") from None
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") >= first.count(",") else ","
-    for number, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1):
-        yield number, [cell.strip() for cell in row]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    first_line = 1
+    for row in reader:  # a quoted cell may span lines: report the line the record starts on
+        yield first_line, [cell.strip() for cell in row]
+        first_line = reader.line_num + 1
 
 
 def parse_rows(
@@ -286,9 +289,9 @@ def parse_rows(
     errors: list[RowError] = []
     parsed: list[PaperRow] = []
     header_line, header = next(rows, (1, []))
-    asked = [question for question in q.questions]
-    known = {question.platform_code for question in asked}
-    known |= {f"{question.platform_code}_text" for question in asked if q.has_followup(question)}
+    questions = q.questions
+    known = {question.platform_code for question in questions}
+    known |= {f"{question.platform_code}_text" for question in questions if q.has_followup(question)}
     columns: list[str] = []
     for index, name in enumerate(header, start=1):
         if name and name not in known and name not in SERVICE_COLUMNS:
@@ -301,14 +304,14 @@ def parse_rows(
     if not any(name in known for name in columns):
         errors.append(RowError(header_line, "—", "в первой строке нет кодов вопросов (11, 12, …)"))
         return [], errors
-    titles = {question.platform_code: question.text for question in asked}
+    titles = {question.platform_code: question.text for question in questions}
     for line, cells in rows:
         values = {
             name: cells[i] for i, name in enumerate(columns) if name in known and i < len(cells) and cells[i]
         }
         if not values:
             continue  # an empty line
-        if all(titles.get(name) == value for name, value in values.items() if name in titles):
+        if any(titles.get(name) == value for name, value in values.items()):
             continue  # the row of question texts of an export
         result = parse_row(q, line, values, zone, now)
         if isinstance(result, RowError):

@@ -15,6 +15,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from storage import inline_sqlite
+
+BUSY_TIMEOUT = 1.0  # seconds
 
 
 class DatabaseUnavailable(Exception):
@@ -32,7 +37,11 @@ def create_engine(url: str, *, pool_size: int = 5, schema: str | None = None) ->
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url,
+            async_creator=inline_sqlite.creator(database or ":memory:", BUSY_TIMEOUT),
+            poolclass=StaticPool,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
@@ -52,12 +61,13 @@ def create_engine(url: str, *, pool_size: int = 5, schema: str | None = None) ->
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the writer; NORMAL sync in WAL survives a killed process
-    # (only an OS crash could lose the last commits). busy_timeout waits instead of failing.
+    # (only an OS crash could lose the last commits). A lock held by another process is waited
+    # for at most BUSY_TIMEOUT: the calls run inline in the event loop (storage/inline_sqlite.py).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
     cursor.close()
 
 

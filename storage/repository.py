@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -106,13 +106,27 @@ class ConsentRecord:
 # --- respondents ---------------------------------------------------------------------------
 
 
+# Hot-path statements are built once: building and cache-keying a statement per call costs more
+# than running it on SQLite (bench/answers.py).
+_RESPONDENT_BY_EXTERNAL = select(respondents).where(
+    respondents.c.channel == bindparam("b_channel"), respondents.c.external_id == bindparam("b_external")
+)
+_SET_DIALOG = (
+    update(respondents).where(respondents.c.id == bindparam("b_id")).values(dialog=bindparam("b_dialog"))
+)
+_SESSION_BY_ID = select(survey_sessions).where(survey_sessions.c.id == bindparam("b_id"))
+_ANSWERS_OF = select(answers).where(answers.c.session_id == bindparam("b_session"))
+_TOUCH_SESSION = (
+    update(survey_sessions)
+    .where(survey_sessions.c.id == bindparam("b_id"))
+    .values(updated_at=bindparam("b_now"))
+)
+_INSERT_ANSWER = insert(answers)
+
+
 async def get_respondent(conn: AsyncConnection, channel: str, external_id: str) -> Respondent | None:
     row = (
-        await conn.execute(
-            select(respondents).where(
-                respondents.c.channel == channel, respondents.c.external_id == external_id
-            )
-        )
+        await conn.execute(_RESPONDENT_BY_EXTERNAL, {"b_channel": channel, "b_external": external_id})
     ).first()
     return Respondent.from_row(row) if row else None
 
@@ -146,9 +160,7 @@ async def lock_respondent(conn: AsyncConnection, respondent_id: int) -> Responde
 
 
 async def set_dialog(conn: AsyncConnection, respondent_id: int, dialog: Mapping[str, Any]) -> None:
-    await conn.execute(
-        update(respondents).where(respondents.c.id == respondent_id).values(dialog=dict(dialog))
-    )
+    await conn.execute(_SET_DIALOG, {"b_id": respondent_id, "b_dialog": dict(dialog)})
 
 
 async def mark_unreachable(conn: AsyncConnection, respondent_id: int, now: datetime | None) -> None:
@@ -161,7 +173,7 @@ async def mark_unreachable(conn: AsyncConnection, respondent_id: int, now: datet
 
 
 async def get_session(conn: AsyncConnection, session_id: int) -> SurveySession | None:
-    row = (await conn.execute(select(survey_sessions).where(survey_sessions.c.id == session_id))).first()
+    row = (await conn.execute(_SESSION_BY_ID, {"b_id": session_id})).first()
     return SurveySession.from_row(row) if row else None
 
 
@@ -211,7 +223,7 @@ async def create_session(
 
 
 async def load_answers(conn: AsyncConnection, session_id: int) -> dict[str, Answer]:
-    rows = await conn.execute(select(answers).where(answers.c.session_id == session_id))
+    rows = await conn.execute(_ANSWERS_OF, {"b_session": session_id})
     return {
         row.question_code: Answer(
             option=row.option_code,
@@ -260,16 +272,14 @@ async def sync_answers(
             continue
         values = answer_values(questionnaire, code, answer)
         if old is None:
-            await conn.execute(insert(answers).values(session_id=session_id, answered_at=now, **values))
+            await conn.execute(_INSERT_ANSWER, {"session_id": session_id, "answered_at": now, **values})
         else:
             await conn.execute(
                 update(answers)
                 .where(answers.c.session_id == session_id, answers.c.question_code == code)
                 .values(answered_at=now, **values)
             )
-    await conn.execute(
-        update(survey_sessions).where(survey_sessions.c.id == session_id).values(updated_at=now)
-    )
+    await conn.execute(_TOUCH_SESSION, {"b_id": session_id, "b_now": now})
 
 
 async def finish_session(conn: AsyncConnection, session_id: int, status: str, now: datetime) -> None:
@@ -355,10 +365,16 @@ def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
     return dialect.insert(table).on_conflict_do_nothing()
 
 
+_MARK_PROCESSED = {
+    name: dialect.insert(processed_updates).on_conflict_do_nothing()
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
 async def mark_processed(conn: AsyncConnection, channel: str, update_id: str, now: datetime) -> bool:
     """Record an update as handled; False when it already was (a re-delivery)."""
     result = await conn.execute(
-        _insert_ignore(conn, processed_updates).values(channel=channel, update_id=update_id, processed_at=now)
+        _MARK_PROCESSED[conn.dialect.name], {"channel": channel, "update_id": update_id, "processed_at": now}
     )
     return bool(result.rowcount == 1)
 

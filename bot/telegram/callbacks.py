@@ -16,7 +16,12 @@ class Press(CallbackData, prefix="p", sep="|"):
 
 
 def pack(button: Button, token: str) -> str:
-    data = Press(token=token, action=button.action, value=button.value).pack()
+    # The same string as Press(...).pack() (a test checks it), without building a pydantic model
+    # per button: keyboards are rendered for every answer.
+    for part in (token, button.action, button.value):
+        if "|" in part:
+            raise ValueError(f"separator in callback data part {part!r}")
+    data = f"p|{token}|{button.action}|{button.value}"
     if len(data.encode()) > 64:  # Telegram's limit; option codes are short by config validation
         raise ValueError(f"callback data too long for button {button.label!r}")
     return data

@@ -13,11 +13,16 @@ TEXT_LIMIT = 4096  # Telegram's limit for one message
 def keyboard(message: Message) -> InlineKeyboardMarkup | None:
     if not message.buttons:
         return None
+    # model_construct: our own values need no validation, and validating ~10 pydantic models per
+    # keyboard was the largest single cost of answering a question (bench/answers.py).
     rows = [
-        [InlineKeyboardButton(text=button.label, callback_data=pack(button, message.token)) for button in row]
+        [
+            InlineKeyboardButton.model_construct(text=button.label, callback_data=pack(button, message.token))
+            for button in row
+        ]
         for row in message.buttons
     ]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return InlineKeyboardMarkup.model_construct(inline_keyboard=rows)
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:

@@ -7,6 +7,7 @@ data can be forged). Unit-limited staff are always given their own unit.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -14,12 +15,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, FSInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.types import Message as TgMessage
 
 from bot.config import Settings, StaffMember
 from bot.telegram.staff import NOT_AVAILABLE, StaffCommand, StaffDirectory
+from reports.access import AccessDenied, grant
 from reports.analysis import write_report
 from reports.appendix2 import process_groups, write_appendix2
 from reports.export import export_file
@@ -27,6 +30,8 @@ from reports.options import option_text
 from reports.period import Period, quarter_period, quarter_title
 from storage.store import Storage
 from survey_flow.model import Questionnaire
+
+log = logging.getLogger(__name__)
 
 ANALYSTS = frozenset({"admin", "analyst"})
 ALL_UNITS = "*"
@@ -119,25 +124,39 @@ async def on_pick(query: CallbackQuery, callback_data: Pick, staff: StaffDirecto
     if member is None or member.role not in ANALYSTS:
         await query.answer(NOT_AVAILABLE)
         return
-    if member.unit and callback_data.unit not in ("", member.unit):
-        await query.answer("Вам доступны только данные своего подразделения.")
-        return
     q: Questionnaire = data["questionnaire"]
+    if callback_data.unit:
+        requested = None if callback_data.unit == ALL_UNITS else callback_data.unit
+        try:  # the same rule as every other way to get data out (reports/access.py)
+            allowed = grant(q, member, requested)
+        except AccessDenied as exc:
+            await query.answer(str(exc)[:200])
+            return
+        # A unit-limited member asking for "all units" (forged data) gets their own unit only.
+        callback_data.unit = allowed.unit or ALL_UNITS
     message = query.message
     assert isinstance(message, TgMessage)
     pick = callback_data
     asked = next_question(pick, member, q, datetime.now(UTC).date())
     await query.answer()
     if asked is not None:
-        await message.edit_text(asked[0], reply_markup=asked[1])
+        await _edit(message, asked[0], asked[1])
         return
-    await message.edit_text("Готовлю файл…")
+    await _edit(message, "Готовлю файл…")
     settings: Settings = data["settings"]
     storage: Storage = data["store"]
     with tempfile.TemporaryDirectory(prefix="otklik-") as tmp:
         path, caption = await build_file(pick, settings, storage, q, Path(tmp))
         await message.answer_document(FSInputFile(path), caption=caption)
-    await message.edit_text("Файл отправлен.")
+    await _edit(message, "Файл отправлен.")
+
+
+async def _edit(message: TgMessage, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Old or already edited messages cannot always be edited; the dialog goes on regardless."""
+    try:
+        await message.edit_text(text, reply_markup=markup)
+    except TelegramBadRequest as exc:
+        log.info("dialog message not edited: %s", exc.message)
 
 
 async def build_file(

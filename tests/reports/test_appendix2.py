@@ -130,6 +130,10 @@ async def test_configured_groups(storage: Storage, questionnaire: Questionnaire,
 def test_bad_configuration_and_channel(questionnaire: Questionnaire) -> None:
     with pytest.raises(UsageError, match="нет точек взаимодействия с кодами 42"):
         process_groups(questionnaire, [ProcessGroup(name="x", points=["1", "42"])])
+    with pytest.raises(UsageError, match="входит в группы «a» и «b»"):
+        process_groups(
+            questionnaire, [ProcessGroup(name="a", points=["1"]), ProcessGroup(name="b", points=["2", "1"])]
+        )
     assert resolve_channel("Онлайн") == "online"
     assert resolve_channel("offline") == "offline"
     with pytest.raises(UsageError, match="online"):

@@ -12,28 +12,36 @@ from openpyxl import load_workbook
 from bot.app import questionnaire_from
 from bot.cli import main
 from bot.config import Settings
-from storage.store import Storage
+from tests.conftest import Database
 from tests.reports.data import fill_quarter
 
 
 @pytest.fixture
 def url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.chdir(tmp_path)  # no ./config.toml: built-in settings
-    database = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    return f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+
+
+@pytest.fixture
+def seeded(database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The fixture quarter on SQLite or in a private PostgreSQL schema; returns the URL."""
+    monkeypatch.chdir(tmp_path)
+    if database.schema:
+        monkeypatch.setenv("OTKLIK_DATABASE__PG_SCHEMA", database.schema)
 
     async def seed() -> None:
-        storage = await Storage.open(database)
+        storage = await database.open()
         try:
             await fill_quarter(storage, questionnaire_from(Settings()))
         finally:
             await storage.close()
 
     asyncio.run(seed())
-    return database
+    return database.url
 
 
-def test_export_report_and_appendix2(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    base = ["--database", url]
+def test_export_report_and_appendix2(seeded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--database", seeded]
     assert main([*base, "export", "--from", "2025-07-01", "--to", "2025-09-30", "--out", "q3.csv"]) == 0
     assert "Выгружено анкет: 6" in capsys.readouterr().out
     with (tmp_path / "q3.csv").open(encoding="utf-8-sig", newline="") as fh:
@@ -87,3 +95,18 @@ def test_usage_errors_exit_2_without_traceback(
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_the_cli_starts_without_the_heavy_report_libraries() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = (
+        "import sys, bot.cli; bot.cli.build_parser(); "
+        "print(sorted(m for m in ('matplotlib', 'openpyxl', 'qrcode', 'PIL') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from datetime import datetime as dt
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,15 +27,15 @@ CODES = ["session", "11", "12", "13", "14", "15", "17", "18", "19", "21", "22", 
 def expected_rows(ids: dict[str, int], names: dict[str, str]) -> list[list[Any]]:
     n = None
     return [
-        [ids["A"], 1, 1, 1, 1, 1, 1, "2025-06-30T17:30:00+00:00", 1, 1, n, 5, n, 5, n, 5, n, 5, n,
+        [ids["A"], 1, 1, 1, 1, 1, 1, dt(2025, 7, 1, 0, 30), 1, 1, n, 5, n, 5, n, 5, n, 5, n,
          n, n, n, n, 5, n, "telegram", "direct", n, names["a"]],
-        [ids["B"], 2, 2, 1, 31, 4, 2, "2025-08-15T05:00:00+00:00", 2, 2, 2, 2, "Долго искал информацию",
+        [ids["B"], 2, 2, 1, 31, 4, 2, dt(2025, 8, 15, 12, 0), 2, 2, 2, 2, "Долго искал информацию",
          4, n, n, n, n, n, 3, "Неудобная форма", 4, n, 1, "Очень долго", "telegram", "direct", n, names["b"]],
-        [ids["C"], 1, 1, 1, 1, 1, 2, "2025-09-10T03:00:00+00:00", 1, 1, n, 4, n, 3, "Много документов",
+        [ids["C"], 1, 1, 1, 1, 1, 2, dt(2025, 9, 10, 10, 0), 1, 1, n, 4, n, 3, "Много документов",
          5, n, 4, n, n, n, n, n, 4, n, "vk", "direct", n, names["c"]],
-        [ids["D"], 3, 1, 1, 1, 1, 1, "2025-09-30T16:00:00+00:00", 1, 2, n, 1, "Ничего не понятно", 2,
+        [ids["D"], 3, 1, 1, 1, 1, 1, dt(2025, 9, 30, 23, 0), 1, 2, n, 1, "Ничего не понятно", 2,
          "Справки", 3, "Грубили", 4, n, n, n, n, n, 5, n, "telegram", "direct", n, names["a"]],
-        [ids["E"], 1, 1, 1, 1, 1, 1, "2025-08-01T03:00:00+00:00", 2, 1, 1, 4, n, 4, n, 5, n, 5, n,
+        [ids["E"], 1, 1, 1, 1, 1, 1, dt(2025, 8, 1, 10, 0), 2, 1, 1, 4, n, 4, n, 5, n, 5, n,
          n, n, n, n, 3, "Долго", "offline", "paper", n, n],
     ]  # fmt: skip
 
@@ -53,6 +54,7 @@ async def test_columns_and_titles_follow_platform_codes(
     assert titles["21"] == questionnaire.question("9").text
     assert titles["23_text"].startswith("Сложности (к вопросу 11(23))")
     assert titles["respondent"] == "Респондент (псевдоним)"
+    assert titles["18"].endswith("(часовой пояс Asia/Novosibirsk)")
     assert len(rows) == 2
 
 
@@ -113,3 +115,45 @@ async def test_unknown_folder_is_a_usage_error(
             out=tmp_path / "missing" / "x.csv",
             fmt="csv",
         )
+
+
+async def test_sessions_are_read_in_batches_in_id_order(
+    storage: Storage, questionnaire: Questionnaire
+) -> None:
+    from storage.reports_repo import iter_completed
+
+    ids = await fill_quarter(storage, questionnaire)
+    period = date_range(None, None, NSK)
+    async with storage.transaction() as conn:
+        seen = [s.id async for s in iter_completed(conn, period.start, period.end, None, batch=2)]
+        only_unit2 = [s.id async for s in iter_completed(conn, period.start, period.end, "2", batch=1)]
+    assert seen == sorted(ids.values())  # 8 completed; the unfinished one is not exported
+    assert only_unit2 == [ids["F"]]
+
+
+async def test_own_variant_is_exported_with_its_text(
+    storage: Storage, questionnaire: Questionnaire, tmp_path: Path
+) -> None:
+    from tests.reports.data import A, Planned, chat_through, utc
+
+    inputs = ["Другое: Участие в выставке", *A[1:]]
+    session_id = await chat_through(
+        storage, questionnaire, Planned("O", "vk", "o", inputs, utc("2025-08-01T00:00:00"))
+    )
+    for labels in (False, True):
+        out = tmp_path / f"other-{labels}.csv"
+        await export_file(
+            storage,
+            questionnaire,
+            period=date_range(None, None, NSK),
+            unit=None,
+            out=out,
+            fmt="csv",
+            labels=labels,
+        )
+        with out.open(encoding="utf-8-sig", newline="") as fh:
+            header, _titles, row = list(csv.reader(fh, delimiter=";"))
+        cells = dict(zip(header, row, strict=True))
+        assert cells["session"] == str(session_id)
+        assert cells["11"] == "Другое: Участие в выставке"
+        assert cells["12"] == ("Личный приём в здании министерства" if labels else "1")

@@ -134,7 +134,7 @@ async def test_import_with_bad_rows_changes_nothing(
     first, second = (dict(zip(rows[0], row, strict=False)) for row in rows[2:])
     assert (first["15"], first["18"], first["channel"], first["source"]) == (
         1,
-        "2025-08-15T05:00:00+00:00",
+        datetime(2025, 8, 15, 12),
         "offline",
         "paper",
     )
@@ -142,7 +142,7 @@ async def test_import_with_bad_rows_changes_nothing(
         4,
         "Долго",
         "Форма",
-        "2025-09-01T03:00:00+00:00",
+        datetime(2025, 9, 1, 10),
     )
 
 
@@ -209,3 +209,62 @@ def test_missing_file(
     monkeypatch.chdir(tmp_path)
     assert main(["--database", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", "import-paper", "nope.csv"]) == 2
     assert "не найден" in capsys.readouterr().err
+
+
+async def test_xlsx_import_reports_sheet_rows(
+    storage: Storage, questionnaire: Questionnaire, tmp_path: Path
+) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER.split(";"))
+    good = [int(v) if v.isdigit() else (v or None) for v in GOOD.split(";")]
+    sheet.append(good)
+    sheet.append([])
+    bad = list(good)
+    bad[4] = 2  # 15: not a platform code
+    sheet.append(bad)
+    path = tmp_path / "paper.xlsx"
+    workbook.save(path)
+    with pytest.raises(UsageError) as caught:
+        await import_paper(storage, questionnaire, path, NSK, NOW)
+    assert str(caught.value).splitlines()[1:] == [
+        "  строка 4, столбец 15: Нет варианта с кодом 2 в вопросе 15; коды: 1, 4"
+    ]
+    assert await count_sessions(storage) == 0
+
+
+def test_a_stack_of_forms_of_one_unit_and_point(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'stack.db'}"
+    typed = ["01.09.2025", "2", "1", "4", "2", "1", "1", "5", "5", "5", "5", "5", "да", "нет"]
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--database", url, "paper", "--unit", "2", "--point", "1"],
+        input="\n".join(typed) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(
+        "Для всех анкет: Личный приём в здании министерства / Управление инвестиционной"
+    )
+    assert "\n12. " not in done.stdout and "\n13. " not in done.stdout  # not asked
+    _session, *rows = asyncio.run(stored(url))
+    codes = {str(r[0]): r[1] for r in rows}
+    assert (codes["11"], codes["12"], codes["13"], codes["14"], codes["15"]) == ("2", "1", "2", "1", "4")
+    assert (codes["27"], codes["28"]) == ("5", "5")
+
+
+async def test_csv_line_numbers_count_multiline_cells(
+    storage: Storage, questionnaire: Questionnaire, tmp_path: Path
+) -> None:
+    online = GOOD_ONLINE.replace(";Долго;", ';"Долго,\nочень долго";')
+    bad = BAD[0][0]
+    path = tmp_path / "multi.csv"
+    path.write_text("\n".join([HEADER, online, bad]) + "\n", encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        await import_paper(storage, questionnaire, path, NSK, NOW)
+    assert str(caught.value).splitlines()[1].startswith("  строка 4, столбец 15:")

@@ -61,6 +61,8 @@ async def test_analyst_gets_quarterly_report(service: Service, fake_tg: FakeTele
 
 
 async def test_reports_refused_to_others_and_units_enforced(service: Service, fake_tg: FakeTelegram) -> None:
+    await run_survey(fake_tg, CHAT + 5, LOW_SCORE_SURVEY)  # structural unit 2
+    await run_survey(fake_tg, CHAT + 6, ["1", "2", "1", *LOW_SCORE_SURVEY[3:]])  # structural unit 1
     for chat in (CHAT, 901):  # a respondent; an operator
         for command in ("/export", "/report"):
             fake_tg.push_text(chat, command)
@@ -73,9 +75,13 @@ async def test_reports_refused_to_others_and_units_enforced(service: Service, fa
     fake_tg.push_callback(903, message_id, Pick(what="export", period="all", unit="1", fmt="csv").pack())
     await fake_tg.wait_idle()
     assert [a.get("text") for a in fake_tg.callback_answers[-2:]] == [
-        NOT_AVAILABLE, "Вам доступны только данные своего подразделения.",
+        NOT_AVAILABLE, "Вам доступны только данные подразделения «Управление инвестиционной политики».",
     ]  # fmt: skip
     assert fake_tg.documents == []
+    # Forged "all units" from a unit-limited analyst: only their unit (2) is exported.
+    fake_tg.push_callback(903, message_id, Pick(what="export", period="all", unit="*", fmt="csv").pack())
+    await fake_tg.wait_idle()
+    assert fake_tg.documents[-1][3].startswith("Анкет: 1. Управление инвестиционной политики")
     # The unit-limited analyst is not asked for a unit: their own is used.
     fake_tg.push_text(903, "/export")
     await fake_tg.wait_idle()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from datetime import UTC, datetime
 
@@ -265,16 +266,24 @@ async def test_update_is_acknowledged_only_after_it_is_stored(
     await say(fake_tg, "/start")
     assert service.storage is not None
     engine = service.storage.engine
-    async with engine.connect() as blocker:
-        if engine.dialect.name == "sqlite":
-            await blocker.exec_driver_sql("BEGIN EXCLUSIVE")
-        else:
-            await blocker.exec_driver_sql("BEGIN")
-            await blocker.exec_driver_sql("LOCK TABLE processed_updates IN ACCESS EXCLUSIVE MODE")
+    if engine.dialect.name == "sqlite":  # another process holding the write lock
+        path = engine.url.database
+        assert path is not None
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
         update_id = fake_tg.press(CHAT, MEASURE)
         await asyncio.sleep(2.0)
         assert [u["update_id"] for u in fake_tg.updates] == [update_id]  # not acknowledged
-        await blocker.exec_driver_sql("ROLLBACK")
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    else:
+        async with engine.connect() as pg_blocker:
+            await pg_blocker.exec_driver_sql("BEGIN")
+            await pg_blocker.exec_driver_sql("LOCK TABLE processed_updates IN ACCESS EXCLUSIVE MODE")
+            update_id = fake_tg.press(CHAT, MEASURE)
+            await asyncio.sleep(2.0)
+            assert [u["update_id"] for u in fake_tg.updates] == [update_id]  # not acknowledged
+            await pg_blocker.exec_driver_sql("ROLLBACK")
     await fake_tg.wait_idle()
     assert (await stored(service.storage)) == {"1": ("1", None)}
 
@@ -284,3 +293,19 @@ async def test_group_chats_are_ignored(service: Service, fake_tg: FakeTelegram) 
     fake_tg.updates[-1]["message"]["chat"] = {"id": -100123, "type": "group", "title": "Чат"}
     await fake_tg.wait_idle()
     assert fake_tg.chat(-100123) == []
+
+
+def test_callback_data_packing_matches_aiogram() -> None:
+    import pytest
+
+    from bot.messages import Button
+    from bot.telegram.callbacks import Press, pack
+
+    for token, action, value in (("12:3", "ans", "2"), ("7:resume", "cont", ""), ("99:11f", "pg", "4")):
+        packed = pack(Button("x", action, value), token)
+        assert packed == Press(token=token, action=action, value=value).pack()
+        assert Press.unpack(packed) == Press(token=token, action=action, value=value)
+    with pytest.raises(ValueError, match="separator"):
+        pack(Button("x", "ans", "a|b"), "1:1")
+    with pytest.raises(ValueError, match="too long"):
+        pack(Button("x", "ans", "v" * 60), "1:1")
