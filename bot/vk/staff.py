@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.config import StaffConfig, StaffMember
+from reports.access import find_member
 from storage.stats import survey_counts
 from storage.store import Storage
 
@@ -50,11 +51,11 @@ STATS = StaffCommand("stats", ALL_ROLES, "сколько анкет заполн
 
 class VkStaff:
     def __init__(self, config: StaffConfig, commands: tuple[StaffCommand, ...] = (STATS,)) -> None:
-        self._by_vk = {m.vk_id: m for m in config.members if m.vk_id is not None}
+        self._config = config
         self._commands = {c.name: c for c in commands}
 
     def member(self, vk_id: int) -> StaffMember | None:
-        return self._by_vk.get(vk_id)
+        return find_member(self._config, "vk", vk_id)
 
     def wants(self, text: str) -> bool:
         """Whether a message is a staff command (/stats, /staffhelp); anything else is the survey's."""
