@@ -114,8 +114,18 @@ _RESPONDENT_BY_EXTERNAL = select(respondents).where(
 _SET_DIALOG = (
     update(respondents).where(respondents.c.id == bindparam("b_id")).values(dialog=bindparam("b_dialog"))
 )
-_SESSION_BY_ID = select(survey_sessions).where(survey_sessions.c.id == bindparam("b_id"))
-_ANSWERS_OF = select(answers).where(answers.c.session_id == bindparam("b_session"))
+_S = survey_sessions.c
+# Only the columns SurveySession holds: no JSON or extra timestamps to decode per row.
+_SESSION_BY_ID = select(
+    _S.id, _S.respondent_id, _S.channel, _S.status, _S.source, _S.source_ref, _S.started_at, _S.completed_at
+).where(_S.id == bindparam("b_id"))
+_ANSWERS_OF = select(
+    answers.c.question_code,
+    answers.c.option_code,
+    answers.c.value_text,
+    answers.c.followup_text,
+    answers.c.prefilled,
+).where(answers.c.session_id == bindparam("b_session"))
 _TOUCH_SESSION = (
     update(survey_sessions)
     .where(survey_sessions.c.id == bindparam("b_id"))

@@ -13,16 +13,13 @@ TEXT_LIMIT = 4096  # Telegram's limit for one message
 def keyboard(message: Message) -> InlineKeyboardMarkup | None:
     if not message.buttons:
         return None
-    # model_construct: our own values need no validation, and validating ~10 pydantic models per
-    # keyboard was the largest single cost of answering a question (bench/answers.py).
+    # Plain constructors: pydantic-core validates a button in ~8 µs, while model_construct (pure
+    # Python default filling) takes ~44 µs; callback data is formatted without a model (pack).
     rows = [
-        [
-            InlineKeyboardButton.model_construct(text=button.label, callback_data=pack(button, message.token))
-            for button in row
-        ]
+        [InlineKeyboardButton(text=button.label, callback_data=pack(button, message.token)) for button in row]
         for row in message.buttons
     ]
-    return InlineKeyboardMarkup.model_construct(inline_keyboard=rows)
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
