@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import F, Router
@@ -16,8 +15,7 @@ from aiogram.filters import Command
 from aiogram.types import Message as TgMessage
 
 from bot.config import StaffConfig, StaffMember
-from storage.stats import survey_counts
-from storage.store import Storage
+from bot.staff_stats import stats_text
 
 NOT_AVAILABLE = "Такой команды нет. Чтобы пройти опрос, отправьте /start."
 WRONG_ROLE = "Эта команда доступна ролям: {roles}."
@@ -76,20 +74,7 @@ def help_command(commands: Sequence[StaffCommand]) -> StaffCommand:
 
 
 async def _stats(message: TgMessage, member: StaffMember, data: dict[str, Any]) -> None:
-    storage: Storage = data["store"]
-    now = datetime.now(UTC)
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    quarter_start = today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1)
-    async with storage.transaction() as conn:
-        counts = await survey_counts(conn, today=today, since=quarter_start, unit=member.unit)
-    scope = f"подразделение {member.unit}" if member.unit else "все подразделения"
-    await message.answer(
-        f"Анкеты ({scope}):\n"
-        f"заполнено сегодня: {counts.completed_today}\n"
-        f"заполнено в этом квартале: {counts.completed_since}\n"
-        f"начато и не закончено: {counts.in_progress}\n"
-        f"согласны на приглашения: {counts.consenting}"
-    )
+    await message.answer(await stats_text(data["store"], member))
 
 
 STATS = StaffCommand("stats", frozenset({"admin", "analyst", "operator"}), "сколько анкет заполнено", _stats)

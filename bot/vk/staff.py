@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from bot.config import StaffConfig, StaffMember
+from bot.staff_stats import stats_text
 from reports.access import find_member
-from storage.stats import survey_counts
 from storage.store import Storage
 
 NOT_AVAILABLE = "Такой команды нет. Чтобы пройти опрос, отправьте «Начать»."
@@ -28,22 +27,6 @@ class StaffCommand:
     roles: frozenset[str]
     description: str
     handler: StaffHandler
-
-
-async def stats_text(storage: Storage, member: StaffMember, now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    quarter_start = today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1)
-    async with storage.transaction() as conn:
-        counts = await survey_counts(conn, today=today, since=quarter_start, unit=member.unit)
-    scope = f"подразделение {member.unit}" if member.unit else "все подразделения"
-    return (
-        f"Анкеты ({scope}):\n"
-        f"заполнено сегодня: {counts.completed_today}\n"
-        f"заполнено в этом квартале: {counts.completed_since}\n"
-        f"начато и не закончено: {counts.in_progress}\n"
-        f"согласны на приглашения: {counts.consenting}"
-    )
 
 
 STATS = StaffCommand("stats", ALL_ROLES, "сколько анкет заполнено", stats_text)
