@@ -14,6 +14,8 @@ from bot.app import build_conversation
 from bot.config import Settings
 from bot.conversation import Commands, Layout
 from bot.errors import UsageError
+from bot.mailing.admin import MAILING_COMMANDS, mailing_dialog_router
+from bot.mailing.service import mailing_service
 from bot.run import ChannelRunner, Services
 from bot.telegram.delivery import Delivery
 from bot.telegram.handlers import survey_router
@@ -36,7 +38,7 @@ def make_bot(settings: Settings) -> Bot:
 
 
 def build_dispatcher(
-    services: Services, bot: Bot, *, staff_commands: tuple[StaffCommand, ...] = (STATS,)
+    services: Services, bot: Bot, *, staff_commands: tuple[StaffCommand, ...] = (STATS, *MAILING_COMMANDS)
 ) -> Dispatcher:
     conversation = build_conversation(
         services.settings, services.storage, services.questionnaire, layout=LAYOUT, commands=Commands()
@@ -49,6 +51,7 @@ def build_dispatcher(
         settings=services.settings,
     )
     dispatcher.include_router(staff_router(staff_commands))
+    dispatcher.include_router(mailing_dialog_router())  # an admin's replies inside /mailing
     dispatcher.include_router(survey_router())
     return dispatcher
 
@@ -64,10 +67,12 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
         log.info("telegram: bot @%s, mode %s", me.username, settings.mode)
         dispatcher = build_dispatcher(services, bot)
         processor = UpdateProcessor(dispatcher, bot)
-        if settings.mode == "webhook":
-            await _serve_webhook(services, bot, processor, stop)
-        else:
-            await run_polling(bot, processor, stop)
+        username = me.username or settings.bot_username
+        async with mailing_service(services.settings, services.storage, bot, username):
+            if settings.mode == "webhook":
+                await _serve_webhook(services, bot, processor, stop)
+            else:
+                await run_polling(bot, processor, stop)
     finally:
         await bot.session.close()
 
