@@ -54,10 +54,13 @@ class Notifier(Protocol):
 class TelegramNotifier:
     """Staff notices through the bot; failures are logged, never fatal to a campaign."""
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, limiter: RateLimiter | None = None) -> None:
         self.bot = bot
+        self.limiter = limiter  # staff notices share the invitations' budget
 
     async def tell(self, chat: str, text: str) -> int | None:
+        if self.limiter is not None:
+            await self.limiter.acquire(chat)
         try:
             sent = await call_with_retry(
                 lambda: self.bot.send_message(int(chat), text), RetryPolicy(attempts=3), what="notice"
@@ -371,7 +374,7 @@ def telegram_deps(settings: Settings, storage: Storage, bot: Bot, username: str)
         storage=storage,
         config=cfg,
         transport=TelegramTransport(bot, limiter),
-        notifier=TelegramNotifier(bot),
+        notifier=TelegramNotifier(bot, limiter),
         bot_username=username,
         admin_chats=admin_chats(settings),
     )
