@@ -33,7 +33,9 @@ async def start(config: Path, log: Path) -> asyncio.subprocess.Process:
     )  # fmt: skip
 
 
-async def test_kill_9_mid_campaign_then_restart(database: Database, fake_tg: FakeTelegram, tmp_path: Path) -> None:
+async def test_kill_9_mid_campaign_then_restart(
+    database: Database, fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
     fake_tg.enforce_limits(per_second=30, per_chat_per_second=1)
     config, log = tmp_path / "config.toml", tmp_path / "otklik.log"
     write_config(config, database, fake_tg)
