@@ -482,6 +482,15 @@ async def record(conn: AsyncConnection, outcomes: Iterable[Outcome], now: dateti
         )
 
 
+async def release(conn: AsyncConnection, outbox_ids: Sequence[int]) -> None:
+    """Claimed rows that were never handed to the channel go back to `pending`."""
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(list(outbox_ids)), outbox.c.status == SENDING)
+        .values(status=PENDING, claimed_at=None)
+    )
+
+
 async def recover_sending(conn: AsyncConnection) -> tuple[int, int]:
     """After a crash: rows caught mid-send become `unknown` (outbox, reminders); never resent."""
     note = "прервано остановкой сервиса во время отправки"

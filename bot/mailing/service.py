@@ -100,15 +100,18 @@ def admin_chats(settings: Settings) -> list[str]:
 
 
 class Sender:
-    """Claims outbox rows of running campaigns, sends them through the rate limiter, records results."""
+    """Claims outbox rows of running campaigns, sends them through the rate limiter, records results.
 
-    def __init__(self, deps: MailingDeps, *, workers: int = 2) -> None:
+    A pipeline keeps the limiter fed: one claimer fills a small queue (about a quarter second of
+    sending), several senders take from it, and a recorder writes outcomes every 0.2 s. On a
+    graceful stop, rows still in the queue were never handed to Telegram and go back to `pending`.
+    """
+
+    def __init__(self, deps: MailingDeps) -> None:
         self.deps = deps
-        self.workers = workers
         rate = deps.config.rate()
         self.batch = max(1, int(rate * 0.25))
-        self._claim_lock = asyncio.Lock()
-        self._reported: dict[int, float] = {}
+        self.concurrency = max(4, int(rate * 0.05))
 
     async def run(self, lost: asyncio.Event) -> None:
         async with self.deps.storage.transaction() as conn:
@@ -118,21 +121,21 @@ class Sender:
                 "mailing: %d invitations and %d reminders were mid-send at the last stop: marked unknown",
                 outbox_unknown, reminders_unknown,
             )  # fmt: skip
-        tasks = [asyncio.create_task(self._worker(lost)) for _ in range(self.workers)]
-        tasks.append(asyncio.create_task(self._progress_loop(lost)))
+        worker = asyncio.create_task(self._worker(lost))
+        progress = asyncio.create_task(self._progress_loop(lost))
         try:
             await lost.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(worker), 10)  # in-flight sends finish, get recorded
         finally:
-            for task in tasks:
+            for task in (worker, progress):
                 task.cancel()
-            # Give in-flight batches no chance to half-record: cancellation leaves `sending` rows,
-            # which the next leader reports as unknown.
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(worker, progress, return_exceptions=True)
 
     async def _worker(self, lost: asyncio.Event) -> None:
         while not lost.is_set():
             try:
-                busy = await self.step()
+                busy = await self.step(lost)
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("mailing sender: database error %s, retrying", type(exc).__name__)
                 busy = False
@@ -140,39 +143,92 @@ class Sender:
                 await _wait_any(self.deps.wake, lost, self.deps.config.poll_seconds)
                 self.deps.wake.clear()
 
-    async def step(self) -> bool:
-        """One batch of the oldest running campaign; False when there is nothing to send."""
+    async def step(self, lost: asyncio.Event) -> bool:
+        """Send the oldest running campaign until it is done, paused or stopped; False if none."""
         deps = self.deps
         async with deps.storage.transaction() as conn:
             running = await store.list_campaigns(conn, [store.RUNNING])
-        for campaign in sorted(running, key=lambda c: c.id):
-            async with self._claim_lock, deps.storage.transaction() as conn:
-                claimed, skipped = await store.claim(
-                    conn, campaign.id, self.batch, deps.clock(), deps.config.frequency_cap_days
-                )
-            if not claimed and not skipped:
+        if not running:
+            return False
+        campaign = min(running, key=lambda c: c.id)
+        await self._pipeline(campaign, lost)
+        async with deps.storage.transaction() as conn:
+            finished = await store.finish_if_done(conn, campaign.id, deps.clock())
+        if finished:
+            await self.report(campaign.id, final=True)
+        return True
+
+    async def _pipeline(self, campaign: store.Campaign, lost: asyncio.Event) -> None:
+        deps = self.deps
+        queue: asyncio.Queue[store.Claimed] = asyncio.Queue(maxsize=self.batch)
+        outcomes: list[tuple[store.Claimed, Delivered]] = []
+        senders = [
+            asyncio.create_task(self._send_loop(campaign, queue, outcomes)) for _ in range(self.concurrency)
+        ]
+        recorder = asyncio.create_task(self._record_loop(outcomes))
+        try:
+            while not lost.is_set():
                 async with deps.storage.transaction() as conn:
-                    finished = await store.finish_if_done(conn, campaign.id, deps.clock())
-                if finished:
-                    await self.report(campaign.id, final=True)
-                continue
-            if claimed:
-                results = await asyncio.gather(*(self._send(campaign, item) for item in claimed))
-                async with deps.storage.transaction() as conn:
-                    now = deps.clock()
-                    await store.record(
-                        conn,
-                        [
-                            store.Outcome(item.outbox_id, r.status, r.message_id, r.error)
-                            for item, r in zip(claimed, results, strict=True)
-                        ],
-                        now,
+                    claimed, skipped = await store.claim(
+                        conn, campaign.id, self.batch, deps.clock(), deps.config.frequency_cap_days
                     )
-                    for item, r in zip(claimed, results, strict=True):
-                        if r.status == store.UNREACHABLE:
-                            await repo.mark_unreachable(conn, item.respondent_id, now)
-            return True
-        return False
+                if not claimed and not skipped:
+                    break  # nothing pending, or paused / cancelled
+                for item in claimed:
+                    await queue.put(item)
+            if lost.is_set():
+                await self._release_queued(queue)
+            await queue.join()
+        finally:
+            for task in (*senders, recorder):
+                task.cancel()
+            await asyncio.gather(*senders, recorder, return_exceptions=True)
+            await self._flush(outcomes)
+
+    async def _send_loop(
+        self,
+        campaign: store.Campaign,
+        queue: asyncio.Queue[store.Claimed],
+        outcomes: list[tuple[store.Claimed, Delivered]],
+    ) -> None:
+        while True:
+            item = await queue.get()
+            try:
+                outcomes.append((item, await self._send(campaign, item)))
+            finally:
+                queue.task_done()
+
+    async def _record_loop(self, outcomes: list[tuple[store.Claimed, Delivered]]) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            try:
+                await self._flush(outcomes)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("mailing: recording results failed (%s), retrying", type(exc).__name__)
+
+    async def _flush(self, outcomes: list[tuple[store.Claimed, Delivered]]) -> None:
+        batch = list(outcomes)
+        if not batch:
+            return
+        async with self.deps.storage.transaction() as conn:
+            now = self.deps.clock()
+            await store.record(
+                conn, [store.Outcome(i.outbox_id, r.status, r.message_id, r.error) for i, r in batch], now
+            )
+            for item, result in batch:
+                if result.status == store.UNREACHABLE:
+                    await repo.mark_unreachable(conn, item.respondent_id, now)
+        del outcomes[: len(batch)]
+
+    async def _release_queued(self, queue: asyncio.Queue[store.Claimed]) -> None:
+        """Rows claimed but never handed to Telegram: back to `pending` on a graceful stop."""
+        waiting: list[int] = []
+        while not queue.empty():
+            waiting.append(queue.get_nowait().outbox_id)
+            queue.task_done()
+        if waiting:
+            async with self.deps.storage.transaction() as conn:
+                await store.release(conn, waiting)
 
     async def _send(self, campaign: store.Campaign, item: store.Claimed) -> Delivered:
         cfg = self.deps.config
