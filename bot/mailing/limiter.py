@@ -52,7 +52,10 @@ class RateLimiter:
             if ready <= now:
                 break
             await self._sleep(ready - now)
-        self._next = max(self._next, now) + self.interval
+        # Woken a little late (event-loop latency): keep the schedule instead of drifting, but never
+        # catch up by more than half a slot, so no one-second window gets an extra message.
+        base = self._next if 0 <= now - self._next < self.interval / 2 else max(now, self._next)
+        self._next = base + self.interval
         if chat is not None:
             self._chat_next[chat] = now + self.chat_interval
             self._chat_next.move_to_end(chat)
