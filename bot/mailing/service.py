@@ -113,7 +113,8 @@ class Sender:
         self.batch = max(1, int(rate * 0.25))
         self.concurrency = max(4, int(rate * 0.05))
 
-    async def run(self, lost: asyncio.Event) -> None:
+    async def recover(self) -> None:
+        """Before anything is claimed: rows a dead leader left mid-send become `unknown`."""
         async with self.deps.storage.transaction() as conn:
             outbox_unknown, reminders_unknown = await store.recover_sending(conn)
         if outbox_unknown or reminders_unknown:
@@ -121,6 +122,8 @@ class Sender:
                 "mailing: %d invitations and %d reminders were mid-send at the last stop: marked unknown",
                 outbox_unknown, reminders_unknown,
             )  # fmt: skip
+
+    async def run(self, lost: asyncio.Event) -> None:
         worker = asyncio.create_task(self._worker(lost))
         progress = asyncio.create_task(self._progress_loop(lost))
         try:
@@ -418,6 +421,7 @@ async def run_mailing(deps: MailingDeps, stop: asyncio.Event, *, schema: str | N
     async def work(lost: asyncio.Event) -> None:
         sender = Sender(deps)
         scheduler = CampaignScheduler(deps, sender)
+        await sender.recover()
         await asyncio.gather(sender.run(lost), scheduler.run(lost))
 
     await run_as_leader(lock, work, stop, retry_seconds=deps.config.leader_retry_seconds)

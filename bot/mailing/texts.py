@@ -176,7 +176,9 @@ def progress_text(campaign: Campaign, progress: Progress, rate: float, zone: str
         f"не доставлено: {progress[FAILED]}",
         f"недоступны (заблокировали бота): {progress[UNREACHABLE]}",
         f"пропущено (нет согласия / недавно приглашены): {progress.skipped}",
-        f"осталось: {progress.left}",
+        f"не отправлено (рассылка отменена): {progress.left}"
+        if campaign.status == CANCELLED
+        else f"осталось: {progress.left}",
     ]
     if progress[UNKNOWN]:
         lines.append(f"неизвестно (сбой во время отправки, повторно не отправляются): {progress[UNKNOWN]}")
