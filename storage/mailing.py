@@ -19,7 +19,7 @@ from sqlalchemy import Select, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.repository import COMPLETED, IN_PROGRESS, as_utc, create_prefill
+from storage.repository import COMPLETED, IN_PROGRESS, Respondent, as_utc, create_prefill
 from storage.schema import (
     answers,
     campaigns,
@@ -602,6 +602,11 @@ async def record_reminders(conn: AsyncConnection, outcomes: Iterable[Outcome], n
                 status=outcome.status, sent_at=now if outcome.status == SENT else None, error=outcome.error
             )
         )
+
+
+async def respondent_by_pseudonym(conn: AsyncConnection, pseudonym: str) -> Respondent | None:
+    row = (await conn.execute(select(respondents).where(respondents.c.pseudonym == pseudonym))).first()
+    return Respondent.from_row(row) if row else None
 
 
 # --- consent register export -------------------------------------------------------------

@@ -125,6 +125,9 @@ async def _in_dialog(message: TgMessage, staff: StaffDirectory, store: Storage) 
     member = staff.member(message.from_user.id if message.from_user else None)
     if member is None or member.role not in ADMIN or message.from_user is None:
         return False
+    typed = (message.text or "").strip()
+    if typed.startswith("/") and typed.lower() not in CANCEL_WORDS:
+        return False  # other commands (/start, …) keep their meaning inside the dialog
     state = await _load(store, message.from_user.id)
     if state is None:
         return False

@@ -16,6 +16,7 @@ from bot.errors import UsageError
 from bot.mailing import texts
 from bot.mailing.control import ControlError, change_status
 from storage import mailing as store
+from storage import repository as repo
 from storage.store import Storage
 
 CHANNELS = ("telegram",)  # VK: TODO, see bot/mailing/transport.py
@@ -58,6 +59,18 @@ def register(sub: Any) -> None:
     export = consent_actions.add_parser("export", help="выгрузить реестр согласий (CSV) для проверки")
     export.add_argument("-o", "--output", type=Path, help="файл CSV (по умолчанию — в стандартный вывод)")
     export.set_defaults(handler=cmd_consents_export)
+    record = consent_actions.add_parser(
+        "record", help="внести согласие или отзыв со слов клиента (сотрудник)"
+    )
+    who = record.add_mutually_exclusive_group(required=True)
+    who.add_argument("--respondent", help="псевдоним респондента (из выгрузок)")
+    who.add_argument("--external-id", help="id пользователя в мессенджере")
+    record.add_argument("--channel", default="telegram", help="канал для --external-id (telegram, vk)")
+    choice = record.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--grant", action="store_true", help="клиент дал согласие")
+    choice.add_argument("--withdraw", action="store_true", help="клиент отозвал согласие")
+    record.add_argument("--by", required=True, help="кто вносит запись (ФИО сотрудника)")
+    record.set_defaults(handler=cmd_consents_record)
 
 
 async def _open(settings: Settings) -> Storage:
@@ -198,4 +211,35 @@ async def cmd_consents_export(args: argparse.Namespace, settings: Settings) -> i
     except OSError as exc:
         raise UsageError(f"Не удалось записать {args.output}: {exc.strerror or exc}") from None
     print(f"Записей в реестре: {len(rows)}; файл {args.output}", file=sys.stderr)
+    return 0
+
+
+async def cmd_consents_record(args: argparse.Namespace, settings: Settings) -> int:
+    by = args.by.strip()
+    if not by:
+        raise UsageError("--by: укажите, кто вносит запись.")
+    storage = await _open(settings)
+    try:
+        async with storage.transaction() as conn:
+            if args.respondent:
+                person = await store.respondent_by_pseudonym(conn, args.respondent)
+                who = f"псевдонимом {args.respondent}"
+            else:
+                person = await repo.get_respondent(conn, args.channel, args.external_id)
+                who = f"id {args.external_id} в канале {args.channel}"
+            if person is None:
+                raise UsageError(f"Респондента с {who} нет: он еще не писал боту.")
+            await repo.record_consent(
+                conn,
+                person.id,
+                granted=bool(args.grant),
+                channel=person.channel,
+                text_version=settings.consent.version,
+                method="staff",
+                now=_now(),
+                recorded_by=by[:64],
+            )
+    finally:
+        await storage.close()
+    print(f"Записано: {'согласие' if args.grant else 'отзыв согласия'} респондента {person.pseudonym}.")
     return 0

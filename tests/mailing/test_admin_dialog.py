@@ -37,6 +37,8 @@ async def test_admin_creates_a_campaign_through_the_dialog_across_a_restart(
         assert await say(fake_tg, ADMIN, "Здравствуйте, {name}! Ждем ваш отзыв.") == STEP_AUDIENCE
         assert "Непонятный фильтр" in await say(fake_tg, ADMIN, "регион=5")
         assert await say(fake_tg, ADMIN, "все") == STEP_TIME
+        # Commands keep their meaning inside the dialog; the dialog waits.
+        assert (await say(fake_tg, ADMIN, "/stats")).startswith("Анкеты")
         # The service restarts mid-dialog: the dialog state is in the database.
         await service.crash()
         await service.start()

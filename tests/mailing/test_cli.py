@@ -93,3 +93,36 @@ def test_consents_export_csv(database: Database, capsys: pytest.CaptureFixture[s
     assert (
         target.read_text(encoding="utf-8").splitlines()[0].startswith("record_id,respondent,channel,granted")
     )
+
+
+def test_staff_records_a_withdrawal_heard_by_phone(
+    database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _seed(database)
+    ext = str(FIRST_CHAT + 1)
+    argv = ["consents", "record", "--external-id", ext, "--withdraw", "--by", "Иванова И.И."]
+    assert main(run(database, *argv)) == 0
+    assert "Записано: отзыв согласия" in capsys.readouterr().out
+    assert main(run(database, "mailing", "create", "--text", "x", "--dry-run")) == 0
+    assert "получат: 2" in capsys.readouterr().out  # FIRST_CHAT withdrew in the bot, +1 by staff
+    assert main(run(database, "consents", "export")) == 0
+    last = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))[-1]
+    assert (last["granted"], last["method"], last["recorded_by"]) == ("withdrawal", "staff", "Иванова И.И.")
+    bad = [
+        (["consents", "record", "--external-id", "42", "--grant", "--by", "X"], "Респондента с id 42"),
+        (["consents", "record", "--respondent", "nobody", "--grant", "--by", "X"], "псевдонимом nobody"),
+        (["consents", "record", "--external-id", ext, "--grant", "--by", "  "], "--by: укажите"),
+    ]
+    for argv, message in bad:
+        assert main(run(database, *argv)) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+
+
+def test_mailing_config_errors_name_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[mailing]\ntimezone = "Mars/Olympus"\nper_second = 50\n')
+    assert main(["--config", str(config), "mailing", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "mailing.timezone: неизвестный часовой пояс 'Mars/Olympus'" in err
+    assert "mailing.per_second" in err

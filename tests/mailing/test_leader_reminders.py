@@ -90,3 +90,30 @@ async def test_reminders_are_off_by_default(
         assert fake_tg.chat(FIRST_CHAT) == []
     finally:
         await service.stop()
+
+
+async def test_two_service_processes_one_sender(database: Database, fake_tg: FakeTelegram) -> None:
+    """PostgreSQL: two services on one database; the advisory lock lets only one send."""
+    if database.kind != "postgresql":
+        return  # SQLite: a single service process is assumed (docs/mailing.md)
+    from tests.mailing.test_campaign_e2e import create, invitations, wait_status
+
+    first = await mailing_service(database, fake_tg).start()
+    second = await mailing_service(database, fake_tg).start()
+    try:
+        assert first.storage is not None
+        await seed(first.storage, 40)
+        campaign_id = await create(first.storage)
+        await wait_status(first.storage, campaign_id, "done")
+        await first.stop()  # the leader goes away: the other takes over the next campaign
+        await seed(second.storage, 10, first=FIRST_CHAT + 500)  # type: ignore[arg-type]
+        next_id = await create(second.storage, text="Вторая")  # type: ignore[arg-type]
+        await wait_status(second.storage, next_id, "done", timeout=30)  # type: ignore[arg-type]
+    finally:
+        await second.stop()
+        if first.storage is not None:
+            await first.stop()
+    got = invitations(fake_tg)
+    assert all(len(texts) == 1 for chat, texts in got.items() if chat < FIRST_CHAT + 500)
+    assert len([c for c in got if c < FIRST_CHAT + 500]) == 40
+    assert all(texts == ["Вторая"] for chat, texts in got.items() if chat >= FIRST_CHAT + 500)
