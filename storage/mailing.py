@@ -347,22 +347,18 @@ async def audience_size(
 
 
 async def start_campaign(conn: AsyncConnection, campaign_id: int, now: datetime) -> int | None:
-    """scheduled -> running, with one `pending` outbox row per audience member; None if not scheduled."""
-    row = (
-        await conn.execute(
-            _lock(
-                conn, select(campaigns).where(campaigns.c.id == campaign_id, campaigns.c.status == SCHEDULED)
-            )
-        )
-    ).first()
-    if row is None:
+    """scheduled -> running, with one `pending` outbox row per audience member; None if not scheduled.
+
+    The status changes first (a compare-and-set that takes the write lock), so two callers racing
+    for one campaign cannot both fill its outbox.
+    """
+    if not await set_status(conn, campaign_id, RUNNING, allowed_from=[SCHEDULED], now=now, started_at=now):
         return None
-    campaign = Campaign.from_row(row)
-    ids = audience_query(campaign.audience, now)
-    sub = ids.subquery()
+    campaign = await get_campaign(conn, campaign_id)
+    assert campaign is not None
+    sub = audience_query(campaign.audience, now).subquery()
     rows = select(literal(campaign_id), sub.c.id, literal(PENDING)).select_from(sub).order_by(sub.c.id)
     await conn.execute(insert(outbox).from_select(["campaign_id", "respondent_id", "status"], rows))
-    await set_status(conn, campaign_id, RUNNING, allowed_from=[SCHEDULED], now=now, started_at=now)
     count = await conn.execute(select(func.count()).where(outbox.c.campaign_id == campaign_id))
     return int(count.scalar_one())
 

@@ -113,6 +113,8 @@ class Sender:
         # Claimed-but-unrecorded rows are what a kill -9 turns into `unknown`: keep them few.
         self.batch = min(50, max(1, int(rate * 0.25)))
         self.concurrency = min(50, max(4, int(rate * 0.05)))
+        # Results not yet written; kept across batches so a database hiccup loses none of them.
+        self._outcomes: list[tuple[store.Claimed, Delivered]] = []
 
     async def recover(self) -> None:
         """Before anything is claimed: rows a dead leader left mid-send become `unknown`."""
@@ -150,6 +152,7 @@ class Sender:
     async def step(self, lost: asyncio.Event) -> bool:
         """Send the oldest running campaign until it is done, paused or stopped; False if none."""
         deps = self.deps
+        await self._flush(self._outcomes)  # left over from a failed batch
         async with deps.storage.transaction() as conn:
             running = await store.list_campaigns(conn, [store.RUNNING])
         if not running:
@@ -165,7 +168,7 @@ class Sender:
     async def _pipeline(self, campaign: store.Campaign, lost: asyncio.Event) -> None:
         deps = self.deps
         queue: asyncio.Queue[store.Claimed] = asyncio.Queue(maxsize=self.batch)
-        outcomes: list[tuple[store.Claimed, Delivered]] = []
+        outcomes = self._outcomes
         senders = [
             asyncio.create_task(self._send_loop(campaign, queue, outcomes)) for _ in range(self.concurrency)
         ]
@@ -187,6 +190,9 @@ class Sender:
             for task in (*senders, recorder):
                 task.cancel()
             await asyncio.gather(*senders, recorder, return_exceptions=True)
+            # After an error or a cancellation: rows never handed to Telegram go back to pending.
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await self._release_queued(queue)
             await self._flush(outcomes)
 
     async def _send_loop(
@@ -341,6 +347,14 @@ class CampaignScheduler:
                 job.remove()
 
     async def fire(self, campaign_id: int) -> None:
+        try:
+            await self._fire(campaign_id)
+        except (SQLAlchemyError, OSError) as exc:  # the next reconcile tries again
+            log.warning(
+                "mailing %d: start deferred, database unavailable (%s)", campaign_id, type(exc).__name__
+            )
+
+    async def _fire(self, campaign_id: int) -> None:
         deps = self.deps
         grace = timedelta(minutes=deps.config.grace_minutes)
         async with deps.storage.transaction() as conn:
