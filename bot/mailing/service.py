@@ -113,6 +113,7 @@ class Sender:
         # Claimed-but-unrecorded rows are what a kill -9 turns into `unknown`: keep them few.
         self.batch = min(50, max(1, int(rate * 0.25)))
         self.concurrency = min(50, max(4, int(rate * 0.05)))
+        self._shown: dict[int, str] = {}  # the progress text last shown per campaign
         # Results not yet written; kept across batches so a database hiccup loses none of them.
         self._outcomes: list[tuple[store.Claimed, Delivered]] = []
 
@@ -277,6 +278,9 @@ class Sender:
         if campaign.notify_chat is None:
             return
         text = texts.progress_text(campaign, progress, deps.config.rate(), deps.config.timezone)
+        if self._shown.get(campaign_id) == text and not final:
+            return  # nothing changed (e.g. paused): no edit
+        self._shown[campaign_id] = text
         if campaign.progress_message_id is None:
             message_id = await deps.notifier.tell(campaign.notify_chat, text)
             async with deps.storage.transaction() as conn:

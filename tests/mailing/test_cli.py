@@ -126,3 +126,28 @@ def test_mailing_config_errors_name_the_key(tmp_path: Path, capsys: pytest.Captu
     err = capsys.readouterr().err
     assert "mailing.timezone: неизвестный часовой пояс 'Mars/Olympus'" in err
     assert "mailing.per_second" in err
+
+
+def test_show_prints_a_progress_bar(database: Database, capsys: pytest.CaptureFixture[str]) -> None:
+    from storage import mailing as store
+    from tests.mailing.conftest import now
+
+    async def half_sent() -> None:
+        storage = await database.open()
+        try:
+            await seed(storage, 4)
+            async with storage.transaction() as conn:
+                campaign = await store.create_campaign(
+                    conn, text="x", audience=store.Audience(), scheduled_at=now(), created_by="t", now=now()
+                )
+                await store.start_campaign(conn, campaign.id, now())
+                claimed, _ = await store.claim(conn, campaign.id, 2, now(), 30)
+                await store.record(conn, [store.Outcome(c.outbox_id, store.SENT) for c in claimed], now())
+        finally:
+            await storage.close()
+
+    asyncio.run(half_sent())
+    assert main(run(database, "mailing", "show", "1")) == 0
+    out = capsys.readouterr().out
+    assert "Рассылка №1: идет отправка" in out and "отправлено: 2" in out and "осталось: 2" in out
+    assert f"[{'#' * 15}{'.' * 15}] 50%" in out and "оценка времени до конца: ≈1 с" in out
