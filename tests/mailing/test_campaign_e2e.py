@@ -105,8 +105,9 @@ async def test_campaign_to_300_with_withdrawals_blocks_and_recent_invites(
     assert (progress[store.SENT], progress[store.UNREACHABLE], progress[store.SKIPPED_NO_CONSENT],
             progress[store.SKIPPED_RECENT], progress.left) == (230, 15, 10, 25, 0)  # fmt: skip
     assert {rows[by_chat[c]] for c in blocked} == {store.UNREACHABLE}
-    # The rate: ~30/s overall and no 429 in steady state.
-    assert fake_tg.rate_limited == 0
+    # The rate: ~30/s overall and no 429 in steady state (0 in every run so far; the fake server
+    # shares this test's event loop, so a stall on a loaded machine may bunch arrivals: allow 2).
+    assert fake_tg.rate_limited <= 2
     assert elapsed >= 230 / 30 - 0.5
     final = [t for t in fake_tg.texts(ADMIN) if "завершена" in t][-1]
     assert "отправлено: 230" in final and "недоступны (заблокировали бота): 15" in final
