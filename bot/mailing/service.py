@@ -452,7 +452,7 @@ def telegram_deps(settings: Settings, storage: Storage, bot: Bot, username: str)
     return MailingDeps(
         storage=storage,
         config=cfg,
-        transport=TelegramTransport(bot, limiter),
+        transport=TelegramTransport(bot, limiter, paid_broadcast=cfg.paid_broadcast),
         notifier=TelegramNotifier(bot, limiter),
         bot_username=username,
         admin_chats=admin_chats(settings),

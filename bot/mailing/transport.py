@@ -67,8 +67,11 @@ class TelegramTransport:
         attempts: int = 5,
         max_flood_waits: int = 20,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        paid_broadcast: bool = False,
     ) -> None:
         self.bot = bot
+        # Above 30 messages/s Telegram wants `allow_paid_broadcast` (charged in Stars per message).
+        self.paid_broadcast = paid_broadcast
         self.limiter = limiter
         self.attempts = attempts
         self.max_flood_waits = max_flood_waits
@@ -84,7 +87,12 @@ class TelegramTransport:
         while True:
             await self.limiter.acquire(external_id)
             try:
-                sent = await self.bot.send_message(int(external_id), text, reply_markup=markup)
+                sent = await self.bot.send_message(
+                    int(external_id),
+                    text,
+                    reply_markup=markup,
+                    allow_paid_broadcast=True if self.paid_broadcast else None,
+                )
             except TelegramRetryAfter as exc:
                 floods += 1
                 self.stats.rate_limited += 1

@@ -226,3 +226,15 @@ async def test_campaign_missed_beyond_grace_is_reported(database: Database, fake
         assert len(invitations(fake_tg)) == 2
     finally:
         await service.stop()
+
+
+async def test_paid_broadcast_flag_is_sent(database: Database, fake_tg: FakeTelegram) -> None:
+    service = await mailing_service(database, fake_tg, paid_broadcast=True, paid_per_second=100).start()
+    try:
+        assert service.storage is not None
+        await seed(service.storage, 3)
+        await wait_status(service.storage, await create(service.storage), store.DONE)
+    finally:
+        await service.stop()
+    sends = [p for m, p in fake_tg.calls if m == "sendMessage" and int(p["chat_id"]) >= FIRST_CHAT]
+    assert len(sends) == 3 and all(str(p.get("allow_paid_broadcast")).lower() == "true" for p in sends)
