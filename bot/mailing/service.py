@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
@@ -306,13 +307,13 @@ class CampaignScheduler:
         self.scheduler = scheduler
         cfg = self.deps.config
         scheduler.add_job(
-            self.reconcile, "interval", seconds=cfg.poll_seconds, id="reconcile",
-            next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
+            _job(self.reconcile), "interval", seconds=cfg.poll_seconds, id="reconcile",
+            next_run_time=datetime.now(UTC), max_instances=1, coalesce=True, misfire_grace_time=None,
         )  # fmt: skip
         if cfg.reminder.enabled:
             scheduler.add_job(
-                self.remind, "interval", minutes=cfg.reminder.check_minutes, id="reminders",
-                next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
+                _job(self.remind), "interval", minutes=cfg.reminder.check_minutes, id="reminders",
+                next_run_time=datetime.now(UTC), max_instances=1, coalesce=True, misfire_grace_time=None,
             )  # fmt: skip
         scheduler.start()
         try:
@@ -343,7 +344,7 @@ class CampaignScheduler:
             job = scheduler.get_job(job_id)
             if job is None or job.next_run_time != campaign.scheduled_at:
                 scheduler.add_job(
-                    self.fire, DateTrigger(run_date=campaign.scheduled_at), args=[campaign.id],
+                    _job(self.fire), DateTrigger(run_date=campaign.scheduled_at), args=[campaign.id],
                     id=job_id, replace_existing=True, misfire_grace_time=None,
                 )  # fmt: skip
         for job in scheduler.get_jobs():
@@ -431,6 +432,19 @@ class CampaignScheduler:
                 if r.status == store.UNREACHABLE:
                     await repo.mark_unreachable(conn, item.respondent_id, now)
         log.info("reminders: %d sent", sum(r.status == store.SENT for r in results))
+
+
+def _job(func: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Coroutine[Any, Any, None]]:
+    """An APScheduler job that ends quietly when shutdown cancels it (no traceback in the log)."""
+
+    @functools.wraps(func)
+    async def job(*args: Any) -> None:
+        try:
+            await func(*args)
+        except asyncio.CancelledError:
+            log.debug("job %s stopped by shutdown", func.__name__)
+
+    return job
 
 
 async def run_mailing(deps: MailingDeps, stop: asyncio.Event, *, schema: str | None = None) -> None:

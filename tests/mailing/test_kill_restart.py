@@ -77,6 +77,6 @@ async def test_kill_9_mid_campaign_then_restart(
     assert progress[store.UNKNOWN] == at_kill[store.SENDING]
     assert progress[store.SENT] + progress[store.UNKNOWN] == 300
     output = log.read_text()
-    assert "Traceback" not in output
+    assert "Traceback" not in output, output[max(0, output.find("Traceback") - 2000) :][:6000]
     if progress[store.UNKNOWN]:
         assert "marked unknown" in output
