@@ -232,6 +232,48 @@ class ReportsConfig(_Section):
         return value
 
 
+class ReminderConfig(_Section):
+    enabled: bool = False  # off by default
+    after_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    max_age_days: float = Field(default=7.0, gt=0)  # older unfinished surveys are left alone
+    check_minutes: float = Field(default=10.0, gt=0)
+    text: str = "Вы начали опрос, но не закончили. Продолжим? Ответы сохранены."
+
+
+class MailingConfig(_Section):
+    """Opt-in survey invitations: rate limits, frequency cap, scheduler."""
+
+    enabled: bool = True
+    per_second: float = Field(default=30.0, gt=0, le=30)  # Telegram's free broadcast limit
+    per_chat_per_second: float = Field(default=1.0, gt=0, le=1)
+    paid_broadcast: bool = False  # Telegram paid broadcasts: up to 1000 messages/s
+    paid_per_second: float = Field(default=1000.0, gt=0, le=1000)
+    safety_margin: float = Field(default=0.02, ge=0, lt=0.5)  # keep this fraction below the limit
+    frequency_cap_days: float = Field(default=30.0, ge=0)
+    grace_minutes: float = Field(default=60.0, ge=0)  # a campaign missed by more is marked missed
+    timezone: str = "Asia/Novosibirsk"  # how staff type and read times
+    button_text: str = Field(default="Пройти опрос", min_length=1, max_length=64)
+    name_fallback: str = "уважаемый клиент"
+    poll_seconds: float = Field(default=5.0, gt=0, le=300)  # pick up campaigns made elsewhere
+    progress_seconds: float = Field(default=5.0, gt=0)
+    leader_retry_seconds: float = Field(default=10.0, gt=0)
+    reminder: ReminderConfig = ReminderConfig()
+
+    def rate(self) -> float:
+        return self.paid_per_second if self.paid_broadcast else self.per_second
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"неизвестный часовой пояс {value!r} (пример: Asia/Novosibirsk)") from None
+        return value
+
+
 class AlertsConfig(_Section):
     """Low-score alerts to staff chats in Telegram; off unless a chat is configured."""
 
@@ -261,6 +303,7 @@ class Settings(BaseSettings):
     service: ServiceConfig = ServiceConfig()
     reports: ReportsConfig = ReportsConfig()
     alerts: AlertsConfig = AlertsConfig()
+    mailing: MailingConfig = MailingConfig()
 
     @classmethod
     def settings_customise_sources(

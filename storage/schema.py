@@ -134,3 +134,58 @@ client_totals = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("updated_by", String(64)),
 )
+
+# --- mailings (issue 5) ---------------------------------------------------------------------
+
+# A survey-invitation campaign. Status: scheduled, running, paused, done, cancelled, missed.
+# The table is the scheduler's source of truth: jobs are rebuilt from it at every start.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("status", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("text", Text, nullable=False),  # may contain {name}
+    Column("audience", JSON, nullable=False),  # filters, see bot/mailing/audience.py
+    Column("prefill_key", String(64), nullable=False),  # prefill_keys.key of the survey button
+    Column("scheduled_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(64), nullable=False),  # "tg:<id>" or "cli:<user>"
+    Column("notify_chat", String(64)),  # Telegram chat that sees the progress
+    Column("progress_message_id", Integer),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("note", Text),  # why it was missed / cancelled
+    Index("ix_campaigns_status", "status"),
+)
+
+# One invitation per (campaign, respondent). Status: pending, sending, sent, failed, unreachable,
+# skipped_no_consent, skipped_recent, unknown (caught mid-send by a crash: never resent).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
+    Column("respondent_id", Integer, ForeignKey("respondents.id"), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("claimed_at", DateTime(timezone=True)),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("message_id", String(32)),
+    Column("error", Text),
+    UniqueConstraint("campaign_id", "respondent_id", name="uq_outbox_campaign_respondent"),
+    Index("ix_outbox_campaign_status", "campaign_id", "status"),
+    Index("ix_outbox_respondent_claimed", "respondent_id", "claimed_at"),
+)
+
+# At most one reminder per unfinished survey session (same statuses as the outbox).
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Integer, ForeignKey("survey_sessions.id"), nullable=False, unique=True),
+    Column("respondent_id", Integer, ForeignKey("respondents.id"), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("error", Text),
+)

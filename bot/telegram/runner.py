@@ -16,6 +16,8 @@ from bot.config import Settings
 from bot.conversation import Commands, Layout
 from bot.errors import UsageError
 from bot.http import start_server
+from bot.mailing.admin import MAILING_COMMANDS, mailing_dialog_router
+from bot.mailing.service import mailing_service
 from bot.run import ChannelRunner, Services
 from bot.telegram.delivery import Delivery
 from bot.telegram.handlers import survey_router
@@ -42,7 +44,10 @@ def make_bot(settings: Settings) -> Bot:
 
 
 def build_dispatcher(
-    services: Services, bot: Bot, *, staff_commands: tuple[StaffCommand, ...] = (STATS, EXPORT, REPORT)
+    services: Services,
+    bot: Bot,
+    *,
+    staff_commands: tuple[StaffCommand, ...] = (STATS, EXPORT, REPORT, *MAILING_COMMANDS),
 ) -> Dispatcher:
     conversation = build_conversation(
         services.settings, services.storage, services.questionnaire, layout=LAYOUT, commands=Commands()
@@ -57,6 +62,7 @@ def build_dispatcher(
     )
     dispatcher.include_router(staff_router(staff_commands))
     dispatcher.include_router(reports_router())
+    dispatcher.include_router(mailing_dialog_router())  # an admin's replies inside /mailing
     dispatcher.include_router(survey_router())
     return dispatcher
 
@@ -72,12 +78,14 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
         log.info("telegram: bot @%s, mode %s", me.username, settings.mode)
         dispatcher = build_dispatcher(services, bot)
         processor = UpdateProcessor(dispatcher, bot, on_handled=lambda: services.health.handled("telegram"))
+        username = me.username or settings.bot_username
         background = [asyncio.create_task(alert_watcher(services, bot).run(stop))]
         try:
-            if settings.mode == "webhook":
-                await _serve_webhook(services, bot, processor, stop)
-            else:
-                await run_polling(bot, processor, stop)
+            async with mailing_service(services.settings, services.storage, bot, username):
+                if settings.mode == "webhook":
+                    await _serve_webhook(services, bot, processor, stop)
+                else:
+                    await run_polling(bot, processor, stop)
         finally:
             for task in background:
                 task.cancel()

@@ -1,0 +1,174 @@
+"""Mailing benchmark: a campaign against the rate-enforcing fake Bot API, killed at half-way.
+
+    .venv/bin/python -m bench.mailing --n 1200            # free limit, 30 messages/s (~45 s)
+    .venv/bin/python -m bench.mailing --n 20000 --rate 1000 --paid   # paid broadcasts
+
+A real `otklik run` process sends the campaign; it is killed with SIGKILL when half of the
+invitations arrived and started again. Reported: messages/s achieved divided by the configured
+limit (steady state, before the kill), 429 answers received, and after the restart the
+duplicates (a chat invited twice) and the missing (not invited, not reported `unknown`).
+The full issue setting is 20,000 recipients; at 30/s that takes 11 minutes, so a smaller N
+measures the same steady state (see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from storage import mailing as store
+from storage.schema import consents, respondents
+from storage.store import Storage
+from tests.fakes.telegram_api import FakeTelegram
+
+REPO = Path(__file__).resolve().parent.parent
+FIRST_CHAT = 8_000_000
+
+
+class TimedFake(FakeTelegram):
+    """The fake server, also noting when each invitation was accepted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accepted: list[float] = []
+        self.per_chat: dict[int, int] = {}
+
+    async def api_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        result = await super().api_sendMessage(params)
+        chat = int(params["chat_id"])
+        if chat >= FIRST_CHAT:
+            self.accepted.append(time.monotonic())
+            self.per_chat[chat] = self.per_chat.get(chat, 0) + 1
+        return result
+
+
+async def seed(storage: Storage, n: int) -> None:
+    now = datetime.now(UTC)
+    async with storage.transaction() as conn:
+        await conn.execute(
+            insert(respondents),
+            [{"pseudonym": f"b{i:08d}", "channel": "telegram", "external_id": str(FIRST_CHAT + i),
+              "name": f"Клиент {i}", "dialog": {}, "created_at": now} for i in range(n)],
+        )  # fmt: skip
+        ids = [r.id for r in await conn.execute(select(respondents.c.id).order_by(respondents.c.id))]
+        await conn.execute(
+            insert(consents),
+            [{"respondent_id": rid, "granted": True, "channel": "telegram", "text_version": "1",
+              "method": "bot", "recorded_at": now} for rid in ids],
+        )  # fmt: skip
+        campaign = await store.create_campaign(
+            conn, text="Здравствуйте, {name}! Оцените, пожалуйста, нашу работу.",
+            audience=store.Audience(), scheduled_at=now, created_by="bench", now=now,
+        )  # fmt: skip
+    print(f"seeded {n} consenting respondents, campaign {campaign.id}")
+
+
+def rate_of(times: list[float]) -> float:
+    if len(times) < 2:
+        return 0.0
+    # Skip the first second (start-up) when there is enough data.
+    start = times[0] + 1.0 if times[-1] - times[0] > 5 else times[0]
+    window = [t for t in times if t >= start]
+    return (len(window) - 1) / (window[-1] - window[0]) if len(window) > 1 else 0.0
+
+
+async def main(args: argparse.Namespace) -> int:
+    work = Path(tempfile.mkdtemp(prefix="otklik-bench-"))
+    url = args.database or f"sqlite+aiosqlite:///{work / 'bench.db'}"
+    fake = TimedFake()
+    await fake.start()
+    fake.enforce_limits(per_second=args.rate, per_chat_per_second=1)
+    storage = await Storage.open(url, schema=args.schema)
+    await seed(storage, args.n)
+    mailing = (
+        f"paid_broadcast = true\npaid_per_second = {args.rate}\n"
+        if args.paid
+        else f"per_second = {args.rate}\n"
+    )
+    schema = f'pg_schema = "{args.schema}"\n' if args.schema else ""
+    config = work / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "{url}"\n{schema}'
+        f'[telegram]\nenabled = true\ntoken = "{fake.token}"\napi_server = "{fake.base_url}"\n'
+        f"[mailing]\n{mailing}poll_seconds = 0.5\n"
+    )
+    log = work / "otklik.log"
+
+    async def start() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "--config", str(config), "run",
+            cwd=REPO, stdout=log.open("ab"), stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+
+    process = await start()
+    try:
+        half = args.n // 2
+        while len(fake.accepted) < (half if args.kill else args.n):
+            await asyncio.sleep(0.05)
+            if process.returncode is not None:
+                print(log.read_text()[-2000:])
+                return 1
+        first_phase = list(fake.accepted)
+        limited_before_kill = fake.rate_limited
+        if args.kill:
+            process.kill()
+            await process.wait()
+            print(f"SIGKILL after {len(first_phase)} invitations")
+            process = await start()
+        while True:
+            async with storage.transaction() as conn:
+                campaign = await store.get_campaign(conn, 1)
+            if campaign is not None and campaign.status == store.DONE:
+                break
+            await asyncio.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    async with storage.transaction() as conn:
+        progress = await store.progress(conn, 1)
+        rows = await store.outbox_rows(conn, 1)
+        external = {r.id: int(r.external_id) for r in await conn.execute(select(respondents))}
+    await storage.close()
+    await fake.stop()
+    unknown = {external[p] for p, status in rows if status == store.UNKNOWN}
+    duplicates = sum(1 for count in fake.per_chat.values() if count > 1)
+    missing = sum(1 for p, _ in rows if external[p] not in fake.per_chat and external[p] not in unknown)
+    achieved = rate_of(first_phase)
+    print(
+        f"recipients: {args.n}; limit {args.rate}/s ({'paid' if args.paid else 'free'}); database {url.split(':')[0]}"
+    )
+    print(f"steady rate before the kill: {achieved:.2f}/s = {achieved / args.rate:.3f} of the limit")
+    print(f"after restart: {rate_of(fake.accepted[len(first_phase) :]):.2f}/s")
+    print(f"429 answers: {limited_before_kill} before the kill, {fake.rate_limited} in total")
+    print(f"sent {progress[store.SENT]}, unknown {progress[store.UNKNOWN]}, failed {progress[store.FAILED]}")
+    print(f"duplicates: {duplicates}; missing (not invited, not reported unknown): {missing}")
+    return 0 if duplicates == 0 and missing == 0 else 1
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.mailing")
+    parser.add_argument("--n", type=int, default=20_000, help="recipients (default 20000)")
+    parser.add_argument("--rate", type=float, default=30.0, help="messages/s, server and client")
+    parser.add_argument("--paid", action="store_true", help="configure Telegram paid broadcasts")
+    parser.add_argument("--database", help="database URL (default: a temporary SQLite file)")
+    parser.add_argument("--schema", help="PostgreSQL schema")
+    parser.add_argument("--no-kill", dest="kill", action="store_false", help="do not kill at half-way")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse())))

@@ -1,0 +1,1 @@
+"""Opt-in survey invitations: campaigns, the outbox sender, the scheduler and admin tools."""

@@ -1,0 +1,245 @@
+"""`otklik mailing create|list|show|pause|resume|cancel` and `otklik consents export`."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.cli import default_user
+from bot.config import Settings
+from bot.errors import UsageError
+from bot.mailing import texts
+from bot.mailing.control import ControlError, change_status
+from storage import mailing as store
+from storage import repository as repo
+from storage.store import Storage
+
+CHANNELS = ("telegram",)  # VK: TODO, see bot/mailing/transport.py
+
+
+def register(sub: Any) -> None:
+    mailing = sub.add_parser("mailing", help="рассылки приглашений к опросу (только согласившимся)")
+    actions = mailing.add_subparsers(dest="mailing_action", required=True, metavar="ДЕЙСТВИЕ")
+
+    create = actions.add_parser("create", help="создать рассылку")
+    source = create.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="текст приглашения; {name} — имя получателя")
+    source.add_argument("--text-file", type=Path, help="файл с текстом приглашения (UTF-8)")
+    create.add_argument("--channel", default="telegram", help="канал: telegram (ВКонтакте — позже)")
+    create.add_argument("--measure", help="код меры поддержки (вопрос 1)")
+    create.add_argument("--unit", help="код структурного подразделения (вопрос 3)")
+    create.add_argument("--district", help="код района или округа (вопрос 4)")
+    create.add_argument(
+        "--completed-before-days", type=int, help="последний опрос пройден больше N дней назад или никогда"
+    )
+    create.add_argument("--never-completed", action="store_true", help="ни разу не прошли опрос")
+    create.add_argument("--at", default="сейчас", help="время отправки: «сейчас» или 25.12.2026 10:00")
+    create.add_argument("--dry-run", action="store_true", help="только показать аудиторию, не создавать")
+    create.set_defaults(handler=cmd_create)
+
+    listing = actions.add_parser("list", help="список рассылок")
+    listing.set_defaults(handler=cmd_list)
+
+    show = actions.add_parser("show", help="ход рассылки с индикатором")
+    show.add_argument("id", type=int, help="номер рассылки")
+    show.set_defaults(handler=cmd_show)
+
+    for action, title in (("pause", "приостановить"), ("resume", "продолжить"), ("cancel", "отменить")):
+        parser = actions.add_parser(action, help=f"{title} рассылку")
+        parser.add_argument("id", type=int, help="номер рассылки")
+        parser.set_defaults(handler=cmd_control, mailing_action=action)
+
+    consents = sub.add_parser("consents", help="реестр согласий на приглашения")
+    consent_actions = consents.add_subparsers(dest="consents_action", required=True, metavar="ДЕЙСТВИЕ")
+    export = consent_actions.add_parser("export", help="выгрузить реестр согласий (CSV) для проверки")
+    export.add_argument("-o", "--output", type=Path, help="файл CSV (по умолчанию — в стандартный вывод)")
+    export.set_defaults(handler=cmd_consents_export)
+    record = consent_actions.add_parser(
+        "record", help="внести согласие или отзыв со слов клиента (сотрудник)"
+    )
+    who = record.add_mutually_exclusive_group(required=True)
+    who.add_argument("--respondent", help="псевдоним респондента (из выгрузок)")
+    who.add_argument("--external-id", help="id пользователя в мессенджере")
+    record.add_argument("--channel", default="telegram", help="канал для --external-id (telegram, vk)")
+    choice = record.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--grant", action="store_true", help="клиент дал согласие")
+    choice.add_argument("--withdraw", action="store_true", help="клиент отозвал согласие")
+    record.add_argument("--by", required=True, help="кто вносит запись (ФИО сотрудника)")
+    record.set_defaults(handler=cmd_consents_record)
+
+
+async def _open(settings: Settings) -> Storage:
+    return await Storage.open(settings.database.url, schema=settings.database.pg_schema)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
+    cfg = settings.mailing
+    if args.channel not in CHANNELS:
+        raise UsageError(f"Канал {args.channel!r} для рассылок пока не поддерживается; доступен: telegram.")
+    if args.text_file is not None:
+        try:
+            raw = args.text_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"Не удалось прочитать {args.text_file}: {exc}") from None
+    else:
+        raw = args.text
+    if args.completed_before_days is not None and not 0 < args.completed_before_days <= 3650:
+        raise UsageError("--completed-before-days: целое число от 1 до 3650.")
+    now = _now()
+    try:
+        text = texts.check_text(raw)
+        at = texts.parse_time(args.at, cfg.timezone, now)
+    except texts.TextProblem as exc:
+        raise UsageError(str(exc)) from None
+    audience = store.Audience(
+        channel=args.channel,
+        support_measure=args.measure,
+        unit=args.unit,
+        district=args.district,
+        completed_before_days=args.completed_before_days,
+        never_completed=args.never_completed,
+    )
+    storage = await _open(settings)
+    try:
+        async with storage.transaction() as conn:
+            size = await store.audience_size(conn, audience, now, cfg.frequency_cap_days)
+            print(f"Аудитория: {texts.describe_audience(audience)}")
+            print(
+                f"Подходят: {size.matching}; недавно приглашены (пропустим): {size.recently_invited}; "
+                f"получат: {size.will_receive}"
+            )
+            if args.dry_run:
+                return 0
+            campaign = await store.create_campaign(
+                conn,
+                text=text,
+                audience=audience,
+                scheduled_at=at,
+                created_by=f"cli:{default_user()}",
+                now=now,
+            )
+    finally:
+        await storage.close()
+    print(
+        f"Рассылка №{campaign.id} создана: {texts.local_time(at, cfg.timezone)} ({cfg.timezone}). "
+        "Отправит ее запущенный сервис (otklik run)."
+    )
+    return 0
+
+
+async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    storage = await _open(settings)
+    try:
+        async with storage.transaction() as conn:
+            campaigns = await store.list_campaigns(conn, limit=1000)
+            rows = [(c, await store.progress(conn, c.id)) for c in campaigns]
+    finally:
+        await storage.close()
+    if not rows:
+        print("Рассылок нет.")
+        return 0
+    zone = settings.mailing.timezone
+    print(f"{'№':>4}  {'статус':<16} {'время':<16} {'отпр.':>6} {'всего':>6}  текст")
+    for c, p in rows:
+        status = texts.STATUS_NAMES.get(c.status, c.status)
+        first = c.text.splitlines()[0][:40]
+        print(
+            f"{c.id:>4}  {status:<16} {texts.local_time(c.scheduled_at, zone):<16} {p[store.SENT]:>6} {p.total:>6}  {first}"
+        )
+    return 0
+
+
+async def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    storage = await _open(settings)
+    try:
+        async with storage.transaction() as conn:
+            campaign = await store.get_campaign(conn, args.id)
+            if campaign is None:
+                raise UsageError(f"Рассылки №{args.id} нет. Список: otklik mailing list")
+            progress = await store.progress(conn, args.id)
+    finally:
+        await storage.close()
+    cfg = settings.mailing
+    print(texts.progress_text(campaign, progress, cfg.rate(), cfg.timezone))
+    print(texts.bar(progress) if campaign.started_at is not None else "[не начата]")
+    print(f"аудитория: {texts.describe_audience(campaign.audience)}")
+    print(f"создана: {texts.local_time(campaign.created_at, cfg.timezone)}, {campaign.created_by}")
+    return 0
+
+
+async def cmd_control(args: argparse.Namespace, settings: Settings) -> int:
+    storage = await _open(settings)
+    try:
+        message = await change_status(storage, args.id, args.mailing_action, _now())
+    except ControlError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        await storage.close()
+    print(message)
+    return 0
+
+
+async def cmd_consents_export(args: argparse.Namespace, settings: Settings) -> int:
+    storage = await _open(settings)
+    try:
+        async with storage.transaction() as conn:
+            rows = await store.consent_register(conn)
+    finally:
+        await storage.close()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(store.CONSENT_COLUMNS)
+    for row in rows:
+        values = list(row)
+        values[3] = "grant" if values[3] else "withdrawal"
+        values[6] = values[6].isoformat() if values[6] else ""
+        writer.writerow(values)
+    if args.output is None:
+        sys.stdout.write(buffer.getvalue())
+        return 0
+    try:
+        args.output.write_text(buffer.getvalue(), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"Не удалось записать {args.output}: {exc.strerror or exc}") from None
+    print(f"Записей в реестре: {len(rows)}; файл {args.output}", file=sys.stderr)
+    return 0
+
+
+async def cmd_consents_record(args: argparse.Namespace, settings: Settings) -> int:
+    by = args.by.strip()
+    if not by:
+        raise UsageError("--by: укажите, кто вносит запись.")
+    storage = await _open(settings)
+    try:
+        async with storage.transaction() as conn:
+            if args.respondent:
+                person = await store.respondent_by_pseudonym(conn, args.respondent)
+                who = f"псевдонимом {args.respondent}"
+            else:
+                person = await repo.get_respondent(conn, args.channel, args.external_id)
+                who = f"id {args.external_id} в канале {args.channel}"
+            if person is None:
+                raise UsageError(f"Респондента с {who} нет: он еще не писал боту.")
+            await repo.record_consent(
+                conn,
+                person.id,
+                granted=bool(args.grant),
+                channel=person.channel,
+                text_version=settings.consent.version,
+                method="staff",
+                now=_now(),
+                recorded_by=by[:64],
+            )
+    finally:
+        await storage.close()
+    print(f"Записано: {'согласие' if args.grant else 'отзыв согласия'} респондента {person.pseudonym}.")
+    return 0

@@ -1,0 +1,503 @@
+"""The mailing service inside `otklik run`: leader election, the scheduler and the sender.
+
+The database is the source of truth. At start (and every `poll_seconds`) the scheduler reads
+the campaigns table and rebuilds its APScheduler jobs from it; nothing is pickled. A campaign
+due while the service was down starts at once if it is late by less than `grace_minutes`,
+otherwise it is marked missed and the admins are told in Telegram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.config import MailingConfig, Settings
+from bot.leader import LeaderLock, run_as_leader
+from bot.mailing import texts
+from bot.mailing.limiter import RateLimiter
+from bot.mailing.transport import Delivered, TelegramTransport, Transport
+from bot.telegram.retry import RetryPolicy, call_with_retry
+from storage import mailing as store
+from storage import repository as repo
+from storage.store import Storage
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def deep_link(username: str, key: str = "") -> str:
+    return f"https://t.me/{username}?start={key}" if key else f"https://t.me/{username}"
+
+
+class Notifier(Protocol):
+    async def tell(self, chat: str, text: str) -> int | None: ...
+
+    async def edit(self, chat: str, message_id: int, text: str) -> None: ...
+
+
+class TelegramNotifier:
+    """Staff notices through the bot; failures are logged, never fatal to a campaign."""
+
+    def __init__(self, bot: Bot, limiter: RateLimiter | None = None) -> None:
+        self.bot = bot
+        self.limiter = limiter  # staff notices share the invitations' budget
+
+    async def tell(self, chat: str, text: str) -> int | None:
+        if self.limiter is not None:
+            await self.limiter.acquire(chat)
+        try:
+            sent = await call_with_retry(
+                lambda: self.bot.send_message(int(chat), text), RetryPolicy(attempts=3), what="notice"
+            )
+        except TelegramAPIError as exc:
+            log.warning("staff notice to %s not sent: %s", chat, exc)
+            return None
+        return sent.message_id
+
+    async def edit(self, chat: str, message_id: int, text: str) -> None:
+        try:
+            await call_with_retry(
+                lambda: self.bot.edit_message_text(text=text, chat_id=int(chat), message_id=message_id),
+                RetryPolicy(attempts=3),
+                what="progress",
+            )
+        except TelegramBadRequest:
+            pass  # not modified
+        except TelegramAPIError as exc:
+            log.info("progress edit failed: %s", exc)
+
+
+@dataclass
+class MailingDeps:
+    storage: Storage
+    config: MailingConfig
+    transport: Transport
+    notifier: Notifier
+    bot_username: str
+    admin_chats: list[str]
+    clock: Clock = utcnow
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def admin_chats(settings: Settings) -> list[str]:
+    return [str(m.telegram_id) for m in settings.staff.members if m.role == "admin" and m.telegram_id]
+
+
+class Sender:
+    """Claims outbox rows of running campaigns, sends them through the rate limiter, records results.
+
+    A pipeline keeps the limiter fed: one claimer fills a small queue (about a quarter second of
+    sending), several senders take from it, and a recorder writes outcomes every 0.1 s. On a
+    graceful stop, rows still in the queue were never handed to Telegram and go back to `pending`.
+    """
+
+    def __init__(self, deps: MailingDeps) -> None:
+        self.deps = deps
+        rate = deps.config.rate()
+        # Claimed-but-unrecorded rows are what a kill -9 turns into `unknown`: keep them few.
+        self.batch = min(50, max(1, int(rate * 0.25)))
+        self.concurrency = min(50, max(4, int(rate * 0.05)))
+        self._shown: dict[int, str] = {}  # the progress text last shown per campaign
+        # Results not yet written; kept across batches so a database hiccup loses none of them.
+        self._outcomes: list[tuple[store.Claimed, Delivered]] = []
+
+    async def recover(self) -> None:
+        """Before anything is claimed: rows a dead leader left mid-send become `unknown`."""
+        async with self.deps.storage.transaction() as conn:
+            outbox_unknown, reminders_unknown = await store.recover_sending(conn)
+        if outbox_unknown or reminders_unknown:
+            log.warning(
+                "mailing: %d invitations and %d reminders were mid-send at the last stop: marked unknown",
+                outbox_unknown, reminders_unknown,
+            )  # fmt: skip
+
+    async def run(self, lost: asyncio.Event) -> None:
+        worker = asyncio.create_task(self._worker(lost))
+        progress = asyncio.create_task(self._progress_loop(lost))
+        try:
+            await lost.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(worker), 10)  # in-flight sends finish, get recorded
+        finally:
+            for task in (worker, progress):
+                task.cancel()
+            await asyncio.gather(worker, progress, return_exceptions=True)
+
+    async def _worker(self, lost: asyncio.Event) -> None:
+        while not lost.is_set():
+            try:
+                busy = await self.step(lost)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("mailing sender: database error %s, retrying", type(exc).__name__)
+                busy = False
+            if not busy:
+                await _wait_any(self.deps.wake, lost, self.deps.config.poll_seconds)
+                self.deps.wake.clear()
+
+    async def step(self, lost: asyncio.Event) -> bool:
+        """Send the oldest running campaign until it is done, paused or stopped; False if none."""
+        deps = self.deps
+        await self._flush(self._outcomes)  # left over from a failed batch
+        async with deps.storage.transaction() as conn:
+            running = await store.list_campaigns(conn, [store.RUNNING])
+        if not running:
+            return False
+        campaign = min(running, key=lambda c: c.id)
+        await self._pipeline(campaign, lost)
+        async with deps.storage.transaction() as conn:
+            finished = await store.finish_if_done(conn, campaign.id, deps.clock())
+        if finished:
+            await self.report(campaign.id, final=True)
+        return True
+
+    async def _pipeline(self, campaign: store.Campaign, lost: asyncio.Event) -> None:
+        deps = self.deps
+        queue: asyncio.Queue[store.Claimed] = asyncio.Queue(maxsize=self.batch)
+        outcomes = self._outcomes
+        senders = [
+            asyncio.create_task(self._send_loop(campaign, queue, outcomes)) for _ in range(self.concurrency)
+        ]
+        recorder = asyncio.create_task(self._record_loop(outcomes))
+        try:
+            while not lost.is_set():
+                async with deps.storage.transaction() as conn:
+                    claimed, skipped = await store.claim(
+                        conn, campaign.id, self.batch, deps.clock(), deps.config.frequency_cap_days
+                    )
+                if not claimed and not skipped:
+                    break  # nothing pending, or paused / cancelled
+                for item in claimed:
+                    await queue.put(item)
+            if lost.is_set():
+                await self._release_queued(queue)
+            await queue.join()
+        finally:
+            for task in (*senders, recorder):
+                task.cancel()
+            await asyncio.gather(*senders, recorder, return_exceptions=True)
+            # After an error or a cancellation: rows never handed to Telegram go back to pending.
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await self._release_queued(queue)
+            await self._flush(outcomes)
+
+    async def _send_loop(
+        self,
+        campaign: store.Campaign,
+        queue: asyncio.Queue[store.Claimed],
+        outcomes: list[tuple[store.Claimed, Delivered]],
+    ) -> None:
+        while True:
+            item = await queue.get()
+            try:
+                outcomes.append((item, await self._send(campaign, item)))
+            finally:
+                queue.task_done()
+
+    async def _record_loop(self, outcomes: list[tuple[store.Claimed, Delivered]]) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            try:
+                await self._flush(outcomes)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("mailing: recording results failed (%s), retrying", type(exc).__name__)
+
+    async def _flush(self, outcomes: list[tuple[store.Claimed, Delivered]]) -> None:
+        batch = list(outcomes)
+        if not batch:
+            return
+        async with self.deps.storage.transaction() as conn:
+            now = self.deps.clock()
+            await store.record(
+                conn, [store.Outcome(i.outbox_id, r.status, r.message_id, r.error) for i, r in batch], now
+            )
+            for item, result in batch:
+                if result.status == store.UNREACHABLE:
+                    await repo.mark_unreachable(conn, item.respondent_id, now)
+        del outcomes[: len(batch)]
+
+    async def _release_queued(self, queue: asyncio.Queue[store.Claimed]) -> None:
+        """Rows claimed but never handed to Telegram: back to `pending` on a graceful stop."""
+        waiting: list[int] = []
+        while not queue.empty():
+            waiting.append(queue.get_nowait().outbox_id)
+            queue.task_done()
+        if waiting:
+            async with self.deps.storage.transaction() as conn:
+                await store.release(conn, waiting)
+
+    async def _send(self, campaign: store.Campaign, item: store.Claimed) -> Delivered:
+        cfg = self.deps.config
+        text = texts.render(campaign.text, item.name, cfg.name_fallback)
+        button = (cfg.button_text, deep_link(self.deps.bot_username, campaign.prefill_key))
+        try:
+            return await self.deps.transport.send(item.external_id, text, button)
+        except Exception as exc:  # a defect must not lose the batch's other results
+            log.exception("mailing: sending outbox row %s failed", item.outbox_id)
+            return Delivered(store.UNKNOWN, error=f"{type(exc).__name__}: {exc}"[:300])
+
+    async def _progress_loop(self, lost: asyncio.Event) -> None:
+        while not lost.is_set():
+            await _wait_any(lost, lost, self.deps.config.progress_seconds)
+            try:
+                async with self.deps.storage.transaction() as conn:
+                    running = await store.list_campaigns(conn, [store.RUNNING, store.PAUSED])
+                for campaign in running:
+                    await self.report(campaign.id)
+            except (SQLAlchemyError, OSError) as exc:
+                log.info("progress report skipped: %s", type(exc).__name__)
+
+    async def report(self, campaign_id: int, *, final: bool = False) -> None:
+        """Show the campaign's progress to the admin who started it (one message, edited)."""
+        deps = self.deps
+        async with deps.storage.transaction() as conn:
+            campaign = await store.get_campaign(conn, campaign_id)
+            if campaign is None:
+                return
+            progress = await store.progress(conn, campaign_id)
+        log.info(
+            "mailing %d: %s, sent %d, failed %d, unreachable %d, left %d",
+            campaign.id, campaign.status, progress[store.SENT], progress[store.FAILED],
+            progress[store.UNREACHABLE], progress.left,
+        )  # fmt: skip
+        if campaign.notify_chat is None:
+            return
+        text = texts.progress_text(campaign, progress, deps.config.rate(), deps.config.timezone)
+        if self._shown.get(campaign_id) == text and not final:
+            return  # nothing changed (e.g. paused): no edit
+        self._shown[campaign_id] = text
+        if campaign.progress_message_id is None:
+            message_id = await deps.notifier.tell(campaign.notify_chat, text)
+            async with deps.storage.transaction() as conn:
+                await store.set_progress_message(conn, campaign_id, message_id)
+        else:
+            await deps.notifier.edit(campaign.notify_chat, campaign.progress_message_id, text)
+        if final:
+            await deps.notifier.tell(campaign.notify_chat, f"Рассылка №{campaign.id} завершена.\n\n{text}")
+
+
+class CampaignScheduler:
+    """APScheduler jobs rebuilt from the campaigns table; reminders as an interval job."""
+
+    def __init__(self, deps: MailingDeps, sender: Sender) -> None:
+        self.deps = deps
+        self.sender = sender
+        self.started_at = deps.clock()
+        self.scheduler: AsyncIOScheduler | None = None
+
+    async def run(self, lost: asyncio.Event) -> None:
+        self.started_at = self.deps.clock()
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        self.scheduler = scheduler
+        cfg = self.deps.config
+        scheduler.add_job(
+            _job(self.reconcile), "interval", seconds=cfg.poll_seconds, id="reconcile",
+            next_run_time=datetime.now(UTC), max_instances=1, coalesce=True, misfire_grace_time=None,
+        )  # fmt: skip
+        if cfg.reminder.enabled:
+            scheduler.add_job(
+                _job(self.remind), "interval", minutes=cfg.reminder.check_minutes, id="reminders",
+                next_run_time=datetime.now(UTC), max_instances=1, coalesce=True, misfire_grace_time=None,
+            )  # fmt: skip
+        scheduler.start()
+        try:
+            await lost.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            self.scheduler = None
+
+    async def reconcile(self) -> None:
+        """Make the jobs match the table: one date job per scheduled campaign."""
+        try:
+            async with self.deps.storage.transaction() as conn:
+                scheduled = await store.list_campaigns(conn, [store.SCHEDULED], limit=10_000)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("scheduler: database unavailable (%s)", type(exc).__name__)
+            return
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        now = self.deps.clock()
+        wanted = set()
+        for campaign in scheduled:
+            if campaign.scheduled_at <= now:
+                await self.fire(campaign.id)
+                continue
+            job_id = f"campaign:{campaign.id}"
+            wanted.add(job_id)
+            job = scheduler.get_job(job_id)
+            if job is None or job.next_run_time != campaign.scheduled_at:
+                scheduler.add_job(
+                    _job(self.fire), DateTrigger(run_date=campaign.scheduled_at), args=[campaign.id],
+                    id=job_id, replace_existing=True, misfire_grace_time=None,
+                )  # fmt: skip
+        for job in scheduler.get_jobs():
+            if job.id.startswith("campaign:") and job.id not in wanted:
+                job.remove()
+
+    async def fire(self, campaign_id: int) -> None:
+        try:
+            await self._fire(campaign_id)
+        except (SQLAlchemyError, OSError) as exc:  # the next reconcile tries again
+            log.warning(
+                "mailing %d: start deferred, database unavailable (%s)", campaign_id, type(exc).__name__
+            )
+
+    async def _fire(self, campaign_id: int) -> None:
+        deps = self.deps
+        grace = timedelta(minutes=deps.config.grace_minutes)
+        async with deps.storage.transaction() as conn:
+            campaign = await store.get_campaign(conn, campaign_id)
+            if campaign is None or campaign.status != store.SCHEDULED:
+                return
+            now = deps.clock()
+            # Late only if it came due while no leader was running: beyond the grace it is missed.
+            lateness = self.started_at - campaign.scheduled_at
+            if lateness > grace:
+                note = (
+                    f"время {texts.local_time(campaign.scheduled_at, deps.config.timezone)} прошло, "
+                    f"пока сервис был остановлен (опоздание больше {deps.config.grace_minutes:g} мин)"
+                )
+                missed = await store.set_status(
+                    conn, campaign_id, store.MISSED, allowed_from=[store.SCHEDULED], now=now, note=note
+                )
+                count = None
+            else:
+                missed = False
+                count = await store.start_campaign(conn, campaign_id, now)
+        if missed:
+            log.warning("mailing %d missed: %s", campaign_id, note)
+            text = (
+                f"Рассылка №{campaign_id} не отправлена: {note}. "
+                f"Создайте ее заново (/mailing) или командой otklik mailing create."
+            )
+            for chat in {*deps.admin_chats, *([campaign.notify_chat] if campaign.notify_chat else [])}:
+                await deps.notifier.tell(chat, text)
+            return
+        if count is not None:
+            log.info("mailing %d started: %d recipients", campaign_id, count)
+            deps.wake.set()
+            await self.sender.report(campaign_id)
+
+    async def remind(self) -> None:
+        deps = self.deps
+        cfg = deps.config.reminder
+        now = deps.clock()
+        try:
+            async with deps.storage.transaction() as conn:
+                claimed = await store.claim_reminders(
+                    conn,
+                    channel="telegram",
+                    older_than=now - timedelta(hours=cfg.after_hours),
+                    newer_than=now - timedelta(days=cfg.max_age_days),
+                    limit=200,
+                    now=now,
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("reminders: database unavailable (%s)", type(exc).__name__)
+            return
+        if not claimed:
+            return
+        button = (deps.config.button_text, deep_link(deps.bot_username))
+        results = await asyncio.gather(
+            *(deps.transport.send(item.external_id, cfg.text, button) for item in claimed)
+        )
+        async with deps.storage.transaction() as conn:
+            now = deps.clock()
+            await store.record_reminders(
+                conn,
+                [
+                    store.Outcome(i.outbox_id, r.status, r.message_id, r.error)
+                    for i, r in zip(claimed, results, strict=True)
+                ],
+                now,
+            )
+            for item, r in zip(claimed, results, strict=True):
+                if r.status == store.UNREACHABLE:
+                    await repo.mark_unreachable(conn, item.respondent_id, now)
+        log.info("reminders: %d sent", sum(r.status == store.SENT for r in results))
+
+
+def _job(func: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Coroutine[Any, Any, None]]:
+    """An APScheduler job that ends quietly when shutdown cancels it (no traceback in the log)."""
+
+    @functools.wraps(func)
+    async def job(*args: Any) -> None:
+        try:
+            await func(*args)
+        except asyncio.CancelledError:
+            log.debug("job %s stopped by shutdown", func.__name__)
+
+    return job
+
+
+async def run_mailing(deps: MailingDeps, stop: asyncio.Event, *, schema: str | None = None) -> None:
+    """Until `stop`: lead (or wait to lead) and run the scheduler and the sender."""
+    lock = LeaderLock(deps.storage, "mailing", schema)
+
+    async def work(lost: asyncio.Event) -> None:
+        sender = Sender(deps)
+        scheduler = CampaignScheduler(deps, sender)
+        await sender.recover()
+        await asyncio.gather(sender.run(lost), scheduler.run(lost))
+
+    await run_as_leader(lock, work, stop, retry_seconds=deps.config.leader_retry_seconds)
+
+
+def telegram_deps(settings: Settings, storage: Storage, bot: Bot, username: str) -> MailingDeps:
+    cfg = settings.mailing
+    limiter = RateLimiter(cfg.rate(), cfg.per_chat_per_second, safety_margin=cfg.safety_margin)
+    return MailingDeps(
+        storage=storage,
+        config=cfg,
+        transport=TelegramTransport(bot, limiter, paid_broadcast=cfg.paid_broadcast),
+        notifier=TelegramNotifier(bot, limiter),
+        bot_username=username,
+        admin_chats=admin_chats(settings),
+    )
+
+
+@contextlib.asynccontextmanager
+async def mailing_service(
+    settings: Settings, storage: Storage, bot: Bot, username: str
+) -> AsyncIterator[None]:
+    """Started by the Telegram runner next to polling/webhook; stopped with it."""
+    if not settings.mailing.enabled:
+        yield
+        return
+    deps = telegram_deps(settings, storage, bot, username)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_mailing(deps, stop, schema=settings.database.pg_schema))
+    try:
+        yield
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, 15)
+        except (TimeoutError, asyncio.CancelledError):
+            task.cancel()
+        except Exception:
+            log.exception("mailing service failed")
+
+
+async def _wait_any(a: asyncio.Event, b: asyncio.Event, seconds: float) -> None:
+    waiters = {asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())}
+    _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in pending:
+        waiter.cancel()

@@ -1,0 +1,189 @@
+"""Campaign texts: placeholders, audience and time parsing, progress lines (Russian for staff)."""
+
+from __future__ import annotations
+
+import string
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from storage.mailing import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    MISSED,
+    PAUSED,
+    RUNNING,
+    SCHEDULED,
+    SENT,
+    UNKNOWN,
+    UNREACHABLE,
+    Audience,
+    Campaign,
+    Progress,
+)
+
+PLACEHOLDERS = frozenset({"name"})
+MAX_TEXT = 3500  # Telegram allows 4096; room for a long {name}
+
+STATUS_NAMES = {
+    SCHEDULED: "запланирована",
+    RUNNING: "идет отправка",
+    PAUSED: "приостановлена",
+    DONE: "завершена",
+    CANCELLED: "отменена",
+    MISSED: "пропущена",
+}
+
+
+class TextProblem(ValueError):
+    """A campaign value a person typed is not usable; the message says why (in Russian)."""
+
+
+def check_text(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise TextProblem("Текст приглашения пуст.")
+    if len(text) > MAX_TEXT:
+        raise TextProblem(f"Текст слишком длинный: {len(text)} символов, допускается до {MAX_TEXT}.")
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError:
+        raise TextProblem(
+            "В тексте непарная фигурная скобка. Подстановки пишутся так: {name}; "
+            "чтобы вывести саму скобку, удвойте ее: {{ или }}."
+        ) from None
+    unknown = sorted({f for f in fields if f not in PLACEHOLDERS})
+    if unknown:
+        raise TextProblem(
+            f"Неизвестная подстановка {{{unknown[0]}}}. Доступна только {{name}} — имя получателя."
+        )
+    return text
+
+
+def render(text: str, name: str | None, fallback: str) -> str:
+    return text.format(name=(name or "").strip() or fallback)
+
+
+AUDIENCE_KEYS = {
+    "мера": "support_measure",
+    "подразделение": "unit",
+    "район": "district",
+    "давно": "completed_before_days",
+    "никогда": "never_completed",
+}
+AUDIENCE_HELP = (
+    "Аудитория: «все» — все согласившиеся получать приглашения в Telegram; или фильтры через "
+    "пробел: мера=<код> подразделение=<код> район=<код> давно=<дней> (последний опрос пройден "
+    "больше N дней назад или не пройден вовсе), никогда (ни разу не прошли опрос)."
+)
+
+
+def parse_audience(spec: str, channel: str = "telegram") -> Audience:
+    """«все» or `мера=1 подразделение=2 район=3 давно=90 никогда`."""
+    spec = spec.strip().lower()
+    values: dict[str, object] = {}
+    if spec in ("все", "всем", "all", "*", ""):
+        return Audience(channel=channel)
+    for part in spec.split():
+        key, _, value = part.partition("=")
+        field_name = AUDIENCE_KEYS.get(key)
+        if field_name is None:
+            raise TextProblem(f"Непонятный фильтр «{part}». {AUDIENCE_HELP}")
+        if field_name == "never_completed":
+            values[field_name] = True
+            continue
+        if not value:
+            raise TextProblem(f"У фильтра «{key}» нет значения: {key}=…")
+        if field_name == "completed_before_days":
+            if not value.isdigit() or not 0 < int(value) <= 3650:
+                raise TextProblem("давно=<дней>: целое число от 1 до 3650.")
+            values[field_name] = int(value)
+        else:
+            values[field_name] = value
+    return Audience(channel=channel, **values)  # type: ignore[arg-type]
+
+
+def describe_audience(audience: Audience) -> str:
+    parts = [f"согласившиеся получать приглашения ({audience.channel})"]
+    if audience.support_measure:
+        parts.append(f"мера поддержки {audience.support_measure}")
+    if audience.unit:
+        parts.append(f"подразделение {audience.unit}")
+    if audience.district:
+        parts.append(f"район {audience.district}")
+    if audience.never_completed:
+        parts.append("ни разу не прошли опрос")
+    elif audience.completed_before_days is not None:
+        parts.append(f"последний опрос больше {audience.completed_before_days} дн. назад или никогда")
+    return ", ".join(parts)
+
+
+TIME_HELP = "Время: «сейчас» или дата и время, например 25.12.2026 10:00 (или 2026-12-25 10:00)."
+
+
+def parse_time(spec: str, zone: str, now: datetime) -> datetime:
+    """A time typed by staff in the service's time zone, as UTC; «сейчас» is now."""
+    spec = spec.strip().lower()
+    if spec in ("сейчас", "now", ""):
+        return now
+    tz = ZoneInfo(zone)
+    for pattern in ("%d.%m.%Y %H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%d.%m.%Y"):
+        try:
+            local = datetime.strptime(spec, pattern)
+        except ValueError:
+            continue
+        value = local.replace(tzinfo=tz).astimezone(UTC)
+        if value < now - timedelta(minutes=1):
+            raise TextProblem(f"Время {spec} уже прошло. {TIME_HELP}")
+        return value
+    try:
+        parsed = datetime.fromisoformat(spec)
+    except ValueError:
+        raise TextProblem(f"Не понимаю время «{spec}». {TIME_HELP}") from None
+    value = (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)).astimezone(UTC)
+    if value < now - timedelta(minutes=1):
+        raise TextProblem(f"Время {spec} уже прошло. {TIME_HELP}")
+    return value
+
+
+def local_time(value: datetime, zone: str) -> str:
+    return value.astimezone(ZoneInfo(zone)).strftime("%d.%m.%Y %H:%M")
+
+
+def eta(progress: Progress, rate: float) -> str:
+    if progress.left == 0:
+        return "0 с"
+    seconds = int(progress.left / max(rate, 0.001)) + 1
+    if seconds < 120:
+        return f"≈{seconds} с"
+    if seconds < 7200:
+        return f"≈{seconds // 60} мин"
+    return f"≈{seconds // 3600} ч {seconds % 3600 // 60} мин"
+
+
+def bar(progress: Progress, width: int = 30) -> str:
+    total = progress.total
+    filled = width if total == 0 else round(width * progress.done / total)
+    percent = 100 if total == 0 else int(100 * progress.done / total)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {percent}%"
+
+
+def progress_text(campaign: Campaign, progress: Progress, rate: float, zone: str) -> str:
+    lines = [
+        f"Рассылка №{campaign.id}: {STATUS_NAMES.get(campaign.status, campaign.status)}",
+        f"время: {local_time(campaign.scheduled_at, zone)}; получателей: {progress.total}",
+        f"отправлено: {progress[SENT]}",
+        f"не доставлено: {progress[FAILED]}",
+        f"недоступны (заблокировали бота): {progress[UNREACHABLE]}",
+        f"пропущено (нет согласия / недавно приглашены): {progress.skipped}",
+        f"не отправлено (рассылка отменена): {progress.left}"
+        if campaign.status == CANCELLED
+        else f"осталось: {progress.left}",
+    ]
+    if progress[UNKNOWN]:
+        lines.append(f"неизвестно (сбой во время отправки, повторно не отправляются): {progress[UNKNOWN]}")
+    if campaign.status == RUNNING:
+        lines.append(f"оценка времени до конца: {eta(progress, rate)}")
+    if campaign.note:
+        lines.append(f"примечание: {campaign.note}")
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""The `/mailing` dialog for admins (state in the database) and refusals for everyone else."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.mailing.admin import CANCELLED_DIALOG, MAILING_COMMANDS, STEP_AUDIENCE, STEP_TEXT, STEP_TIME
+from bot.telegram.staff import NOT_AVAILABLE, WRONG_ROLE
+from storage import mailing as store
+from tests.conftest import Database
+from tests.fakes.telegram_api import FakeTelegram
+from tests.mailing.conftest import FIRST_CHAT, mailing_service, seed
+from tests.mailing.test_campaign_e2e import invitations, wait_status
+from tests.telegram.conftest import CHAT
+
+ADMIN, OPERATOR = 900, 901
+
+
+async def say(fake: FakeTelegram, chat: int, text: str) -> str:
+    before = len(fake.texts(chat))
+    fake.push_text(chat, text)
+    await fake.wait_idle()
+    await fake.wait_for(lambda: len(fake.texts(chat)) > before)
+    return fake.texts(chat)[-1]
+
+
+async def test_admin_creates_a_campaign_through_the_dialog_across_a_restart(
+    database: Database, fake_tg: FakeTelegram
+) -> None:
+    service = await mailing_service(database, fake_tg).start()
+    try:
+        assert service.storage is not None
+        await seed(service.storage, 3)
+        assert await say(fake_tg, ADMIN, "/mailing") == STEP_TEXT
+        reply = await say(fake_tg, ADMIN, "Здравствуйте, {имя}!")
+        assert "Неизвестная подстановка {имя}" in reply and "Попробуйте еще раз" in reply
+        assert await say(fake_tg, ADMIN, "Здравствуйте, {name}! Ждем ваш отзыв.") == STEP_AUDIENCE
+        assert "Непонятный фильтр" in await say(fake_tg, ADMIN, "регион=5")
+        assert await say(fake_tg, ADMIN, "все") == STEP_TIME
+        # Commands keep their meaning inside the dialog; the dialog waits.
+        assert (await say(fake_tg, ADMIN, "/stats")).startswith("Анкеты")
+        # The service restarts mid-dialog: the dialog state is in the database.
+        await service.crash()
+        await service.start()
+        assert "уже прошло" in await say(fake_tg, ADMIN, "01.01.2020 10:00")
+        preview = await say(fake_tg, ADMIN, "сейчас")
+        assert "Здравствуйте, Ирина! Ждем ваш отзыв." in preview
+        assert "получат: 3" in preview and "[кнопка «Пройти опрос»]" in preview
+        assert "Рассылка №1 создана" in await say(fake_tg, ADMIN, "да")
+        assert service.storage is not None
+        await wait_status(service.storage, 1, store.DONE)
+        got = invitations(fake_tg)
+        assert got == {
+            FIRST_CHAT + i: [f"Здравствуйте, Клиент{FIRST_CHAT + i}! Ждем ваш отзыв."] for i in range(3)
+        }
+        await fake_tg.wait_for(lambda: any("завершена" in t for t in fake_tg.texts(ADMIN)))
+        # Plain text after the dialog is an ordinary message again; «отмена» leaves a new dialog.
+        assert await say(fake_tg, ADMIN, "/mailing") == STEP_TEXT
+        assert await say(fake_tg, ADMIN, "отмена") == CANCELLED_DIALOG
+        listing = await say(fake_tg, ADMIN, "/mailings")
+        assert "Рассылка №1: завершена" in listing and "отправлено: 3" in listing
+    finally:
+        await service.stop()
+
+
+async def test_non_admins_try_every_staff_command(database: Database, fake_tg: FakeTelegram) -> None:
+    service = await mailing_service(database, fake_tg).start()
+    try:
+        assert service.storage is not None
+        await seed(service.storage, 2)
+        commands = [f"/{c.name}" + (" 1" if "_" in c.name else "") for c in MAILING_COMMANDS]
+        assert len(commands) == 5
+        for command in commands:
+            assert await say(fake_tg, OPERATOR, command) == WRONG_ROLE.format(roles="admin")
+            assert await say(fake_tg, CHAT, command) == NOT_AVAILABLE
+        help_text = await say(fake_tg, OPERATOR, "/staffhelp")
+        assert "/stats" in help_text and "/mailing" not in help_text
+        # Their next plain text goes to the survey, not to a mailing dialog.
+        reply = await say(fake_tg, OPERATOR, "все")
+        assert "Рассылка" not in reply and "Шаг" not in reply
+        async with service.storage.transaction() as conn:
+            assert await store.list_campaigns(conn) == []
+        assert "/mailing — создать рассылку" in await say(fake_tg, ADMIN, "/staffhelp")
+        await asyncio.sleep(0)
+    finally:
+        await service.stop()
