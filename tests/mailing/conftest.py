@@ -16,7 +16,6 @@ from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import Service
 
-
 FIRST_CHAT = 6_000_000
 FAST = {"poll_seconds": 0.3, "progress_seconds": 1.0, "leader_retry_seconds": 0.5}
 

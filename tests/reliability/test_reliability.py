@@ -4,17 +4,14 @@ workers sharing one PostgreSQL. Each asserts nothing lost and nothing duplicated
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections import defaultdict
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 from sqlalchemy import select
 
 from storage.schema import answers, survey_sessions
 from storage.store import Storage
-from tests.conftest import PG_URL, Database, _drop_schema, pg_skip_reason
+from tests.conftest import PG_URL, Database
 from tests.fakes.tcp_proxy import OutageProxy
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import Service
@@ -38,16 +35,6 @@ async def answers_by_chat(storage: Storage) -> dict[str, dict[str, str]]:
         for chat, code, option in await conn.execute(query):
             found[chat][code] = option
     return found
-
-
-@pytest.fixture
-async def pg_database() -> AsyncIterator[Database]:
-    reason = pg_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    database = Database("postgresql", PG_URL, f"t_{secrets.token_hex(6)}")
-    yield database
-    await _drop_schema(str(database.schema))
 
 
 async def test_burst_of_1000_updates_from_100_chats_keeps_per_chat_order(
