@@ -157,3 +157,24 @@ async def test_own_variant_is_exported_with_its_text(
         assert cells["session"] == str(session_id)
         assert cells["11"] == "Другое: Участие в выставке"
         assert cells["12"] == ("Личный приём в здании министерства" if labels else "1")
+
+
+async def test_row_builder_equals_the_columns_values(storage, questionnaire) -> None:  # type: ignore[no-untyped-def]
+    """The inline row computation gives exactly what each column's own `value` gives."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from reports.export import export_columns, row_builder
+    from storage.reports_repo import CompletedSession, StoredAnswer
+
+    session = CompletedSession(
+        id=7, channel="telegram", source="qr", source_ref="k1", completed_at=datetime.now(UTC),
+        pseudonym="p", external_id="42", name="Анна",
+        answers={"1": StoredAnswer("other", "other", "Своя мера", None), "9": StoredAnswer("2", "2", "Скорее не удовлетворен", None),
+                 "11": StoredAnswer("2", "2", "2", "Долго"), "7": StoredAnswer("2025-07-01T10:00:00+00:00", "x", "", None)},
+    )  # fmt: skip
+    for labels in (False, True):
+        columns = export_columns(
+            questionnaire, labels=labels, with_contacts=True, zone=ZoneInfo("Asia/Novosibirsk")
+        )
+        assert row_builder(columns)(session) == [c.value(session) for c in columns]
