@@ -14,9 +14,7 @@ from storage.schema import survey_sessions
 from storage.store import Storage
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram
-from tests.telegram.conftest import Service, fake_tg
-
-__all__ = ["fake_tg"]
+from tests.telegram.conftest import Service
 
 FIRST_CHAT = 6_000_000
 FAST = {"poll_seconds": 0.3, "progress_seconds": 1.0, "leader_retry_seconds": 0.5}
