@@ -56,6 +56,8 @@ def register(sub: Any) -> None:
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.INFO)
+    # aiogram logs every update at INFO ("Update id=… is handled"); ours log what matters.
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     redact.install(settings)
     runners = [r for r in channel_runners() if r.enabled(settings)]
     if not runners:

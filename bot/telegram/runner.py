@@ -53,6 +53,8 @@ def build_dispatcher(
         services.settings, services.storage, services.questionnaire, layout=LAYOUT, commands=Commands()
     )
     dispatcher = Dispatcher(
+        # Conversation state lives in our tables; aiogram's in-memory FSM would only cost time.
+        disable_fsm=True,
         conversation=conversation,
         delivery=Delivery(bot, services.storage),
         staff=StaffDirectory(services.settings.staff),
