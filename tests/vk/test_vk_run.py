@@ -95,6 +95,7 @@ async def test_run_serves_vk_and_a_killed_service_loses_nothing(
     assert user.last_with_buttons().text.startswith("Вопрос 4 из")
     code, err = terminate(running[-1])
     assert code == 0 and "Traceback" not in err, err
+    assert TOKEN not in err  # the community token never reaches the log
     with sqlite3.connect(db) as conn:
         got = dict(conn.execute("select question_code, option_code from answers"))
         channels = [r[0] for r in conn.execute("select channel from respondents")]
