@@ -6,6 +6,7 @@ batches, so the memory of an export does not grow with the number of questionnai
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,6 +64,14 @@ def _completed_in(start: datetime, end: datetime, unit: str | None) -> list[Colu
     return where
 
 
+def _packed_answers(conn: AsyncConnection) -> ColumnElement[Any]:
+    a = answers.c
+    fields = (a.question_code, a.option_code, a.option_platform_code, a.value_text, a.followup_text)
+    if conn.dialect.name == "postgresql":
+        return func.json_agg(func.json_build_array(*fields))
+    return func.json_group_array(func.json_array(*fields))
+
+
 async def iter_completed(
     conn: AsyncConnection, start: datetime, end: datetime, unit: str | None = None, batch: int = 1000
 ) -> AsyncIterator[CompletedSession]:
@@ -105,23 +114,19 @@ async def iter_completed(
             )
             for row in rows
         }
-        a = answers.c
-        answer_rows = (
-            await conn.execute(
-                select(
-                    a.session_id,
-                    a.question_code,
-                    a.option_code,
-                    a.option_platform_code,
-                    a.value_text,
-                    a.followup_text,
-                ).where(a.session_id.in_(list(sessions)))
-            )
-        ).all()
-        for session_id, question_code, option_code, platform_code, value_text, followup_text in answer_rows:
-            sessions[session_id].answers[question_code] = StoredAnswer(
-                option_code, platform_code, value_text, followup_text
-            )
+        # One row per session with its answers packed as JSON by the database: 16x fewer rows
+        # to build in Python than one per answer (the largest cost of a 100,000-row export).
+        packed = await conn.execute(
+            select(answers.c.session_id, _packed_answers(conn))
+            .where(answers.c.session_id.in_(list(sessions)))
+            .group_by(answers.c.session_id)
+        )
+        for session_id, data in packed:
+            stored = sessions[session_id].answers
+            for question_code, option_code, platform_code, value_text, followup_text in (
+                json.loads(data) if isinstance(data, str) else data
+            ):
+                stored[question_code] = StoredAnswer(option_code, platform_code, value_text, followup_text)
         for session in sessions.values():
             yield session
         last_id = rows[-1].id
