@@ -128,9 +128,15 @@ class Sender:
         self._outcomes: list[tuple[store.Claimed, Delivered]] = []
 
     async def recover(self) -> None:
-        """Before anything is claimed: rows a dead leader left mid-send become `unknown`."""
+        """Before anything is claimed: rows a dead leader left mid-send become `unknown`, except
+        recent VK rows, which go back to `pending` (VK deduplicates the resend by random_id)."""
         async with self.deps.storage.transaction() as conn:
+            requeued = await store.requeue_idempotent(conn, self.deps.clock())
             outbox_unknown, reminders_unknown = await store.recover_sending(conn)
+        if requeued:
+            log.warning(
+                "mailing: %d VK invitations were mid-send at the last stop: resent (same random_id)", requeued
+            )
         if outbox_unknown or reminders_unknown:
             log.warning(
                 "mailing: %d invitations and %d reminders were mid-send at the last stop: marked unknown",
