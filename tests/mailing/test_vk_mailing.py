@@ -11,9 +11,10 @@ import pytest
 
 from bot.app import questionnaire_from
 from bot.cli import main
-from bot.config import Settings
+from bot.config import MailingConfig, Settings
 from bot.mailing.transport import VkTransport
 from bot.run import Services
+from bot.telegram.runner import run_telegram
 from bot.vk import runner as vk_runner
 from bot.vk.api import VkClient
 from bot.vk.render import random_id
@@ -21,8 +22,10 @@ from storage import mailing as store
 from storage import repository as repo
 from storage.store import Storage
 from tests.conftest import Database
-from tests.mailing.conftest import FAST, now, seed
-from tests.mailing.test_campaign_e2e import wait_status
+from tests.fakes.telegram_api import FakeTelegram
+from tests.mailing.conftest import FAST, FIRST_CHAT, now, seed
+from tests.mailing.test_campaign_e2e import invitations, wait_status
+from tests.telegram.conftest import tg_settings
 from tests.vk.fake_vk import GROUP_ID, TOKEN, FakeVk
 
 FIRST_PEER = 7_000_000
@@ -197,3 +200,38 @@ async def test_cli_creates_a_vk_campaign(
     async with storage.transaction() as conn:
         (campaign,) = await store.list_campaigns(conn, [store.SCHEDULED])
     assert campaign.channel == "vk" and campaign.audience.channel == "vk"
+
+
+async def test_telegram_and_vk_in_one_process_share_one_mailing_service(
+    database: Database, fake: FakeVk, fake_tg: FakeTelegram, storage: Storage
+) -> None:
+    base = tg_settings(database, fake_tg)
+    settings = base.model_copy(
+        update={"vk": vk_settings(database, fake).vk, "mailing": MailingConfig(**FAST)}
+    )
+    vk_people = await seed(storage, 3, first=FIRST_PEER, channel="vk")
+    await seed(storage, 3, first=FIRST_CHAT, channel="telegram")
+    vk_campaign = await create_vk(storage, start=False)
+    async with storage.transaction() as conn:
+        tg_campaign = await store.create_campaign(
+            conn, text=TEXT, audience=store.Audience(), scheduled_at=now(), created_by="t", now=now()
+        )
+    services = Services(settings, storage, questionnaire_from(settings))
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(run_telegram(services, stop)),
+        asyncio.create_task(vk_runner.run(services, stop)),
+    ]
+    try:
+        await wait_status(storage, vk_campaign.id, store.DONE)
+        await wait_status(storage, tg_campaign.id, store.DONE)
+        assert set(services.mailing.transports) == {"telegram", "vk"}
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    assert sorted(m.peer_id for m in fake.sent) == list(range(FIRST_PEER, FIRST_PEER + 3))
+    assert sorted(invitations(fake_tg)) == list(range(FIRST_CHAT, FIRST_CHAT + 3))
+    async with storage.transaction() as conn:
+        rows = dict(await store.outbox_rows(conn, vk_campaign.id))
+    assert rows == dict.fromkeys(vk_people, store.SENT)
+    assert not services.mailing.running
