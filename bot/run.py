@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.errors import UsageError
 from bot.health import Health, health_app
 from bot.http import start_server
+from bot.mailing.hub import MailingHub
 from bot.single_process import sqlite_lock
 from storage.store import Storage
 from survey_flow.model import Questionnaire
@@ -32,6 +33,7 @@ class Services:
     storage: Storage
     questionnaire: Questionnaire
     health: Health = field(default_factory=Health)
+    mailing: MailingHub = field(default_factory=MailingHub)  # channels register their transports
 
 
 @dataclass(frozen=True)

@@ -487,6 +487,30 @@ async def release(conn: AsyncConnection, outbox_ids: Sequence[int]) -> None:
     )
 
 
+# Channels whose send carries an idempotency key (VK's random_id, derived from the outbox row), and
+# how long after the claim a resend is still deduplicated: VK compares only recent messages, so a
+# row claimed longer ago than this is reported `unknown` like a Telegram one.
+IDEMPOTENT_CHANNELS = ("vk",)
+RESEND_WINDOW = timedelta(minutes=10)
+
+
+async def requeue_idempotent(conn: AsyncConnection, now: datetime, window: timedelta = RESEND_WINDOW) -> int:
+    """After a crash, before `recover_sending`: rows of VK campaigns caught mid-send within `window`
+    go back to `pending`. Sent again with the same random_id, a message that did arrive is not
+    delivered twice."""
+    idempotent = select(campaigns.c.id).where(campaigns.c.channel.in_(IDEMPOTENT_CHANNELS))
+    result = await conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.status == SENDING,
+            outbox.c.claimed_at >= now - window,
+            outbox.c.campaign_id.in_(idempotent),
+        )
+        .values(status=PENDING, claimed_at=None)
+    )
+    return int(result.rowcount or 0)
+
+
 async def recover_sending(conn: AsyncConnection) -> tuple[int, int]:
     """After a crash: rows caught mid-send become `unknown` (outbox, reminders); never resent."""
     note = "прервано остановкой сервиса во время отправки"

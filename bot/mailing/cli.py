@@ -19,7 +19,7 @@ from storage import mailing as store
 from storage import repository as repo
 from storage.store import Storage
 
-CHANNELS = ("telegram",)  # VK: TODO, see bot/mailing/transport.py
+CHANNELS = ("telegram", "vk")  # a transport each in bot/mailing/transport.py
 
 
 def register(sub: Any) -> None:
@@ -30,7 +30,9 @@ def register(sub: Any) -> None:
     source = create.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="текст приглашения; {name} — имя получателя")
     source.add_argument("--text-file", type=Path, help="файл с текстом приглашения (UTF-8)")
-    create.add_argument("--channel", default="telegram", help="канал: telegram (ВКонтакте — позже)")
+    create.add_argument(
+        "--channel", default="telegram", help="канал: telegram или vk (по умолчанию telegram)"
+    )
     create.add_argument("--measure", help="код меры поддержки (вопрос 1)")
     create.add_argument("--unit", help="код структурного подразделения (вопрос 3)")
     create.add_argument("--district", help="код района или округа (вопрос 4)")
@@ -84,7 +86,7 @@ def _now() -> datetime:
 async def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
     cfg = settings.mailing
     if args.channel not in CHANNELS:
-        raise UsageError(f"Канал {args.channel!r} для рассылок пока не поддерживается; доступен: telegram.")
+        raise UsageError(f"Неизвестный канал {args.channel!r}; доступны: telegram, vk.")
     if args.text_file is not None:
         try:
             raw = args.text_file.read_text(encoding="utf-8")

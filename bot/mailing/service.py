@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -40,10 +40,6 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def deep_link(username: str, key: str = "") -> str:
-    return f"https://t.me/{username}?start={key}" if key else f"https://t.me/{username}"
 
 
 class Notifier(Protocol):
@@ -84,13 +80,26 @@ class TelegramNotifier:
             log.info("progress edit failed: %s", exc)
 
 
+class LogNotifier:
+    """Staff notices when no Telegram bot runs here (a VK-only deployment): the log only."""
+
+    async def tell(self, chat: str, text: str) -> int | None:
+        log.info("mailing notice for %s (no Telegram bot to send it): %s", chat, text)
+        return None
+
+    async def edit(self, chat: str, message_id: int, text: str) -> None:
+        return None
+
+
 @dataclass
 class MailingDeps:
+    """`transports` maps a campaign channel (telegram, vk) to its transport; it may be filled later
+    (a channel registers once its client is up): campaigns of a missing channel wait."""
+
     storage: Storage
     config: MailingConfig
-    transport: Transport
+    transports: dict[str, Transport]
     notifier: Notifier
-    bot_username: str
     admin_chats: list[str]
     clock: Clock = utcnow
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -119,9 +128,15 @@ class Sender:
         self._outcomes: list[tuple[store.Claimed, Delivered]] = []
 
     async def recover(self) -> None:
-        """Before anything is claimed: rows a dead leader left mid-send become `unknown`."""
+        """Before anything is claimed: rows a dead leader left mid-send become `unknown`, except
+        recent VK rows, which go back to `pending` (VK deduplicates the resend by random_id)."""
         async with self.deps.storage.transaction() as conn:
+            requeued = await store.requeue_idempotent(conn, self.deps.clock())
             outbox_unknown, reminders_unknown = await store.recover_sending(conn)
+        if requeued:
+            log.warning(
+                "mailing: %d VK invitations were mid-send at the last stop: resent (same random_id)", requeued
+            )
         if outbox_unknown or reminders_unknown:
             log.warning(
                 "mailing: %d invitations and %d reminders were mid-send at the last stop: marked unknown",
@@ -157,6 +172,7 @@ class Sender:
         await self._flush(self._outcomes)  # left over from a failed batch
         async with deps.storage.transaction() as conn:
             running = await store.list_campaigns(conn, [store.RUNNING])
+        running = [c for c in running if c.channel in deps.transports]
         if not running:
             return False
         campaign = min(running, key=lambda c: c.id)
@@ -244,10 +260,14 @@ class Sender:
 
     async def _send(self, campaign: store.Campaign, item: store.Claimed) -> Delivered:
         cfg = self.deps.config
+        transport = self.deps.transports.get(campaign.channel)
+        if transport is None:  # the channel went away mid-campaign: the row was never sent
+            return Delivered(store.FAILED, error=f"канал {campaign.channel} не запущен")
         text = texts.render(campaign.text, item.name, cfg.name_fallback)
-        button = (cfg.button_text, deep_link(self.deps.bot_username, campaign.prefill_key))
+        button = (cfg.button_text, transport.survey_link(campaign.prefill_key))
+        identity = f"campaign:{campaign.id}:{item.respondent_id}"
         try:
-            return await self.deps.transport.send(item.external_id, text, button)
+            return await transport.send(item.external_id, text, button, identity=identity)
         except Exception as exc:  # a defect must not lose the batch's other results
             log.exception("mailing: sending outbox row %s failed", item.outbox_id)
             return Delivered(store.UNKNOWN, error=f"{type(exc).__name__}: {exc}"[:300])
@@ -398,6 +418,9 @@ class CampaignScheduler:
     async def remind(self) -> None:
         deps = self.deps
         cfg = deps.config.reminder
+        transport = deps.transports.get("telegram")
+        if transport is None:  # reminders are Telegram-only for now
+            return
         now = deps.clock()
         try:
             async with deps.storage.transaction() as conn:
@@ -414,9 +437,12 @@ class CampaignScheduler:
             return
         if not claimed:
             return
-        button = (deps.config.button_text, deep_link(deps.bot_username))
+        button = (deps.config.button_text, transport.survey_link(""))
         results = await asyncio.gather(
-            *(deps.transport.send(item.external_id, cfg.text, button) for item in claimed)
+            *(
+                transport.send(item.external_id, cfg.text, button, identity=f"reminder:{item.outbox_id}")
+                for item in claimed
+            )
         )
         async with deps.storage.transaction() as conn:
             now = deps.clock()
@@ -460,40 +486,12 @@ async def run_mailing(deps: MailingDeps, stop: asyncio.Event, *, schema: str | N
     await run_as_leader(lock, work, stop, retry_seconds=deps.config.leader_retry_seconds)
 
 
-def telegram_deps(settings: Settings, storage: Storage, bot: Bot, username: str) -> MailingDeps:
+def telegram_transport(settings: Settings, bot: Bot, username: str) -> tuple[Transport, Notifier]:
+    """The Telegram transport and the staff notifier, sharing one rate limiter."""
     cfg = settings.mailing
     limiter = RateLimiter(cfg.rate(), cfg.per_chat_per_second, safety_margin=cfg.safety_margin)
-    return MailingDeps(
-        storage=storage,
-        config=cfg,
-        transport=TelegramTransport(bot, limiter, paid_broadcast=cfg.paid_broadcast),
-        notifier=TelegramNotifier(bot, limiter),
-        bot_username=username,
-        admin_chats=admin_chats(settings),
-    )
-
-
-@contextlib.asynccontextmanager
-async def mailing_service(
-    settings: Settings, storage: Storage, bot: Bot, username: str
-) -> AsyncIterator[None]:
-    """Started by the Telegram runner next to polling/webhook; stopped with it."""
-    if not settings.mailing.enabled:
-        yield
-        return
-    deps = telegram_deps(settings, storage, bot, username)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_mailing(deps, stop, schema=settings.database.pg_schema))
-    try:
-        yield
-    finally:
-        stop.set()
-        try:
-            await asyncio.wait_for(task, 15)
-        except (TimeoutError, asyncio.CancelledError):
-            task.cancel()
-        except Exception:
-            log.exception("mailing service failed")
+    transport = TelegramTransport(bot, limiter, paid_broadcast=cfg.paid_broadcast, username=username)
+    return transport, TelegramNotifier(bot, limiter)
 
 
 async def _wait_any(a: asyncio.Event, b: asyncio.Event, seconds: float) -> None:

@@ -4,14 +4,16 @@ Telegram has no idempotency key, so a request whose fate is unknown (a timeout, 
 connection after the request left) is reported as `unknown` and never repeated; only answers
 that prove the message was not accepted (429, 5xx, a connection that was never made) are retried.
 
-VK: TODO — the VK channel is being built on its own branch. Its `messages.send` takes a
-`random_id`, which makes retries within VK's window safe; a `VkTransport` with the same
-`send` signature plugs in here (error 901 = the person forbade messages -> unreachable).
+VK: `messages.send` takes a `random_id`; ours is derived from the outbox row's identity
+(`campaign:<id>:<respondent id>`), so the same invitation sent again — a retry after error 6/9/10
+or a network failure, or a row resent after a crash — is deduplicated by VK. Errors 901/902 (the
+person does not allow messages from the community) mark the respondent unreachable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -30,6 +32,8 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.mailing.limiter import RateLimiter
+from bot.vk import render as vk_render
+from bot.vk.api import UNREACHABLE_CODES, VkClient, VkError
 from storage import mailing as store
 
 log = logging.getLogger(__name__)
@@ -53,9 +57,21 @@ class SendStats:
 
 
 class Transport(Protocol):
+    """One channel's way to deliver an invitation.
+
+    `identity` names the outbox row (`campaign:<id>:<respondent id>`, `reminder:<id>`): the same
+    identity is the same message, which lets channels with an idempotency key (VK) retry safely.
+    """
+
     stats: SendStats
 
-    async def send(self, external_id: str, text: str, button: tuple[str, str] | None) -> Delivered: ...
+    def survey_link(self, key: str) -> str:
+        """The link that opens the survey in this channel, with a prefill key (or none)."""
+        ...
+
+    async def send(
+        self, external_id: str, text: str, button: tuple[str, str] | None, *, identity: str = ""
+    ) -> Delivered: ...
 
 
 class TelegramTransport:
@@ -68,8 +84,10 @@ class TelegramTransport:
         max_flood_waits: int = 20,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         paid_broadcast: bool = False,
+        username: str = "",
     ) -> None:
         self.bot = bot
+        self.username = username
         # Above 30 messages/s Telegram wants `allow_paid_broadcast` (charged in Stars per message).
         self.paid_broadcast = paid_broadcast
         self.limiter = limiter
@@ -78,7 +96,13 @@ class TelegramTransport:
         self.stats = SendStats()
         self._sleep = sleep
 
-    async def send(self, external_id: str, text: str, button: tuple[str, str] | None) -> Delivered:
+    def survey_link(self, key: str) -> str:
+        return f"https://t.me/{self.username}?start={key}" if key else f"https://t.me/{self.username}"
+
+    async def send(
+        self, external_id: str, text: str, button: tuple[str, str] | None, *, identity: str = ""
+    ) -> Delivered:
+        del identity  # Telegram has no idempotency key
         markup = None
         if button is not None:
             label, url = button
@@ -124,3 +148,52 @@ class TelegramTransport:
 
 def _short(exc: TelegramAPIError) -> str:
     return f"{type(exc).__name__}: {exc.message}"[:300]
+
+
+class VkTransport:
+    """Invitations through the community's `messages.send`, sharing the VK channel's client.
+
+    The client spaces calls at `[vk].rps` and retries errors 6/9/10 and network failures itself;
+    every attempt carries the same `random_id`, so a retry never delivers a second copy.
+    """
+
+    def __init__(self, client: VkClient, group_id: int) -> None:
+        self.client = client
+        self.group_id = group_id
+        self.stats = SendStats()
+
+    def survey_link(self, key: str) -> str:
+        base = f"https://vk.me/club{self.group_id}"
+        return f"{base}?ref={key}" if key else base
+
+    async def send(
+        self, external_id: str, text: str, button: tuple[str, str] | None, *, identity: str = ""
+    ) -> Delivered:
+        if not identity:
+            raise ValueError("VK invitations need an identity for their random_id")
+        peer = int(external_id)
+        keyboard = None
+        if button is not None:
+            label, url = button
+            action = {"type": "open_link", "link": url, "label": vk_render.label(label)}
+            keyboard = json.dumps({"inline": True, "buttons": [[{"action": action}]]}, ensure_ascii=False)
+        try:
+            message_id = await self.client.call(
+                "messages.send",
+                {
+                    "peer_id": peer,
+                    "message": text,
+                    "random_id": vk_render.random_id(peer, identity),
+                    "keyboard": keyboard,
+                    "dont_parse_links": 1,
+                },
+            )
+        except VkError as exc:
+            error = f"VK {exc.code}: {exc.message}"[:300]
+            if exc.code in UNREACHABLE_CODES:
+                return Delivered(store.UNREACHABLE, error=error)
+            if exc.code == -1:  # network failures after all retries: the last one may have arrived
+                return Delivered(store.UNKNOWN, error=error)
+            return Delivered(store.FAILED, error=error)
+        self.stats.sent += 1
+        return Delivered(store.SENT, message_id=str(message_id))

@@ -17,7 +17,7 @@ from bot.conversation import Commands, Layout
 from bot.errors import UsageError
 from bot.http import start_server
 from bot.mailing.admin import MAILING_COMMANDS, mailing_dialog_router
-from bot.mailing.service import mailing_service
+from bot.mailing.service import telegram_transport
 from bot.run import ChannelRunner, Services
 from bot.telegram.delivery import Delivery
 from bot.telegram.handlers import survey_router
@@ -83,7 +83,10 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
         username = me.username or settings.bot_username
         background = [asyncio.create_task(alert_watcher(services, bot).run(stop))]
         try:
-            async with mailing_service(services.settings, services.storage, bot, username):
+            transport, notifier = telegram_transport(services.settings, bot, username)
+            async with services.mailing.channel(
+                services.settings, services.storage, "telegram", transport, notifier
+            ):
                 if settings.mode == "webhook":
                     await _serve_webhook(services, bot, processor, stop)
                 else:

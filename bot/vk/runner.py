@@ -6,6 +6,7 @@ import asyncio
 
 from bot.app import build_conversation
 from bot.config import Settings
+from bot.mailing.transport import VkTransport
 from bot.run import Services
 from bot.vk.api import VkClient
 from bot.vk.channel import CHANNEL, VK_COMMANDS, VkChannel
@@ -40,6 +41,9 @@ async def run(services: Services, stop: asyncio.Event) -> None:
         staff=VkStaff(services.settings.staff),
     )
     try:
-        await channel.run(stop)
+        async with services.mailing.channel(
+            services.settings, services.storage, CHANNEL, VkTransport(client, config.group_id)
+        ):
+            await channel.run(stop)
     finally:
         client.close()

@@ -270,11 +270,13 @@ def keyboard_problem(keyboard: dict[str, Any]) -> str | None:
             return f"{len(row)} buttons in a row"
         for button in row:
             action = button["action"]
-            if action["type"] not in ("text", "callback"):
+            if action["type"] not in ("text", "callback", "open_link"):
                 return f"button type {action['type']}"
             if not 0 < len(action["label"]) <= 40:
                 return f"label {action['label']!r}"
-            if len(action["payload"].encode()) > 255:
+            if action["type"] == "open_link" and not str(action.get("link", "")).startswith("https://"):
+                return f"open_link without an https link: {action!r}"
+            if len(action.get("payload", "").encode()) > 255:
                 return f"payload {action['payload']!r}"
     return None
 

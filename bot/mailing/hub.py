@@ -1,0 +1,102 @@
+"""One mailing service per `otklik run` process, whichever channels (Telegram, VK, both) are on.
+
+Each channel runner, once its client is up, enters `services.mailing.channel(...)` with its
+transport (Telegram also with the staff notifier). The first one starts the service (leader
+election, scheduler, sender); the others only add their transport, and campaigns of a channel not
+registered yet simply wait. The service stops when the first channel leaves (all channels stop
+together on SIGTERM), before that channel closes its client, so in-flight sends finish and are
+recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from bot.config import Settings
+from bot.mailing.service import LogNotifier, MailingDeps, Notifier, admin_chats, run_mailing
+from bot.mailing.transport import Transport
+from storage.store import Storage
+
+log = logging.getLogger(__name__)
+
+STOP_SECONDS = 15.0
+
+
+class HubNotifier:
+    """Staff notices through the registered Telegram notifier, or into the log until there is one."""
+
+    def __init__(self) -> None:
+        self.target: Notifier = LogNotifier()
+
+    async def tell(self, chat: str, text: str) -> int | None:
+        return await self.target.tell(chat, text)
+
+    async def edit(self, chat: str, message_id: int, text: str) -> None:
+        await self.target.edit(chat, message_id, text)
+
+
+class MailingHub:
+    def __init__(self) -> None:
+        self.transports: dict[str, Transport] = {}
+        self.notifier = HubNotifier()
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._deps: MailingDeps | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @contextlib.asynccontextmanager
+    async def channel(
+        self,
+        settings: Settings,
+        storage: Storage,
+        name: str,
+        transport: Transport,
+        notifier: Notifier | None = None,
+    ) -> AsyncIterator[None]:
+        """While inside: `name` campaigns are sent through `transport`."""
+        if not settings.mailing.enabled:
+            yield
+            return
+        self.transports[name] = transport
+        if notifier is not None:
+            self.notifier.target = notifier
+        if self._task is None:
+            deps = MailingDeps(
+                storage=storage,
+                config=settings.mailing,
+                transports=self.transports,
+                notifier=self.notifier,
+                admin_chats=admin_chats(settings),
+            )
+            self._stop = asyncio.Event()
+            self._task = asyncio.create_task(
+                run_mailing(deps, self._stop, schema=settings.database.pg_schema)
+            )
+            self._deps = deps
+        elif self._deps is not None:
+            self._deps.wake.set()  # campaigns of this channel may be waiting
+        try:
+            yield
+        finally:
+            await self.stop()
+            self.transports.pop(name, None)
+            if notifier is not None and self.notifier.target is notifier:
+                self.notifier.target = LogNotifier()
+
+    async def stop(self) -> None:
+        task = self._task
+        if task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), STOP_SECONDS)
+        except (TimeoutError, asyncio.CancelledError):
+            task.cancel()
+        except Exception:
+            log.exception("mailing service failed")
