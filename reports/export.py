@@ -54,21 +54,29 @@ def row_builder(columns: list[ExportColumn]) -> Callable[[CompletedSession], lis
         for c in columns
     ]
 
-    def row(session: CompletedSession) -> list[Cell]:
-        answers = session.answers
+    def row(
+        session: CompletedSession,
+        # Bound as locals: this loop runs for every cell of every exported row.
+        plan: list[tuple[int, str, bool, Callable[[CompletedSession], Cell]]] = plan,
+        other_kind: int = _OTHER,
+        followup_kind: int = _FOLLOWUP,
+        other_code: str = OTHER_CODE,
+        other_label: str = OTHER_LABEL,
+    ) -> list[Cell]:
+        get = session.answers.get
         values: list[Cell] = []
         append = values.append
         for kind, code, labels, value in plan:
-            if kind == _OTHER:
+            if kind == other_kind:
                 append(value(session))
                 continue
-            answer = answers.get(code)
+            answer = get(code)
             if answer is None:
                 append(None)
-            elif kind == _FOLLOWUP:
+            elif kind == followup_kind:
                 append(answer.followup_text)
-            elif answer.option_code == OTHER_CODE:
-                append(f"{OTHER_LABEL}: {answer.value_text}")
+            elif answer.option_code == other_code:
+                append(f"{other_label}: {answer.value_text}")
             elif labels:
                 append(answer.value_text)
             else:
@@ -175,7 +183,7 @@ async def write_export(
             writer.writerow(titles)
             row = row_builder(columns)
             async for session in sessions:
-                writer.writerow(["" if v is None else v for v in row(session)])
+                writer.writerow(row(session))  # the csv module writes None as an empty field
                 count += 1
         return count
     workbook = Workbook(write_only=True)
