@@ -42,9 +42,15 @@ class TimedFake(FakeTelegram):
         super().__init__()
         self.accepted: list[float] = []
         self.per_chat: dict[int, int] = {}
+        self.limited_at: list[float] = []
 
     async def api_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
-        result = await super().api_sendMessage(params)
+        limited = self.rate_limited
+        try:
+            result = await super().api_sendMessage(params)
+        finally:
+            if self.rate_limited > limited:  # note when each 429 was given (start, steady, restart)
+                self.limited_at.append(time.monotonic())
         chat = int(params["chat_id"])
         if chat >= FIRST_CHAT:
             self.accepted.append(time.monotonic())
@@ -112,6 +118,7 @@ async def main(args: argparse.Namespace) -> int:
         )  # fmt: skip
 
     process = await start()
+    starts = [time.monotonic()]
     try:
         half = args.n // 2
         while len(fake.accepted) < (half if args.kill else args.n):
@@ -126,6 +133,7 @@ async def main(args: argparse.Namespace) -> int:
             await process.wait()
             print(f"SIGKILL after {len(first_phase)} invitations")
             process = await start()
+            starts.append(time.monotonic())
         while True:
             async with storage.transaction() as conn:
                 campaign = await store.get_campaign(conn, 1)
@@ -154,6 +162,10 @@ async def main(args: argparse.Namespace) -> int:
     print(f"steady rate before the kill: {achieved:.2f}/s = {achieved / args.rate:.3f} of the limit")
     print(f"after restart: {rate_of(fake.accepted[len(first_phase) :]):.2f}/s")
     print(f"429 answers: {limited_before_kill} before the kill, {fake.rate_limited} in total")
+    for moment in fake.limited_at:
+        start_at = max(t for t in starts if t <= moment) if any(t <= moment for t in starts) else starts[0]
+        first_sent = next((t for t in fake.accepted if t >= start_at), moment)
+        print(f"  a 429 {moment - first_sent:+.1f} s after that process's first accepted invitation")
     print(f"sent {progress[store.SENT]}, unknown {progress[store.UNKNOWN]}, failed {progress[store.FAILED]}")
     print(f"duplicates: {duplicates}; missing (not invited, not reported unknown): {missing}")
     return 0 if duplicates == 0 and missing == 0 else 1

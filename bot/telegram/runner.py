@@ -19,6 +19,7 @@ from bot.http import start_server
 from bot.mailing.admin import MAILING_COMMANDS, mailing_dialog_router
 from bot.mailing.service import telegram_transport
 from bot.run import ChannelRunner, Services
+from bot.telegram.clients_command import CLIENTS
 from bot.telegram.delivery import Delivery
 from bot.telegram.handlers import survey_router
 from bot.telegram.polling import ALLOWED_UPDATES, run_polling
@@ -47,7 +48,7 @@ def build_dispatcher(
     services: Services,
     bot: Bot,
     *,
-    staff_commands: tuple[StaffCommand, ...] = (STATS, EXPORT, REPORT, *MAILING_COMMANDS),
+    staff_commands: tuple[StaffCommand, ...] = (STATS, EXPORT, REPORT, CLIENTS, *MAILING_COMMANDS),
 ) -> Dispatcher:
     conversation = build_conversation(
         services.settings, services.storage, services.questionnaire, layout=LAYOUT, commands=Commands()

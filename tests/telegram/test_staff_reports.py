@@ -117,3 +117,32 @@ async def test_low_score_alert_card_reaches_the_unit_chat_once(
     card = cards[0]
     assert card.startswith("⚠️ Низкая оценка") and "11(23): 2 ⚠️" in card and "«Не нашел форму»" in card
     assert str(CHAT) not in card and "Анна" not in card
+
+
+async def test_staff_enter_client_totals_in_the_bot(service: Service, fake_tg: FakeTelegram) -> None:
+    from bot.telegram.clients_command import USAGE
+    from storage.reports_repo import client_totals_for
+
+    for chat, text in (
+        (CHAT, "/clients 2025Q3 1 offline 120 Телефон"),  # not staff
+        (901, "/clients"),  # no arguments: how to use it
+        (901, "/clients 2025Q3 1 offline много Телефон"),  # not a number
+        (901, "/clients 2025Q3 2 offline 5 Телефон"),  # another unit than the operator's own
+        (901, "/clients 2025Q9 1 offline 5 Телефон"),  # no such quarter
+        (901, "/clients 2025Q3 1 offline 120 Телефон"),
+        (902, "/clients 2025Q3 2 online 7 4"),  # an analyst of all units; the group by point code
+    ):
+        fake_tg.push_text(chat, text)
+    await fake_tg.wait_idle()
+    assert fake_tg.texts(CHAT) == [NOT_AVAILABLE]
+    usage, not_number, other_unit, bad_quarter, saved = fake_tg.texts(901)
+    assert usage == USAGE and "целое неотрицательное число" in not_number
+    assert other_unit == "Вы можете вносить числа только своего подразделения."
+    assert "2025Q9" in bad_quarter and saved.startswith("Записано: 2025Q3")
+    assert fake_tg.texts(902)[0].startswith(
+        "Записано: 2025Q3, Управление инвестиционной политики, «Телефон», онлайн: 7"
+    )
+    assert service.storage is not None
+    async with service.storage.transaction() as conn:
+        assert await client_totals_for(conn, "2025Q3", "1") == {("Телефон", "offline"): 120}
+        assert await client_totals_for(conn, "2025Q3", "2") == {("Телефон", "online"): 7}
