@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,6 +29,28 @@ from survey_flow.loader import ChoiceList
 
 TOKEN_RE = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{5,100}$")
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+def _known_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"неизвестный часовой пояс {value!r} (пример: Asia/Novosibirsk)") from None
+    return value
+
+
+def _host_port(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("ожидается адрес вида 127.0.0.1:8080")
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_known_zone)]
+HostPort = Annotated[str, AfterValidator(_host_port)]
+OptionalHostPort = Annotated[str, AfterValidator(lambda value: value and _host_port(value))]  # "" = off
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///otklik.db"
@@ -116,7 +139,7 @@ class TelegramConfig(_Section):
     api_server: str = "https://api.telegram.org"
     mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str = ""
-    webhook_listen: str = "127.0.0.1:8080"
+    webhook_listen: HostPort = "127.0.0.1:8080"
     webhook_secret: SecretStr | None = None
     bot_username: str = ""
     request_timeout: float = Field(default=30.0, gt=0, le=300)  # seconds per Bot API request
@@ -153,14 +176,6 @@ class TelegramConfig(_Section):
             raise ValueError("адрес должен начинаться с http:// или https://")
         return value.rstrip("/")
 
-    @field_validator("webhook_listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("ожидается адрес вида 127.0.0.1:8080")
-        return value
-
 
 class VkConfig(_Section):
     enabled: bool = False
@@ -196,15 +211,7 @@ class StaffConfig(_Section):
 
 class ServiceConfig(_Section):
     # "host:port" for GET /healthz (e.g. "127.0.0.1:8090"); empty: no health endpoint.
-    health_listen: str = ""
-
-    @field_validator("health_listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        host, _, port = value.rpartition(":")
-        if value and (not host or not port.isdigit() or not 0 < int(port) < 65536):
-            raise ValueError("ожидается адрес вида 127.0.0.1:8090")
-        return value
+    health_listen: OptionalHostPort = ""
 
 
 class ProcessGroup(_Section):
@@ -217,19 +224,8 @@ class ProcessGroup(_Section):
 class ReportsConfig(_Section):
     """Exports and reports: the time zone of period boundaries and the Appendix 2 process groups."""
 
-    timezone: str = "Asia/Novosibirsk"
+    timezone: TimeZone = "Asia/Novosibirsk"
     process_groups: list[ProcessGroup] = []  # empty: each point of interaction is its own group
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"неизвестный часовой пояс «{value}»") from None
-        return value
 
 
 class ReminderConfig(_Section):
@@ -251,7 +247,7 @@ class MailingConfig(_Section):
     safety_margin: float = Field(default=0.02, ge=0, lt=0.5)  # keep this fraction below the limit
     frequency_cap_days: float = Field(default=30.0, ge=0)
     grace_minutes: float = Field(default=60.0, ge=0)  # a campaign missed by more is marked missed
-    timezone: str = "Asia/Novosibirsk"  # how staff type and read times
+    timezone: TimeZone = "Asia/Novosibirsk"  # how staff type and read times
     button_text: str = Field(default="Пройти опрос", min_length=1, max_length=64)
     name_fallback: str = "уважаемый клиент"
     poll_seconds: float = Field(default=5.0, gt=0, le=300)  # pick up campaigns made elsewhere
@@ -261,17 +257,6 @@ class MailingConfig(_Section):
 
     def rate(self) -> float:
         return self.paid_per_second if self.paid_broadcast else self.per_second
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"неизвестный часовой пояс {value!r} (пример: Asia/Novosibirsk)") from None
-        return value
 
 
 class AlertsConfig(_Section):
