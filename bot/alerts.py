@@ -67,6 +67,8 @@ def alert_card(q: Questionnaire, session_id: int, answers: dict[str, Answer], co
 class AlertWatcher:
     def __init__(self, storage: Storage, q: Questionnaire, config: AlertsConfig, send: Send) -> None:
         self.storage, self.q, self.config, self.send = storage, q, config, send
+        # Sessions of the look-back window already judged in this process: not re-read every poll.
+        self._judged: set[int] = set()
 
     def chat_for(self, answers: dict[str, Answer]) -> int | None:
         unit = answers.get("3")
@@ -81,9 +83,13 @@ class AlertWatcher:
             stored = await repo.get_state(conn, alerts_repo.CURSOR_KEY)
             since = datetime.fromisoformat(stored) - LOOK_BACK if stored else now - timedelta(days=1)
             sessions = await alerts_repo.completed_since(conn, since)
+        self._judged &= {session_id for session_id, _ in sessions}  # forget what left the window
         for session_id, completed_at in sessions:
+            if session_id in self._judged:
+                continue
             async with self.storage.transaction() as conn:
                 answers = await repo.load_answers(conn, session_id)
+                self._judged.add(session_id)
                 chat = self.chat_for(answers)
                 if chat is None or not is_alarming(self.q, answers):
                     continue
@@ -95,6 +101,7 @@ class AlertWatcher:
             try:
                 await self.send(chat, card)
             except Exception:
+                self._judged.discard(session_id)
                 async with self.storage.transaction() as conn:
                     await alerts_repo.release(conn, session_id)
                 raise
