@@ -62,6 +62,11 @@ class InlineConnection:
         self._conn = connection
 
     @property
+    def sqlite3(self) -> sqlite3.Connection:
+        """The driver connection itself, for statements run without SQLAlchemy (storage/direct.py)."""
+        return self._conn
+
+    @property
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 

@@ -19,7 +19,7 @@ from sqlalchemy import Select, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.repository import COMPLETED, IN_PROGRESS, Respondent, as_utc, create_prefill
+from storage.repository import COMPLETED, IN_PROGRESS, RESPONDENT_COLUMNS, Respondent, as_utc, create_prefill
 from storage.schema import (
     answers,
     campaigns,
@@ -625,7 +625,9 @@ async def record_reminders(conn: AsyncConnection, outcomes: Iterable[Outcome], n
 
 
 async def respondent_by_pseudonym(conn: AsyncConnection, pseudonym: str) -> Respondent | None:
-    row = (await conn.execute(select(respondents).where(respondents.c.pseudonym == pseudonym))).first()
+    row = (
+        await conn.execute(select(*RESPONDENT_COLUMNS).where(respondents.c.pseudonym == pseudonym))
+    ).first()
     return Respondent.from_row(row) if row else None
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.direct import DirectStatement
 from storage.schema import (
     answers,
     channel_state,
@@ -47,16 +48,10 @@ class Respondent:
     unreachable_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Respondent:
-        return cls(
-            id=row.id,
-            pseudonym=row.pseudonym,
-            channel=row.channel,
-            external_id=row.external_id,
-            name=row.name,
-            dialog=dict(row.dialog or {}),
-            unreachable_at=as_utc(row.unreachable_at),
-        )
+    def from_row(cls, row: Sequence[Any]) -> Respondent:
+        """From a row of RESPONDENT_COLUMNS, in that order."""
+        id_, pseudonym, channel, external_id, name, dialog, unreachable_at = row
+        return cls(id_, pseudonym, channel, external_id, name, dict(dialog or {}), as_utc(unreachable_at))
 
 
 @dataclass(frozen=True)
@@ -71,19 +66,12 @@ class SurveySession:
     completed_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> SurveySession:
-        started = as_utc(row.started_at)
+    def from_row(cls, row: Sequence[Any]) -> SurveySession:
+        """From a row of SESSION_COLUMNS, in that order."""
+        id_, respondent_id, channel, status, source, source_ref, started_at, completed_at = row
+        started = as_utc(started_at)
         assert started is not None
-        return cls(
-            id=row.id,
-            respondent_id=row.respondent_id,
-            channel=row.channel,
-            status=row.status,
-            source=row.source,
-            source_ref=row.source_ref,
-            started_at=started,
-            completed_at=as_utc(row.completed_at),
-        )
+        return cls(id_, respondent_id, channel, status, source, source_ref, started, as_utc(completed_at))
 
 
 @dataclass(frozen=True)
@@ -106,38 +94,45 @@ class ConsentRecord:
 # --- respondents ---------------------------------------------------------------------------
 
 
-# Hot-path statements are built once: building and cache-keying a statement per call costs more
-# than running it on SQLite (bench/answers.py).
-_RESPONDENT_BY_EXTERNAL = select(respondents).where(
-    respondents.c.channel == bindparam("b_channel"), respondents.c.external_id == bindparam("b_external")
-)
-_SET_DIALOG = (
-    update(respondents).where(respondents.c.id == bindparam("b_id")).values(dialog=bindparam("b_dialog"))
-)
+_R = respondents.c
 _S = survey_sessions.c
-# Only the columns SurveySession holds: no JSON or extra timestamps to decode per row.
-_SESSION_BY_ID = select(
-    _S.id, _S.respondent_id, _S.channel, _S.status, _S.source, _S.source_ref, _S.started_at, _S.completed_at
-).where(_S.id == bindparam("b_id"))
-_ANSWERS_OF = select(
-    answers.c.question_code,
-    answers.c.option_code,
-    answers.c.value_text,
-    answers.c.followup_text,
-    answers.c.prefilled,
-).where(answers.c.session_id == bindparam("b_session"))
-_TOUCH_SESSION = (
-    update(survey_sessions)
-    .where(survey_sessions.c.id == bindparam("b_id"))
-    .values(updated_at=bindparam("b_now"))
+# The columns Respondent and SurveySession hold, in their order: no extra JSON or timestamps to
+# decode per row.
+RESPONDENT_COLUMNS = (_R.id, _R.pseudonym, _R.channel, _R.external_id, _R.name, _R.dialog, _R.unreachable_at)
+SESSION_COLUMNS = (_S.id, _S.respondent_id, _S.channel, _S.status, _S.source, _S.source_ref, _S.started_at, _S.completed_at)  # fmt: skip
+
+# The statements of every chat answer are built once and run directly on SQLite's driver
+# (storage/direct.py): SQLAlchemy's per-call work costs more than running them (bench/answers.py).
+_RESPONDENT_BY_EXTERNAL = DirectStatement(
+    select(*RESPONDENT_COLUMNS).where(
+        _R.channel == bindparam("b_channel"), _R.external_id == bindparam("b_external")
+    )
 )
-_INSERT_ANSWER = insert(answers)
+_SET_DIALOG = DirectStatement(
+    update(respondents).where(_R.id == bindparam("b_id")).values(dialog=bindparam("b_dialog"))
+)
+_SESSION_BY_ID = DirectStatement(select(*SESSION_COLUMNS).where(_S.id == bindparam("b_id")))
+_ANSWERS_OF = DirectStatement(
+    select(
+        answers.c.question_code,
+        answers.c.option_code,
+        answers.c.value_text,
+        answers.c.followup_text,
+        answers.c.prefilled,
+    ).where(answers.c.session_id == bindparam("b_session"))
+)
+_TOUCH_SESSION = DirectStatement(
+    update(survey_sessions).where(_S.id == bindparam("b_id")).values(updated_at=bindparam("b_now"))
+)
+_ANSWER_KEYS = (
+    "session_id", "answered_at", "question_code", "platform_code", "option_code",
+    "option_platform_code", "value_text", "followup_text", "prefilled",
+)  # fmt: skip
+_INSERT_ANSWER = DirectStatement(insert(answers), column_keys=_ANSWER_KEYS)
 
 
 async def get_respondent(conn: AsyncConnection, channel: str, external_id: str) -> Respondent | None:
-    row = (
-        await conn.execute(_RESPONDENT_BY_EXTERNAL, {"b_channel": channel, "b_external": external_id})
-    ).first()
+    row = await _RESPONDENT_BY_EXTERNAL.first(conn, {"b_channel": channel, "b_external": external_id})
     return Respondent.from_row(row) if row else None
 
 
@@ -164,13 +159,13 @@ async def get_or_create_respondent(
 
 async def lock_respondent(conn: AsyncConnection, respondent_id: int) -> Respondent:
     """Re-read the respondent, holding a row lock on PostgreSQL so workers serialise per person."""
-    query = select(respondents).where(respondents.c.id == respondent_id).with_for_update()
+    query = select(*RESPONDENT_COLUMNS).where(_R.id == respondent_id).with_for_update()
     row = (await conn.execute(query)).one()
     return Respondent.from_row(row)
 
 
 async def set_dialog(conn: AsyncConnection, respondent_id: int, dialog: Mapping[str, Any]) -> None:
-    await conn.execute(_SET_DIALOG, {"b_id": respondent_id, "b_dialog": dict(dialog)})
+    await _SET_DIALOG.run(conn, {"b_id": respondent_id, "b_dialog": dict(dialog)})
 
 
 async def mark_unreachable(conn: AsyncConnection, respondent_id: int, now: datetime | None) -> None:
@@ -183,15 +178,15 @@ async def mark_unreachable(conn: AsyncConnection, respondent_id: int, now: datet
 
 
 async def get_session(conn: AsyncConnection, session_id: int) -> SurveySession | None:
-    row = (await conn.execute(_SESSION_BY_ID, {"b_id": session_id})).first()
+    row = await _SESSION_BY_ID.first(conn, {"b_id": session_id})
     return SurveySession.from_row(row) if row else None
 
 
 async def active_session(conn: AsyncConnection, respondent_id: int) -> SurveySession | None:
     row = (
         await conn.execute(
-            select(survey_sessions)
-            .where(survey_sessions.c.respondent_id == respondent_id, survey_sessions.c.status == IN_PROGRESS)
+            select(*SESSION_COLUMNS)
+            .where(_S.respondent_id == respondent_id, _S.status == IN_PROGRESS)
             .order_by(survey_sessions.c.id.desc())
             .limit(1)
         )
@@ -233,15 +228,15 @@ async def create_session(
 
 
 async def load_answers(conn: AsyncConnection, session_id: int) -> dict[str, Answer]:
-    rows = await conn.execute(_ANSWERS_OF, {"b_session": session_id})
+    rows = await _ANSWERS_OF.rows(conn, {"b_session": session_id})
     return {
-        row.question_code: Answer(
-            option=row.option_code,
-            text=row.value_text if row.option_code == OTHER_CODE else None,
-            followup=row.followup_text,
-            prefilled=bool(row.prefilled),
+        question: Answer(
+            option=option,
+            text=value if option == OTHER_CODE else None,
+            followup=followup,
+            prefilled=bool(prefilled),
         )
-        for row in rows
+        for question, option, value, followup, prefilled in rows
     }
 
 
@@ -282,14 +277,14 @@ async def sync_answers(
             continue
         values = answer_values(questionnaire, code, answer)
         if old is None:
-            await conn.execute(_INSERT_ANSWER, {"session_id": session_id, "answered_at": now, **values})
+            await _INSERT_ANSWER.run(conn, {"session_id": session_id, "answered_at": now, **values})
         else:
             await conn.execute(
                 update(answers)
                 .where(answers.c.session_id == session_id, answers.c.question_code == code)
                 .values(answered_at=now, **values)
             )
-    await conn.execute(_TOUCH_SESSION, {"b_id": session_id, "b_now": now})
+    await _TOUCH_SESSION.run(conn, {"b_id": session_id, "b_now": now})
 
 
 async def finish_session(conn: AsyncConnection, session_id: int, status: str, now: datetime) -> None:
@@ -375,18 +370,22 @@ def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
     return dialect.insert(table).on_conflict_do_nothing()
 
 
+# One statement per dialect (ON CONFLICT is dialect syntax); SQLAlchemy cannot cache its compiled
+# form, so building it once matters more here than for other statements.
 _MARK_PROCESSED = {
-    name: dialect.insert(processed_updates).on_conflict_do_nothing()
+    name: DirectStatement(
+        dialect.insert(processed_updates).on_conflict_do_nothing(), ("channel", "update_id", "processed_at")
+    )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 
 
 async def mark_processed(conn: AsyncConnection, channel: str, update_id: str, now: datetime) -> bool:
     """Record an update as handled; False when it already was (a re-delivery)."""
-    result = await conn.execute(
-        _MARK_PROCESSED[conn.dialect.name], {"channel": channel, "update_id": update_id, "processed_at": now}
+    changed = await _MARK_PROCESSED[conn.dialect.name].run(
+        conn, {"channel": channel, "update_id": update_id, "processed_at": now}
     )
-    return bool(result.rowcount == 1)
+    return changed == 1
 
 
 async def get_state(conn: AsyncConnection, key: str) -> str | None:

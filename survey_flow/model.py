@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -94,6 +95,6 @@ class Questionnaire(_Strict):
     def has_followup(self, question: Question) -> bool:
         return question.code in self.followup.questions
 
-    @property
+    @cached_property  # the questionnaire is frozen; the engine walks this list several times per answer
     def asked_questions(self) -> tuple[Question, ...]:
         return tuple(q for q in self.questions if q.asked)

@@ -11,13 +11,14 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.types import Message as TgMessage
 from aiogram.types import Update
 
 from bot.config import Settings, StaffMember
 from bot.mailing import texts
 from bot.mailing.control import ControlError, change_status
+from bot.telegram.filters import private_text
 from bot.telegram.staff import StaffCommand, StaffDirectory
 from storage import mailing as store
 from storage import repository as repo
@@ -116,7 +117,7 @@ MAILING_COMMANDS: tuple[StaffCommand, ...] = (
 def mailing_dialog_router() -> Router:
     """Plain-text replies of an admin who is inside `/mailing`; everyone else passes through."""
     router = Router(name="mailing_dialog")
-    router.message.filter(F.chat.type == "private", F.text)
+    router.message.filter(private_text)
     router.message.register(on_dialog_text, _in_dialog)
     return router
 

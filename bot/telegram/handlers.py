@@ -6,7 +6,7 @@ the dispatcher's workflow data (`conversation`, `delivery`).
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Update
 from aiogram.types import Message as TgMessage
@@ -16,6 +16,7 @@ from bot.messages import Incoming
 from bot.telegram import texts
 from bot.telegram.callbacks import Press
 from bot.telegram.delivery import Delivery
+from bot.telegram.filters import has_text, private_chat
 
 CHANNEL = "telegram"
 
@@ -23,10 +24,10 @@ CHANNEL = "telegram"
 def survey_router() -> Router:
     router = Router(name="survey")
     # Surveys run in private chats only; a bot added to a group stays silent there.
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(private_chat)
     router.message.register(on_start, CommandStart())
     router.message.register(on_stop, Command("stop"))
-    router.message.register(on_text, F.text)
+    router.message.register(on_text, has_text)
     router.message.register(on_other)
     router.callback_query.register(on_press, Press.filter())
     router.callback_query.register(on_unknown_press)

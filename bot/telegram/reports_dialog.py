@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, FSInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.types import Message as TgMessage
 
 from bot.config import Settings, StaffMember
+from bot.telegram.filters import has_message
 from bot.telegram.staff import NOT_AVAILABLE, StaffCommand, StaffDirectory
 from reports.access import AccessDenied, grant
 from reports.analysis import write_report
@@ -115,7 +116,7 @@ async def _ask(message: TgMessage, pick: Pick, member: StaffMember, data: dict[s
 
 def reports_router() -> Router:
     router = Router(name="reports")
-    router.callback_query.register(on_pick, Pick.filter(), F.message)
+    router.callback_query.register(on_pick, Pick.filter(), has_message)
     return router
 
 

@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message as TgMessage
 
 from bot.config import StaffConfig, StaffMember
 from bot.staff_stats import stats_text
+from bot.telegram.filters import private_chat
 
 NOT_AVAILABLE = "Такой команды нет. Чтобы пройти опрос, отправьте /start."
 WRONG_ROLE = "Эта команда доступна ролям: {roles}."
@@ -41,7 +42,7 @@ class StaffDirectory:
 
 def staff_router(commands: Sequence[StaffCommand]) -> Router:
     router = Router(name="staff")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(private_chat)
     for command in (*commands, help_command(commands)):
         router.message.register(_guarded(command), Command(command.name))
     return router
