@@ -165,21 +165,36 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-async def measure(respondents: int, concurrency: int, url: str | None = None) -> dict[str, Any]:
+async def measure(
+    respondents: int, concurrency: int, url: str | None = None, rounds: int = 4
+) -> dict[str, Any]:
     """Two passes in one run: one respondent at a time (handling time without queueing), then
-    `concurrency` respondents at once (throughput); each against the baseline at the same load."""
+    `concurrency` respondents at once (throughput); each against the baseline at the same load.
+    Project and baseline alternate in `rounds` slices, so a slow spell of a shared machine falls
+    on both sides rather than on one."""
     result: dict[str, Any] = {"respondents": respondents, "concurrency": concurrency}
+    per_round = max(1, respondents // rounds)
     with tempfile.TemporaryDirectory() as tmp:
         for name, load in (("serial", 1), ("concurrent", concurrency)):
-            folder = Path(tmp) / name
-            folder.mkdir()
-            elapsed, latencies, count = await run_project(folder / "project.db", respondents, load, url)
-            baseline = await run_baseline(folder / "baseline.db", count, load)
+            project_time = baseline_time = 0.0
+            count = 0
+            latencies: list[float] = []
+            for index in range(rounds):
+                folder = Path(tmp) / f"{name}{index}"
+                folder.mkdir()
+                elapsed, slice_latencies, slice_count = await run_project(
+                    folder / "project.db", per_round, load, url
+                )
+                rate = await run_baseline(folder / "baseline.db", slice_count, load)
+                project_time += elapsed
+                baseline_time += slice_count / rate
+                count += slice_count
+                latencies += slice_latencies
             result[name] = {
                 "updates": count,
-                "project_updates_per_s": count / elapsed,
-                "baseline_updates_per_s": baseline,
-                "ratio": count / elapsed / baseline,
+                "project_updates_per_s": count / project_time,
+                "baseline_updates_per_s": count / baseline_time,
+                "ratio": baseline_time / project_time,
                 "p50_ms": percentile(latencies, 50) * 1000,
                 "p99_ms": percentile(latencies, 99) * 1000,
             }
@@ -191,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--respondents", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--database", default=None, help="PostgreSQL URL instead of a SQLite file")
+    parser.add_argument("--rounds", type=int, default=4, help="project/baseline alternations per pass")
     args = parser.parse_args(argv)
-    result = asyncio.run(measure(args.respondents, args.concurrency, args.database))
+    result = asyncio.run(measure(args.respondents, args.concurrency, args.database, args.rounds))
     print(
         f"answers: {result['respondents']} respondents, the whole questionnaire each, storage {args.database or 'SQLite file'}"
     )
