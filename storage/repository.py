@@ -129,6 +129,50 @@ _ANSWER_KEYS = (
     "option_platform_code", "value_text", "followup_text", "prefilled",
 )  # fmt: skip
 _INSERT_ANSWER = DirectStatement(insert(answers), column_keys=_ANSWER_KEYS)
+# Once per questionnaire: starting, finishing and the consent question.
+_ACTIVE_SESSION = DirectStatement(
+    select(*SESSION_COLUMNS)
+    .where(_S.respondent_id == bindparam("b_respondent"), _S.status == IN_PROGRESS)
+    .order_by(_S.id.desc())
+    .limit(1)
+)
+_SESSION_KEYS = (
+    "respondent_id", "channel", "status", "source", "source_ref", "prefill",
+    "questionnaire_version", "started_at", "updated_at",
+)  # fmt: skip
+_CREATE_SESSION = DirectStatement(insert(survey_sessions).returning(_S.id), column_keys=_SESSION_KEYS)
+_FINISH_SESSION = DirectStatement(
+    update(survey_sessions)
+    .where(_S.id == bindparam("b_id"))
+    .values(status=bindparam("b_status"), updated_at=bindparam("b_now"))
+)
+_COMPLETE_SESSION = DirectStatement(
+    update(survey_sessions)
+    .where(_S.id == bindparam("b_id"))
+    .values(status=COMPLETED, updated_at=bindparam("b_now"), completed_at=bindparam("b_now"))
+)
+_PREFILL_BY_KEY = DirectStatement(
+    select(prefill_keys.c.key, prefill_keys.c["values"], prefill_keys.c.source, prefill_keys.c.label).where(
+        prefill_keys.c.key == bindparam("b_key")
+    )
+)
+_C = consents.c
+_CONSENT_KEYS = (
+    "respondent_id",
+    "granted",
+    "channel",
+    "text_version",
+    "method",
+    "recorded_at",
+    "recorded_by",
+)
+_RECORD_CONSENT = DirectStatement(insert(consents), column_keys=_CONSENT_KEYS)
+_LATEST_CONSENT = DirectStatement(
+    select(_C.granted, _C.channel, _C.text_version, _C.method, _C.recorded_at)
+    .where(_C.respondent_id == bindparam("b_respondent"))
+    .order_by(_C.id.desc())
+    .limit(1)
+)
 
 
 async def get_respondent(conn: AsyncConnection, channel: str, external_id: str) -> Respondent | None:
@@ -183,14 +227,7 @@ async def get_session(conn: AsyncConnection, session_id: int) -> SurveySession |
 
 
 async def active_session(conn: AsyncConnection, respondent_id: int) -> SurveySession | None:
-    row = (
-        await conn.execute(
-            select(*SESSION_COLUMNS)
-            .where(_S.respondent_id == respondent_id, _S.status == IN_PROGRESS)
-            .order_by(survey_sessions.c.id.desc())
-            .limit(1)
-        )
-    ).first()
+    row = await _ACTIVE_SESSION.first(conn, {"b_respondent": respondent_id})
     return SurveySession.from_row(row) if row else None
 
 
@@ -205,22 +242,22 @@ async def create_session(
     prefill: Mapping[str, Answer],
     now: datetime,
 ) -> SurveySession:
-    result = await conn.execute(
-        insert(survey_sessions)
-        .values(
-            respondent_id=respondent_id,
-            channel=channel,
-            status=IN_PROGRESS,
-            source=source,
-            source_ref=source_ref,
-            prefill={code: a.option for code, a in prefill.items()},
-            questionnaire_version=questionnaire.version,
-            started_at=now,
-            updated_at=now,
-        )
-        .returning(survey_sessions.c.id)
+    created = await _CREATE_SESSION.first(
+        conn,
+        {
+            "respondent_id": respondent_id,
+            "channel": channel,
+            "status": IN_PROGRESS,
+            "source": source,
+            "source_ref": source_ref,
+            "prefill": {code: a.option for code, a in prefill.items()},
+            "questionnaire_version": questionnaire.version,
+            "started_at": now,
+            "updated_at": now,
+        },
     )
-    session_id = int(result.scalar_one())
+    assert created is not None
+    session_id = int(created[0])
     await sync_answers(conn, questionnaire, session_id, {}, prefill, now)
     session = await get_session(conn, session_id)
     assert session is not None
@@ -288,10 +325,10 @@ async def sync_answers(
 
 
 async def finish_session(conn: AsyncConnection, session_id: int, status: str, now: datetime) -> None:
-    values: dict[str, Any] = {"status": status, "updated_at": now}
     if status == COMPLETED:
-        values["completed_at"] = now
-    await conn.execute(update(survey_sessions).where(survey_sessions.c.id == session_id).values(**values))
+        await _COMPLETE_SESSION.run(conn, {"b_id": session_id, "b_now": now})
+    else:
+        await _FINISH_SESSION.run(conn, {"b_id": session_id, "b_status": status, "b_now": now})
 
 
 # --- prefill keys --------------------------------------------------------------------------
@@ -313,10 +350,11 @@ async def create_prefill(
 
 
 async def get_prefill(conn: AsyncConnection, key: str) -> PrefillKey | None:
-    row = (await conn.execute(select(prefill_keys).where(prefill_keys.c.key == key))).first()
+    row = await _PREFILL_BY_KEY.first(conn, {"b_key": key})
     if row is None:
         return None
-    return PrefillKey(key=row.key, values=dict(row.values), source=row.source, label=row.label)
+    found_key, values, source, label = row
+    return PrefillKey(key=found_key, values=dict(values), source=source, label=label)
 
 
 # --- consent register ---------------------------------------------------------------------
@@ -333,33 +371,28 @@ async def record_consent(
     now: datetime,
     recorded_by: str | None = None,
 ) -> None:
-    await conn.execute(
-        insert(consents).values(
-            respondent_id=respondent_id,
-            granted=granted,
-            channel=channel,
-            text_version=text_version,
-            method=method,
-            recorded_at=now,
-            recorded_by=recorded_by,
-        )
+    await _RECORD_CONSENT.run(
+        conn,
+        {
+            "respondent_id": respondent_id,
+            "granted": granted,
+            "channel": channel,
+            "text_version": text_version,
+            "method": method,
+            "recorded_at": now,
+            "recorded_by": recorded_by,
+        },
     )
 
 
 async def latest_consent(conn: AsyncConnection, respondent_id: int) -> ConsentRecord | None:
-    row = (
-        await conn.execute(
-            select(consents)
-            .where(consents.c.respondent_id == respondent_id)
-            .order_by(consents.c.id.desc())
-            .limit(1)
-        )
-    ).first()
+    row = await _LATEST_CONSENT.first(conn, {"b_respondent": respondent_id})
     if row is None:
         return None
-    recorded = as_utc(row.recorded_at)
+    granted, channel, text_version, method, recorded_at = row
+    recorded = as_utc(recorded_at)
     assert recorded is not None
-    return ConsentRecord(row.granted, row.channel, row.text_version, row.method, recorded)
+    return ConsentRecord(bool(granted), channel, text_version, method, recorded)
 
 
 # --- idempotency and channel state --------------------------------------------------------
