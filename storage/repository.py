@@ -129,6 +129,13 @@ _ANSWER_KEYS = (
     "option_platform_code", "value_text", "followup_text", "prefilled",
 )  # fmt: skip
 _INSERT_ANSWER = DirectStatement(insert(answers), column_keys=_ANSWER_KEYS)
+_UPDATE_ANSWER = DirectStatement(  # a follow-up text added, or an answer changed after "Назад"
+    update(answers)
+    .where(answers.c.session_id == bindparam("b_session"), answers.c.question_code == bindparam("b_code"))
+    .values(
+        {key: bindparam(f"v_{key}") for key in _ANSWER_KEYS if key not in ("session_id", "question_code")}
+    )
+)
 # Once per questionnaire: starting, finishing and the consent question.
 _ACTIVE_SESSION = DirectStatement(
     select(*SESSION_COLUMNS)
@@ -316,10 +323,9 @@ async def sync_answers(
         if old is None:
             await _INSERT_ANSWER.run(conn, {"session_id": session_id, "answered_at": now, **values})
         else:
-            await conn.execute(
-                update(answers)
-                .where(answers.c.session_id == session_id, answers.c.question_code == code)
-                .values(answered_at=now, **values)
+            changed = {f"v_{key}": value for key, value in values.items() if key != "question_code"}
+            await _UPDATE_ANSWER.run(
+                conn, {"b_session": session_id, "b_code": code, "v_answered_at": now, **changed}
             )
     await _TOUCH_SESSION.run(conn, {"b_id": session_id, "b_now": now})
 

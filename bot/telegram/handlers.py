@@ -21,6 +21,14 @@ from bot.telegram.filters import has_text, private_chat
 CHANNEL = "telegram"
 
 
+def survey_press_router() -> Router:
+    """Survey button presses, the bulk of all updates: included first, so they do not pass through
+    every staff router on the way (their `p|` callback data matches nothing else)."""
+    router = Router(name="survey_press")
+    router.callback_query.register(on_press, Press.filter())
+    return router
+
+
 def survey_router() -> Router:
     router = Router(name="survey")
     # Surveys run in private chats only; a bot added to a group stays silent there.
@@ -29,8 +37,7 @@ def survey_router() -> Router:
     router.message.register(on_stop, Command("stop"))
     router.message.register(on_text, has_text)
     router.message.register(on_other)
-    router.callback_query.register(on_press, Press.filter())
-    router.callback_query.register(on_unknown_press)
+    router.callback_query.register(on_unknown_press)  # after every router's own button data
     return router
 
 

@@ -21,7 +21,7 @@ from bot.mailing.service import telegram_transport
 from bot.run import ChannelRunner, Services
 from bot.telegram.clients_command import CLIENTS
 from bot.telegram.delivery import Delivery
-from bot.telegram.handlers import survey_router
+from bot.telegram.handlers import survey_press_router, survey_router
 from bot.telegram.polling import ALLOWED_UPDATES, run_polling
 from bot.telegram.processing import UpdateProcessor
 from bot.telegram.reports_dialog import EXPORT, REPORT, reports_router
@@ -63,6 +63,7 @@ def build_dispatcher(
         settings=services.settings,
         questionnaire=services.questionnaire,
     )
+    dispatcher.include_router(survey_press_router())
     dispatcher.include_router(staff_router(staff_commands))
     dispatcher.include_router(reports_router())
     dispatcher.include_router(mailing_dialog_router())  # an admin's replies inside /mailing
