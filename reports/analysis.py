@@ -90,11 +90,8 @@ async def analyse(
     codes = [p.question for p in PARAMETERS]
     async with storage.transaction() as conn:
         total = await reports_repo.count_completed(conn, period.start, period.end, unit)
-        counts = await reports_repo.option_counts(conn, period.start, period.end, unit, codes)
-        texts: dict[str, list[tuple[str, str, int]]] = {code: [] for code in codes}
-        found = reports_repo.followup_texts(conn, period.start, period.end, unit, codes)
-        async for code, score, text, times in found:
-            texts[code].append((score, text, times))
+        tally = await reports_repo.tally_answers(conn, period.start, period.end, unit, codes)
+    counts, texts = tally.options, tally.texts
     figures: list[ParameterFigures] = []
     for parameter in PARAMETERS:
         question = q.question(parameter.question)

@@ -138,42 +138,38 @@ async def iter_completed(
         last_id = rows[-1][0]
 
 
-async def option_counts(
-    conn: AsyncConnection, start: datetime, end: datetime, unit: str | None, questions: Sequence[str]
-) -> dict[str, dict[str, int]]:
-    """question code -> option code -> number of completed questionnaires with that answer."""
-    a = answers.c
-    rows = await conn.execute(
-        select(a.question_code, a.option_code, func.count())
-        .select_from(answers.join(survey_sessions, survey_sessions.c.id == a.session_id))
-        .where(*_completed_in(start, end, unit), a.question_code.in_(list(questions)))
-        .group_by(a.question_code, a.option_code)
-    )
-    counts: dict[str, dict[str, int]] = {code: {} for code in questions}
-    for question_code, option_code, count in rows:
-        counts[question_code][option_code] = int(count)
-    return counts
+@dataclass
+class AnswerTally:
+    """Answers of completed questionnaires to some questions, counted in one pass."""
+
+    # question code -> option code -> number of questionnaires with that answer
+    options: dict[str, dict[str, int]]
+    # question code -> [(score, difficulty text, how many times)], identical texts counted once;
+    # most frequent first, then by score and text (the database's order of texts)
+    texts: dict[str, list[tuple[str, str, int]]]
 
 
-async def followup_texts(
+async def tally_answers(
     conn: AsyncConnection, start: datetime, end: datetime, unit: str | None, questions: Sequence[str]
-) -> AsyncIterator[tuple[str, str, str, int]]:
-    """(question code, score, difficulty text, how many times) — identical texts counted once."""
+) -> AnswerTally:
+    """Option counts and difficulty texts from one grouped read of the answers (the report's
+    largest cost was reading them twice, docs/performance.md)."""
     a = answers.c
     times = func.count().label("times")
-    result = await conn.execute(
+    completed = select(survey_sessions.c.id).where(*_completed_in(start, end, unit))
+    rows = await conn.execute(
         select(a.question_code, a.option_code, a.followup_text, times)
-        .select_from(answers.join(survey_sessions, survey_sessions.c.id == a.session_id))
-        .where(
-            *_completed_in(start, end, unit),
-            a.question_code.in_(list(questions)),
-            a.followup_text.is_not(None),
-        )
+        .where(a.session_id.in_(completed), a.question_code.in_(list(questions)))
         .group_by(a.question_code, a.option_code, a.followup_text)
         .order_by(a.question_code, times.desc(), a.option_code, a.followup_text)
     )
-    for question_code, option_code, text, count in result:
-        yield str(question_code), str(option_code), str(text), int(count)
+    tally = AnswerTally({code: {} for code in questions}, {code: [] for code in questions})
+    for question_code, option_code, text, count in rows:
+        by_option = tally.options[question_code]
+        by_option[option_code] = by_option.get(option_code, 0) + int(count)
+        if text is not None:
+            tally.texts[question_code].append((str(option_code), str(text), int(count)))
+    return tally
 
 
 @dataclass(frozen=True)
