@@ -123,6 +123,17 @@ async def run_step(step: str, url: str, out_dir: Path) -> None:
         await storage.close()
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. On Linux ru_maxrss survives fork and exec, so a step started
+    by the seeding process would report the seeding's peak; VmHWM belongs to this process only."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kilobytes = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(kilobytes) / 1024
+
+
 def measure(step: str, url: str, out_dir: Path) -> dict[str, float]:
     done = subprocess.run(
         [sys.executable, __file__, "--step", step, "--url", url, "--dir", str(out_dir)],
@@ -148,8 +159,7 @@ def main() -> int:
         started = time.perf_counter()
         asyncio.run(run_step(args.step, args.url, args.dir))
         seconds = time.perf_counter() - started
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(peak_mb, 1)}))
+        print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(peak_rss_mb(), 1)}))
         return 0
     work = args.keep or Path(tempfile.mkdtemp(prefix="otklik-bench-"))
     work.mkdir(parents=True, exist_ok=True)
