@@ -7,6 +7,7 @@ for a yes/no question the share of its first option («Скорее удовле
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,7 +156,13 @@ def distribution_chart(analysis: Analysis) -> bytes:
     figure = Figure(figsize=(12, 9), layout="constrained")
     axes: Any = figure.subplots(3, 3)
     for ax, item in zip(axes.flat, analysis.parameters, strict=True):
-        labels = [code for code, _ in item.distribution] if item.scale else item.option_labels
+        # Option texts on two lines: «Скорее удовлетворен» and «Скорее не удовлетворен» side by
+        # side overlapped on one.
+        labels = (
+            [code for code, _ in item.distribution]
+            if item.scale
+            else [textwrap.fill(text, 14) for text in item.option_labels]
+        )
         ax.bar(labels, [n for _, n in item.distribution], color="#6aa84f")
         ax.set_title(f"{item.parameter.number}. {item.parameter.short} — {item.question}", fontsize=9)
         ax.set_xlabel("оценка" if item.scale else "вариант ответа", fontsize=8)
