@@ -71,17 +71,17 @@ def row_builder(columns: list[ExportColumn], zone: ZoneInfo) -> Callable[[Packed
     platform_cells = _PlatformCells()
 
     def row(session: PackedSession) -> list[Cell]:
-        cells: dict[str, Cell] = session.cells  # type: ignore[assignment]  # converted in place
-        get = cells.get
+        packed = session.cells
+        cells: dict[str, Cell] = dict(packed)  # a copy: the session stays as it was read
         for key in code_keys:
-            code = get(key)
+            code = packed.get(key)
             if code is not None:
-                cells[key] = platform_cells[code]  # type: ignore[index]
+                cells[key] = platform_cells[code]
         for key in time_keys:
-            moment = get(key)
+            moment = packed.get(key)
             if moment is not None:
-                cells[key] = _local_time(moment, zone)  # type: ignore[arg-type]
-        return [session.id, *map(get, keys), *[getattr(session, name) for name in service]]
+                cells[key] = _local_time(moment, zone)
+        return [session.id, *map(cells.get, keys), *[getattr(session, name) for name in service]]
 
     return row
 
