@@ -7,6 +7,7 @@ for a yes/no question the share of its first option («Скорее удовле
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,11 +91,8 @@ async def analyse(
     codes = [p.question for p in PARAMETERS]
     async with storage.transaction() as conn:
         total = await reports_repo.count_completed(conn, period.start, period.end, unit)
-        counts = await reports_repo.option_counts(conn, period.start, period.end, unit, codes)
-        texts: dict[str, list[tuple[str, str, int]]] = {code: [] for code in codes}
-        found = reports_repo.followup_texts(conn, period.start, period.end, unit, codes)
-        async for code, score, text, times in found:
-            texts[code].append((score, text, times))
+        tally = await reports_repo.tally_answers(conn, period.start, period.end, unit, codes)
+    counts, texts = tally.options, tally.texts
     figures: list[ParameterFigures] = []
     for parameter in PARAMETERS:
         question = q.question(parameter.question)
@@ -158,7 +156,13 @@ def distribution_chart(analysis: Analysis) -> bytes:
     figure = Figure(figsize=(12, 9), layout="constrained")
     axes: Any = figure.subplots(3, 3)
     for ax, item in zip(axes.flat, analysis.parameters, strict=True):
-        labels = [code for code, _ in item.distribution] if item.scale else item.option_labels
+        # Option texts on two lines: «Скорее удовлетворен» and «Скорее не удовлетворен» side by
+        # side overlapped on one.
+        labels = (
+            [code for code, _ in item.distribution]
+            if item.scale
+            else [textwrap.fill(text, 14) for text in item.option_labels]
+        )
         ax.bar(labels, [n for _, n in item.distribution], color="#6aa84f")
         ax.set_title(f"{item.parameter.number}. {item.parameter.short} — {item.question}", fontsize=9)
         ax.set_xlabel("оценка" if item.scale else "вариант ответа", fontsize=8)

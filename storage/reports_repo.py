@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
-from storage.repository import COMPLETED, as_utc
+from storage.repository import COMPLETED
 from storage.schema import answers, client_totals, respondents, survey_sessions
 
 UNIT_QUESTION = "3"
@@ -27,24 +27,40 @@ OFFLINE = "offline"
 ONLINE = "online"
 
 
-class StoredAnswer(NamedTuple):
-    option_code: str
-    option_platform_code: str
-    value_text: str
-    followup_text: str | None
+class PackedSession(NamedTuple):
+    """A completed questionnaire as the export reads it."""
 
-
-@dataclass
-class CompletedSession:
     id: int
     channel: str
     source: str
     source_ref: str | None
-    completed_at: datetime | None
     pseudonym: str | None
     external_id: str | None
     name: str | None
-    answers: dict[str, StoredAnswer] = field(default_factory=dict)
+    # question code -> its `answer_cell` value, and `followup_key(code)` -> the difficulty text
+    cells: dict[str, str]
+
+
+FOLLOWUP_SUFFIX = "_text"
+
+
+def followup_key(question_code: str) -> str:
+    """The key of a difficulty text in `PackedSession.cells` (the export names its column alike)."""
+    return question_code + FOLLOWUP_SUFFIX
+
+
+def answer_cell(
+    *, labels: bool, verbatim: Sequence[str], other_code: str, other_prefix: str
+) -> ColumnElement[str]:
+    """An answer's export cell computed by the database, so Python does not branch per cell:
+    the option code itself for `verbatim` questions (the recorded date and time), the prefix and
+    the typed text for an own variant, else the option's label or its platform code."""
+    a = answers.c
+    return case(
+        (a.question_code.in_(list(verbatim)), a.option_code),
+        (a.option_code == other_code, literal(other_prefix) + a.value_text),
+        else_=a.value_text if labels else a.option_platform_code,
+    )
 
 
 def _completed_in(start: datetime, end: datetime, unit: str | None) -> list[ColumnElement[bool]]:
@@ -64,35 +80,46 @@ def _completed_in(start: datetime, end: datetime, unit: str | None) -> list[Colu
     return where
 
 
-def _packed_answers(conn: AsyncConnection) -> ColumnElement[Any]:
+def _packed_answers(conn: AsyncConnection, cell: ColumnElement[str]) -> ColumnElement[Any]:
+    """[{question code: cell}, {followup key: text}] of one session, built by the database."""
     a = answers.c
-    fields = (a.question_code, a.option_code, a.option_platform_code, a.value_text, a.followup_text)
+    key = a.question_code + FOLLOWUP_SUFFIX
     if conn.dialect.name == "postgresql":
-        return func.json_agg(func.json_build_array(*fields))
-    return func.json_group_array(func.json_array(*fields))
+        cells = func.json_object_agg(a.question_code, cell)
+        texts = func.json_object_agg(key, a.followup_text).filter(a.followup_text.is_not(None))
+        packed = func.json_build_array(cells, texts)
+    else:
+        cells = func.json_group_object(a.question_code, cell)
+        texts = func.json_group_object(key, a.followup_text).filter(a.followup_text.is_not(None))
+        packed = func.json_array(cells, texts)
+    return select(packed).where(a.session_id == survey_sessions.c.id).scalar_subquery()
 
 
 async def iter_completed(
-    conn: AsyncConnection, start: datetime, end: datetime, unit: str | None = None, batch: int = 1000
-) -> AsyncIterator[CompletedSession]:
-    """Completed sessions in [start, end) (optionally of one unit) with their answers, by id."""
+    conn: AsyncConnection,
+    start: datetime,
+    end: datetime,
+    unit: str | None = None,
+    batch: int = 1000,
+    *,
+    cell: ColumnElement[str] | None = None,
+) -> AsyncIterator[PackedSession]:
+    """Completed sessions in [start, end) (optionally of one unit) with their answers, by id.
+
+    `cell` is what `PackedSession.cells` holds per answer (default: the option's platform code).
+    """
     s = survey_sessions.c
     r = respondents.c
     where = _completed_in(start, end, unit)
+    # One row per session with its answers packed as JSON objects by the database: no per-answer
+    # rows or objects in Python, the largest cost of a 100,000-row export (docs/performance.md).
+    packed = _packed_answers(conn, answers.c.option_platform_code if cell is None else cell)
+    loads = json.loads
     last_id = 0
     while True:
         rows = (
             await conn.execute(
-                select(
-                    s.id,
-                    s.channel,
-                    s.source,
-                    s.source_ref,
-                    s.completed_at,
-                    r.pseudonym,
-                    r.external_id,
-                    r.name,
-                )
+                select(s.id, s.channel, s.source, s.source_ref, r.pseudonym, r.external_id, r.name, packed)
                 .select_from(survey_sessions.outerjoin(respondents, r.id == s.respondent_id))
                 .where(*where, s.id > last_id)
                 .order_by(s.id)
@@ -101,73 +128,48 @@ async def iter_completed(
         ).all()
         if not rows:
             return
-        sessions = {
-            row.id: CompletedSession(
-                id=row.id,
-                channel=row.channel,
-                source=row.source,
-                source_ref=row.source_ref,
-                completed_at=as_utc(row.completed_at),
-                pseudonym=row.pseudonym,
-                external_id=row.external_id,
-                name=row.name,
-            )
-            for row in rows
-        }
-        # One row per session with its answers packed as JSON by the database: 16x fewer rows
-        # to build in Python than one per answer (the largest cost of a 100,000-row export).
-        packed = await conn.execute(
-            select(answers.c.session_id, _packed_answers(conn))
-            .where(answers.c.session_id.in_(list(sessions)))
-            .group_by(answers.c.session_id)
-        )
-        for session_id, data in packed:
-            stored = sessions[session_id].answers
-            for question_code, option_code, platform_code, value_text, followup_text in (
-                json.loads(data) if isinstance(data, str) else data
-            ):
-                stored[question_code] = StoredAnswer(option_code, platform_code, value_text, followup_text)
-        for session in sessions.values():
-            yield session
-        last_id = rows[-1].id
+        for session_id, channel, source, source_ref, pseudonym, external_id, name, data in rows:
+            # SQLite returns JSON text, PostgreSQL a parsed value; an empty aggregate is null there.
+            cells, texts = loads(data) if isinstance(data, str) else data
+            cells = cells or {}
+            if texts:
+                cells.update(texts)
+            yield PackedSession(session_id, channel, source, source_ref, pseudonym, external_id, name, cells)
+        last_id = rows[-1][0]
 
 
-async def option_counts(
+@dataclass
+class AnswerTally:
+    """Answers of completed questionnaires to some questions, counted in one pass."""
+
+    # question code -> option code -> number of questionnaires with that answer
+    options: dict[str, dict[str, int]]
+    # question code -> [(score, difficulty text, how many times)], identical texts counted once;
+    # most frequent first, then by score and text (the database's order of texts)
+    texts: dict[str, list[tuple[str, str, int]]]
+
+
+async def tally_answers(
     conn: AsyncConnection, start: datetime, end: datetime, unit: str | None, questions: Sequence[str]
-) -> dict[str, dict[str, int]]:
-    """question code -> option code -> number of completed questionnaires with that answer."""
-    a = answers.c
-    rows = await conn.execute(
-        select(a.question_code, a.option_code, func.count())
-        .select_from(answers.join(survey_sessions, survey_sessions.c.id == a.session_id))
-        .where(*_completed_in(start, end, unit), a.question_code.in_(list(questions)))
-        .group_by(a.question_code, a.option_code)
-    )
-    counts: dict[str, dict[str, int]] = {code: {} for code in questions}
-    for question_code, option_code, count in rows:
-        counts[question_code][option_code] = int(count)
-    return counts
-
-
-async def followup_texts(
-    conn: AsyncConnection, start: datetime, end: datetime, unit: str | None, questions: Sequence[str]
-) -> AsyncIterator[tuple[str, str, str, int]]:
-    """(question code, score, difficulty text, how many times) — identical texts counted once."""
+) -> AnswerTally:
+    """Option counts and difficulty texts from one grouped read of the answers (the report's
+    largest cost was reading them twice, docs/performance.md)."""
     a = answers.c
     times = func.count().label("times")
-    result = await conn.execute(
+    completed = select(survey_sessions.c.id).where(*_completed_in(start, end, unit))
+    rows = await conn.execute(
         select(a.question_code, a.option_code, a.followup_text, times)
-        .select_from(answers.join(survey_sessions, survey_sessions.c.id == a.session_id))
-        .where(
-            *_completed_in(start, end, unit),
-            a.question_code.in_(list(questions)),
-            a.followup_text.is_not(None),
-        )
+        .where(a.session_id.in_(completed), a.question_code.in_(list(questions)))
         .group_by(a.question_code, a.option_code, a.followup_text)
         .order_by(a.question_code, times.desc(), a.option_code, a.followup_text)
     )
-    for question_code, option_code, text, count in result:
-        yield str(question_code), str(option_code), str(text), int(count)
+    tally = AnswerTally({code: {} for code in questions}, {code: [] for code in questions})
+    for question_code, option_code, text, count in rows:
+        by_option = tally.options[question_code]
+        by_option[option_code] = by_option.get(option_code, 0) + int(count)
+        if text is not None:
+            tally.texts[question_code].append((str(option_code), str(text), int(count)))
+    return tally
 
 
 @dataclass(frozen=True)

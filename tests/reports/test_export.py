@@ -159,22 +159,32 @@ async def test_own_variant_is_exported_with_its_text(
         assert cells["12"] == ("Личный приём в здании министерства" if labels else "1")
 
 
-async def test_row_builder_equals_the_columns_values(storage, questionnaire) -> None:  # type: ignore[no-untyped-def]
-    """The inline row computation gives exactly what each column's own `value` gives."""
-    from datetime import UTC, datetime
-    from zoneinfo import ZoneInfo
+def test_row_of_a_packed_session(questionnaire: Questionnaire) -> None:
+    """Cells as the database packs them in, the row's exact values out (both modes)."""
+    from datetime import datetime
 
     from reports.export import export_columns, row_builder
-    from storage.reports_repo import CompletedSession, StoredAnswer
+    from storage.reports_repo import PackedSession, followup_key
 
-    session = CompletedSession(
-        id=7, channel="telegram", source="qr", source_ref="k1", completed_at=datetime.now(UTC),
-        pseudonym="p", external_id="42", name="Анна",
-        answers={"1": StoredAnswer("other", "other", "Своя мера", None), "9": StoredAnswer("2", "2", "Скорее не удовлетворен", None),
-                 "11": StoredAnswer("2", "2", "2", "Долго"), "7": StoredAnswer("2025-07-01T10:00:00+00:00", "x", "", None)},
-    )  # fmt: skip
+    def packed(cells: dict[str, str]) -> PackedSession:
+        return PackedSession(7, "telegram", "qr", "k1", "p", "42", "Анна", dict(cells))
+
+    cells = {"1": "Другое: 12", "5": "4", "9": "2", "11": "2", followup_key("11"): "5",
+             "7": "2025-07-01T10:00:00+00:00", "4": "007", "3": "x1"}  # fmt: skip
     for labels in (False, True):
-        columns = export_columns(
-            questionnaire, labels=labels, with_contacts=True, zone=ZoneInfo("Asia/Novosibirsk")
-        )
-        assert row_builder(columns)(session) == [c.value(session) for c in columns]
+        columns = export_columns(questionnaire, labels=labels, with_contacts=True, zone=NSK)
+        row = row_builder(columns, NSK)
+        for session in (packed(cells), packed(cells)):  # the second one meets remembered codes
+            got = dict(zip([c.code for c in columns], row(session), strict=True))
+            assert got["session"] == 7
+            assert got["11"] == "Другое: 12"  # an own variant is text even when it looks numeric
+            assert got["23_text"] == "5"  # a difficulty text is never turned into a number
+            assert got["18"] == datetime(2025, 7, 1, 17, 0)  # the ministry's zone, no offset
+            assert got["22"] is None and got["24"] is None and got["24_text"] is None  # unanswered
+            assert (got["channel"], got["source"], got["source_ref"]) == ("telegram", "qr", "k1")
+            assert (got["respondent"], got["external_id"], got["name"]) == ("p", "42", "Анна")
+            if labels:  # the database put the labels in: they are written as they are
+                assert (got["15"], got["21"], got["23"], got["14"], got["13"]) == ("4", "2", "2", "007", "x1")
+            else:  # platform codes: numeric ones become numbers
+                assert (got["15"], got["21"], got["23"], got["14"], got["13"]) == (4, 2, 2, 7, "x1")
+    assert row_builder(export_columns(questionnaire, zone=NSK), NSK)(packed({"7": "вчера"}))[7] == "вчера"
