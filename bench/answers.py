@@ -88,11 +88,11 @@ def next_update(session: NoNetworkSession, chat: int, label: str) -> Update:
 
 
 async def run_project(
-    db: Path, respondents: int, concurrency: int, url: str | None = None
+    db: Path, respondents: int, concurrency: int, url: str | None = None, pool_size: int = 5
 ) -> tuple[float, list[float], int]:
     schema = f"bench_{secrets.token_hex(4)}" if url else None
     settings = Settings(database={"url": url or f"sqlite+aiosqlite:///{db}", "pg_schema": schema})
-    storage = await Storage.open(settings.database.url, schema=schema)
+    storage = await Storage.open(settings.database.url, schema=schema, pool_size=pool_size)
     session = NoNetworkSession()
     bot = Bot(TOKEN, session=session)
     dispatcher = build_dispatcher(Services(settings, storage, questionnaire_from(settings)), bot)
@@ -166,7 +166,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def measure(
-    respondents: int, concurrency: int, url: str | None = None, rounds: int = 4
+    respondents: int, concurrency: int, url: str | None = None, rounds: int = 4, pool_size: int = 5
 ) -> dict[str, Any]:
     """Two passes in one run: one respondent at a time (handling time without queueing), then
     `concurrency` respondents at once (throughput); each against the baseline at the same load.
@@ -183,7 +183,7 @@ async def measure(
                 folder = Path(tmp) / f"{name}{index}"
                 folder.mkdir()
                 elapsed, slice_latencies, slice_count = await run_project(
-                    folder / "project.db", per_round, load, url
+                    folder / "project.db", per_round, load, url, pool_size
                 )
                 rate = await run_baseline(folder / "baseline.db", slice_count, load)
                 project_time += elapsed
@@ -207,8 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--database", default=None, help="PostgreSQL URL instead of a SQLite file")
     parser.add_argument("--rounds", type=int, default=4, help="project/baseline alternations per pass")
+    parser.add_argument(
+        "--pool-size", type=int, default=5, help="PostgreSQL connections ([database] pool_size)"
+    )
     args = parser.parse_args(argv)
-    result = asyncio.run(measure(args.respondents, args.concurrency, args.database, args.rounds))
+    result = asyncio.run(
+        measure(args.respondents, args.concurrency, args.database, args.rounds, args.pool_size)
+    )
     print(
         f"answers: {result['respondents']} respondents, the whole questionnaire each, storage {args.database or 'SQLite file'}"
     )

@@ -118,6 +118,9 @@ class DatabaseConfig(_Section):
     url: str = DEFAULT_DATABASE_URL
     # PostgreSQL only: keep Otklik's tables in this schema (a shared database, tests).
     pg_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    # PostgreSQL only: connections per process. Chats answering at the same moment beyond this
+    # wait for a free connection (SQLite has one connection and one writer by design).
+    pool_size: int = Field(default=5, ge=1, le=200)
 
     @field_validator("url")
     @classmethod

@@ -89,7 +89,9 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(settings: Settings, runners: list[ChannelRunner], questionnaire: Questionnaire) -> int:
-    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema)
+    storage = await Storage.open(
+        settings.database.url, schema=settings.database.pg_schema, pool_size=settings.database.pool_size
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -23,8 +23,8 @@ class Storage:
         self._sqlite_conn: AsyncConnection | None = None
 
     @classmethod
-    async def open(cls, url: str, *, schema: str | None = None) -> Storage:
-        engine = create_engine(url, schema=schema)
+    async def open(cls, url: str, *, schema: str | None = None, pool_size: int = 5) -> Storage:
+        engine = create_engine(url, schema=schema, pool_size=pool_size)
         try:
             await migrate(engine)
         except BaseException:

@@ -77,6 +77,13 @@ def test_bad_database_url(tmp_path: Path) -> None:
     assert len(problems) == 1 and problems[0].startswith("database.url:")
 
 
+def test_pool_size_is_checked(tmp_path: Path) -> None:
+    problems = errors(write(tmp_path, "[database]\npool_size = 0\n"))
+    assert len(problems) == 1 and problems[0].startswith("database.pool_size:")
+    settings = load_settings(write(tmp_path, "[database]\npool_size = 12\n"), explicit=True)
+    assert settings.database.pool_size == 12
+
+
 def test_cli_bad_config_exits_2_without_traceback_or_secret(tmp_path: Path) -> None:
     path = write(tmp_path, '[telegram]\nenabled = "maybe"\ntoken = "999:SECRET-TOKEN"\n')
     proc = subprocess.run(
