@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -56,14 +56,6 @@ class VkService:
     async def stop(self) -> None:
         self.stop_event.set()
         await asyncio.wait_for(self.task, 20)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeVk]:
-    server = FakeVk().start()
-    yield server
-    server.close()
-    assert not server.violations, server.violations
 
 
 @pytest.fixture
