@@ -33,12 +33,18 @@ STEP_TEXT = (
     "Выйти из диалога: «отмена»."
 )
 STEP_AUDIENCE = "Шаг 2 из 4. " + texts.AUDIENCE_HELP
+STEP_AUDIENCE_CHANNELS = "Шаг 2 из 4. " + texts.audience_help(("telegram", "vk"))
 STEP_TIME = "Шаг 3 из 4. " + texts.TIME_HELP
 CANCELLED_DIALOG = "Создание рассылки отменено."
 
 
 def dialog_key(user_id: int) -> str:
     return f"mailing:dialog:{user_id}"
+
+
+def mailing_channels(settings: Settings) -> tuple[str, ...]:
+    """Channels a campaign can go to from the dialog: Telegram, and VK when it is enabled."""
+    return ("telegram", "vk") if settings.vk.enabled else ("telegram",)
 
 
 def _now() -> datetime:
@@ -178,9 +184,9 @@ async def _step(
     if step == "text":
         state["text"] = texts.check_text(typed)
         state["step"] = "audience"
-        return state, STEP_AUDIENCE
+        return state, STEP_AUDIENCE_CHANNELS if settings.vk.enabled else STEP_AUDIENCE
     if step == "audience":
-        state["audience"] = texts.parse_audience(typed).to_json()
+        state["audience"] = texts.parse_audience(typed, channels=mailing_channels(settings)).to_json()
         state["step"] = "time"
         return state, STEP_TIME
     audience = store.Audience.from_json(state.get("audience") or {})

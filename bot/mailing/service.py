@@ -416,31 +416,39 @@ class CampaignScheduler:
             await self.sender.report(campaign_id)
 
     async def remind(self) -> None:
+        """One reminder per unfinished survey, in every channel whose transport is up (Telegram,
+        VK): the survey's own channel, so the person is reminded where they started."""
+        for channel in sorted(self.deps.transports):
+            await self._remind(channel)
+
+    async def _remind(self, channel: str) -> None:
         deps = self.deps
         cfg = deps.config.reminder
-        transport = deps.transports.get("telegram")
-        if transport is None:  # reminders are Telegram-only for now
+        transport = deps.transports.get(channel)
+        if transport is None:  # the channel stopped meanwhile
             return
         now = deps.clock()
         try:
             async with deps.storage.transaction() as conn:
                 claimed = await store.claim_reminders(
                     conn,
-                    channel="telegram",
+                    channel=channel,
                     older_than=now - timedelta(hours=cfg.after_hours),
                     newer_than=now - timedelta(days=cfg.max_age_days),
                     limit=200,
                     now=now,
                 )
         except (SQLAlchemyError, OSError) as exc:
-            log.warning("reminders: database unavailable (%s)", type(exc).__name__)
+            log.warning("reminders (%s): database unavailable (%s)", channel, type(exc).__name__)
             return
         if not claimed:
             return
         button = (deps.config.button_text, transport.survey_link(""))
+        # `reminder:<row id>` is the identity: VK derives the random_id from it (a retry is not a
+        # second message); Telegram ignores it.
         results = await asyncio.gather(
             *(
-                transport.send(item.external_id, cfg.text, button, identity=f"reminder:{item.outbox_id}")
+                _send_safely(transport, item, cfg.text, button, f"reminder:{item.outbox_id}")
                 for item in claimed
             )
         )
@@ -457,7 +465,18 @@ class CampaignScheduler:
             for item, r in zip(claimed, results, strict=True):
                 if r.status == store.UNREACHABLE:
                     await repo.mark_unreachable(conn, item.respondent_id, now)
-        log.info("reminders: %d sent", sum(r.status == store.SENT for r in results))
+        log.info("reminders (%s): %d sent", channel, sum(r.status == store.SENT for r in results))
+
+
+async def _send_safely(
+    transport: Transport, item: store.Claimed, text: str, button: tuple[str, str], identity: str
+) -> Delivered:
+    """A defect in one send must not lose the other results of the batch (rows stay recorded)."""
+    try:
+        return await transport.send(item.external_id, text, button, identity=identity)
+    except Exception as exc:
+        log.exception("reminder %s: sending failed", item.outbox_id)
+        return Delivered(store.UNKNOWN, error=f"{type(exc).__name__}: {exc}"[:300])
 
 
 def _job(func: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Coroutine[Any, Any, None]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -76,19 +77,49 @@ AUDIENCE_HELP = (
     "пробел: мера=<код> подразделение=<код> район=<код> давно=<дней> (последний опрос пройден "
     "больше N дней назад или не пройден вовсе), никогда (ни разу не прошли опрос)."
 )
+CHANNEL_HELP = (
+    "Канал: по умолчанию Telegram; для ВКонтакте начните с «вк» (например «вк все» или «вк мера=1»)."
+)
+CHANNEL_WORDS = {
+    "telegram": "telegram", "телеграм": "telegram", "тг": "telegram", "tg": "telegram",
+    "vk": "vk", "вк": "vk", "вконтакте": "vk",
+}  # fmt: skip
+CHANNEL_NAMES = {"telegram": "Telegram", "vk": "ВКонтакте"}
+ALL_WORDS = frozenset({"все", "всем", "all", "*"})
 
 
-def parse_audience(spec: str, channel: str = "telegram") -> Audience:
-    """«все» or `мера=1 подразделение=2 район=3 давно=90 никогда`."""
-    spec = spec.strip().lower()
+def audience_help(channels: Collection[str] = ("telegram",)) -> str:
+    """The audience help; the channel choice is offered only when more than Telegram is running."""
+    if "vk" not in channels:
+        return AUDIENCE_HELP
+    return AUDIENCE_HELP.replace("в Telegram", "в выбранном канале") + " " + CHANNEL_HELP
+
+
+def parse_audience(
+    spec: str, channel: str = "telegram", channels: Collection[str] = ("telegram",)
+) -> Audience:
+    """«все» or `мера=1 подразделение=2 район=3 давно=90 никогда`; with `channels` beyond
+    Telegram also a channel word (`вк`, `телеграм`, or `канал=вк`)."""
     values: dict[str, object] = {}
-    if spec in ("все", "всем", "all", "*", ""):
-        return Audience(channel=channel)
-    for part in spec.split():
+    for part in spec.strip().lower().split():
         key, _, value = part.partition("=")
+        if part in ALL_WORDS:
+            continue
+        if part in CHANNEL_WORDS or key == "канал":
+            chosen = CHANNEL_WORDS.get(value if key == "канал" else part)
+            if chosen is None:
+                raise TextProblem(f"Неизвестный канал «{value}»: telegram или вк.")
+            if chosen not in channels:
+                raise TextProblem(
+                    f"Канал {CHANNEL_NAMES[chosen]} не подключен; рассылка возможна в: "
+                    + ", ".join(CHANNEL_NAMES[c] for c in channels)
+                    + "."
+                )
+            channel = chosen
+            continue
         field_name = AUDIENCE_KEYS.get(key)
         if field_name is None:
-            raise TextProblem(f"Непонятный фильтр «{part}». {AUDIENCE_HELP}")
+            raise TextProblem(f"Непонятный фильтр «{part}». {audience_help(channels)}")
         if field_name == "never_completed":
             values[field_name] = True
             continue
@@ -104,7 +135,7 @@ def parse_audience(spec: str, channel: str = "telegram") -> Audience:
 
 
 def describe_audience(audience: Audience) -> str:
-    parts = [f"согласившиеся получать приглашения ({audience.channel})"]
+    parts = [f"согласившиеся получать приглашения ({CHANNEL_NAMES.get(audience.channel, audience.channel)})"]
     if audience.support_measure:
         parts.append(f"мера поддержки {audience.support_measure}")
     if audience.unit:

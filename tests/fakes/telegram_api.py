@@ -74,10 +74,13 @@ class FakeTelegram:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    async def start(self) -> FakeTelegram:
+    def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None)
+        return app
+
+    async def start(self) -> FakeTelegram:
+        self._runner = web.AppRunner(self._app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from bot.config import MailingConfig
@@ -15,6 +16,7 @@ from storage.store import Storage
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import Service
+from tests.vk.fake_vk import FakeVk
 
 FIRST_CHAT = 6_000_000
 FAST = {"poll_seconds": 0.3, "progress_seconds": 1.0, "leader_retry_seconds": 0.5}
@@ -73,6 +75,15 @@ async def completed_survey(
         await conn.execute(
             update(survey_sessions).where(survey_sessions.c.id == session.id).values(completed_at=at)
         )
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeVk]:
+    """The fake VK API server (VK campaigns and reminders)."""
+    server = FakeVk().start()
+    yield server
+    server.close()
+    assert not server.violations, server.violations
 
 
 def mailing_service(database: Database, fake: FakeTelegram, **mailing: Any) -> Service:

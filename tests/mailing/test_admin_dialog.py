@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.mailing.admin import CANCELLED_DIALOG, MAILING_COMMANDS, STEP_AUDIENCE, STEP_TEXT, STEP_TIME
+from bot.app import questionnaire_from
+from bot.config import MailingConfig
+from bot.mailing.admin import (
+    CANCELLED_DIALOG,
+    MAILING_COMMANDS,
+    STEP_AUDIENCE,
+    STEP_AUDIENCE_CHANNELS,
+    STEP_TEXT,
+    STEP_TIME,
+)
+from bot.run import Services
+from bot.telegram.runner import run_telegram
 from bot.telegram.staff import NOT_AVAILABLE, WRONG_ROLE
+from bot.vk import runner as vk_runner
 from storage import mailing as store
+from storage.store import Storage
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram
-from tests.mailing.conftest import FIRST_CHAT, mailing_service, seed
+from tests.mailing.conftest import FAST, FIRST_CHAT, mailing_service, seed
 from tests.mailing.test_campaign_e2e import invitations, wait_status
-from tests.telegram.conftest import CHAT
+from tests.mailing.test_vk_mailing import FIRST_PEER, vk_settings
+from tests.telegram.conftest import CHAT, tg_settings
+from tests.vk.fake_vk import FakeVk
 
 ADMIN, OPERATOR = 900, 901
 
@@ -36,6 +51,8 @@ async def test_admin_creates_a_campaign_through_the_dialog_across_a_restart(
         assert "Неизвестная подстановка {имя}" in reply and "Попробуйте еще раз" in reply
         assert await say(fake_tg, ADMIN, "Здравствуйте, {name}! Ждем ваш отзыв.") == STEP_AUDIENCE
         assert "Непонятный фильтр" in await say(fake_tg, ADMIN, "регион=5")
+        # VK is not enabled here: the channel cannot be chosen.
+        assert "Канал ВКонтакте не подключен" in await say(fake_tg, ADMIN, "вк все")
         assert await say(fake_tg, ADMIN, "все") == STEP_TIME
         # Commands keep their meaning inside the dialog; the dialog waits.
         assert (await say(fake_tg, ADMIN, "/stats")).startswith("Анкеты")
@@ -84,3 +101,42 @@ async def test_non_admins_try_every_staff_command(database: Database, fake_tg: F
         await asyncio.sleep(0)
     finally:
         await service.stop()
+
+
+async def test_admin_chooses_vk_in_the_dialog_when_vk_is_enabled(
+    database: Database, fake_tg: FakeTelegram, fake: FakeVk, storage: Storage
+) -> None:
+    """Telegram and VK in one process: the `/mailing` dialog offers VK and the campaign goes out
+    through the VK client to VK respondents only."""
+    settings = tg_settings(database, fake_tg).model_copy(
+        update={"vk": vk_settings(database, fake).vk, "mailing": MailingConfig(**FAST)}
+    )
+    vk_people = await seed(storage, 3, first=FIRST_PEER, channel="vk", withdrawn=[FIRST_PEER + 2])
+    await seed(storage, 2, first=FIRST_CHAT, channel="telegram")
+    services = Services(settings, storage, questionnaire_from(settings))
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(run_telegram(services, stop)),
+        asyncio.create_task(vk_runner.run(services, stop)),
+    ]
+    try:
+        assert await say(fake_tg, ADMIN, "/mailing") == STEP_TEXT
+        assert await say(fake_tg, ADMIN, "Здравствуйте, {name}!") == STEP_AUDIENCE_CHANNELS
+        assert "Неизвестный канал «почта»" in await say(fake_tg, ADMIN, "канал=почта")
+        assert await say(fake_tg, ADMIN, "вк все") == STEP_TIME
+        preview = await say(fake_tg, ADMIN, "сейчас")
+        assert "согласившиеся получать приглашения (ВКонтакте)" in preview and "получат: 2" in preview
+        assert "Рассылка №1 создана" in await say(fake_tg, ADMIN, "да")
+        await wait_status(storage, 1, store.DONE)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    async with storage.transaction() as conn:
+        campaign = await store.get_campaign(conn, 1)
+        rows = dict(await store.outbox_rows(conn, 1))
+    assert campaign is not None and campaign.channel == "vk" and campaign.created_by == f"tg:{ADMIN}"
+    assert rows == dict.fromkeys(vk_people[:2], store.SENT)
+    assert sorted((m.peer_id, m.text) for m in fake.sent) == [
+        (FIRST_PEER + i, f"Здравствуйте, Клиент{FIRST_PEER + i}!") for i in range(2)
+    ]
+    assert invitations(fake_tg) == {}  # Telegram respondents are not in a VK campaign

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from bot.app import questionnaire_from
 from bot.cli import main
@@ -20,7 +21,9 @@ from bot.vk.api import VkClient
 from bot.vk.render import random_id
 from storage import mailing as store
 from storage import repository as repo
+from storage.schema import reminders
 from storage.store import Storage
+from survey_flow.model import Questionnaire
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram
 from tests.mailing.conftest import FAST, FIRST_CHAT, now, seed
@@ -53,14 +56,6 @@ class VkService:
     async def stop(self) -> None:
         self.stop_event.set()
         await asyncio.wait_for(self.task, 20)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeVk]:
-    server = FakeVk().start()
-    yield server
-    server.close()
-    assert not server.violations, server.violations
 
 
 @pytest.fixture
@@ -235,3 +230,41 @@ async def test_telegram_and_vk_in_one_process_share_one_mailing_service(
         rows = dict(await store.outbox_rows(conn, vk_campaign.id))
     assert rows == dict.fromkeys(vk_people, store.SENT)
     assert not services.mailing.running
+
+
+async def test_reminder_in_vk_once_to_consenting_with_a_retry_deduplicated(
+    database: Database, fake: FakeVk, storage: Storage, questionnaire: Questionnaire
+) -> None:
+    """Unfinished VK surveys get one reminder through the VK client; a failed attempt retried by
+    the client carries the same random_id (derived from the reminder row), so one message."""
+    peers = list(range(FIRST_PEER, FIRST_PEER + 3))
+    ids = await seed(storage, 3, first=FIRST_PEER, channel="vk", withdrawn=[peers[2]])
+    tg = await seed(storage, 1, first=FIRST_CHAT, channel="telegram")  # no Telegram runner here
+    async with storage.transaction() as conn:
+        for person, channel in [*((i, "vk") for i in ids), (tg[0], "telegram")]:
+            await repo.create_session(conn, questionnaire, respondent_id=person, channel=channel,
+                                      source="direct", source_ref=None, prefill={},
+                                      now=now() - timedelta(hours=30))  # fmt: skip
+        done = await repo.active_session(conn, ids[1])
+        assert done is not None
+        await repo.finish_session(conn, done.id, repo.COMPLETED, now())
+    fake.fail("messages.send", 10)  # the first attempt fails: the client retries it
+    reminder = {"enabled": True, "after_hours": 24, "check_minutes": 0.005, "text": "Продолжим опрос?"}
+    service = VkService(vk_settings(database, fake, reminder=reminder), storage)
+    try:
+        await fake.wait_for(lambda: bool(fake.sent))
+        await asyncio.sleep(0.45)  # the check runs at least once more (every 0.3 s): still one
+    finally:
+        await service.stop()
+
+    async with storage.transaction() as conn:
+        rows = [(r.id, r.respondent_id, r.status) for r in await conn.execute(select(reminders))]
+    assert [(person, status) for _, person, status in rows] == [(ids[0], store.SENT)]
+    (message,) = fake.sent
+    assert (message.peer_id, message.text) == (peers[0], "Продолжим опрос?")
+    assert message.random_id == random_id(peers[0], f"reminder:{rows[0][0]}")
+    assert message.buttons() == [
+        {"type": "open_link", "link": f"https://vk.me/club{GROUP_ID}", "label": "Пройти опрос"}
+    ]
+    calls = fake.calls_of("messages.send")
+    assert [(int(c["peer_id"]), int(c["random_id"])) for c in calls] == [(peers[0], message.random_id)] * 2
