@@ -293,6 +293,10 @@ class Settings(BaseSettings):
     alerts: AlertsConfig = AlertsConfig()
     mailing: MailingConfig = MailingConfig()
 
+    def send_rate(self, channel: str) -> float:
+        """Messages per second a campaign of `channel` goes out at (for its time estimate)."""
+        return self.vk.rps if channel == "vk" else self.mailing.rate()
+
     @classmethod
     def settings_customise_sources(
         cls,

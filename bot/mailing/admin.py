@@ -81,7 +81,7 @@ async def _list(message: TgMessage, member: StaffMember, data: dict[str, Any]) -
         await message.answer("Рассылок пока нет. Создать: /mailing")
         return
     blocks = [
-        texts.progress_text(c, progress[c.id], settings.mailing.rate(), settings.mailing.timezone)
+        texts.progress_text(c, progress[c.id], settings.send_rate(c.channel), settings.mailing.timezone)
         for c in campaigns
     ]
     await message.answer("\n\n".join(blocks)[:4000])

@@ -171,7 +171,7 @@ async def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await storage.close()
     cfg = settings.mailing
-    print(texts.progress_text(campaign, progress, cfg.rate(), cfg.timezone))
+    print(texts.progress_text(campaign, progress, settings.send_rate(campaign.channel), cfg.timezone))
     print(texts.bar(progress) if campaign.started_at is not None else "[не начата]")
     print(f"аудитория: {texts.describe_audience(campaign.audience)}")
     print(f"создана: {texts.local_time(campaign.created_at, cfg.timezone)}, {campaign.created_by}")

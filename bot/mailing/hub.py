@@ -73,6 +73,7 @@ class MailingHub:
                 transports=self.transports,
                 notifier=self.notifier,
                 admin_chats=admin_chats(settings),
+                rates={channel: settings.send_rate(channel) for channel in ("telegram", "vk")},
             )
             self._stop = asyncio.Event()
             self._task = asyncio.create_task(

@@ -101,6 +101,7 @@ class MailingDeps:
     transports: dict[str, Transport]
     notifier: Notifier
     admin_chats: list[str]
+    rates: dict[str, float] = field(default_factory=dict)  # per channel, for time estimates
     clock: Clock = utcnow
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -298,7 +299,8 @@ class Sender:
         )  # fmt: skip
         if campaign.notify_chat is None:
             return
-        text = texts.progress_text(campaign, progress, deps.config.rate(), deps.config.timezone)
+        rate = deps.rates.get(campaign.channel, deps.config.rate())
+        text = texts.progress_text(campaign, progress, rate, deps.config.timezone)
         if self._shown.get(campaign_id) == text and not final:
             return  # nothing changed (e.g. paused): no edit
         self._shown[campaign_id] = text

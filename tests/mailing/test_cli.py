@@ -151,3 +151,31 @@ def test_show_prints_a_progress_bar(database: Database, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert "Рассылка №1: идет отправка" in out and "отправлено: 2" in out and "осталось: 2" in out
     assert f"[{'#' * 15}{'.' * 15}] 50%" in out and "оценка времени до конца: ≈1 с" in out
+
+
+def test_show_estimates_a_vk_campaign_at_the_vk_rate(
+    database: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from storage import mailing as store
+    from tests.mailing.conftest import now
+
+    async def running() -> None:
+        storage = await database.open()
+        try:
+            await seed(storage, 40, channel="vk")
+            async with storage.transaction() as conn:
+                campaign = await store.create_campaign(
+                    conn, text="x", audience=store.Audience(channel="vk"), scheduled_at=now(),
+                    created_by="t", now=now(),
+                )  # fmt: skip
+                await store.start_campaign(conn, campaign.id, now())
+        finally:
+            await storage.close()
+
+    asyncio.run(running())
+    config = tmp_path / "config.toml"
+    config.write_text("[vk]\nrps = 2\n", encoding="utf-8")
+    assert main(["--config", str(config), *run(database, "mailing", "show", "1")]) == 0
+    out = capsys.readouterr().out
+    # 40 messages at [vk] rps = 2, not at Telegram's 30/s (which would say ≈2 с)
+    assert "осталось: 40" in out and "оценка времени до конца: ≈21 с" in out
