@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -191,6 +192,8 @@ def main() -> int:
         verdict = "ok" if figures["seconds"] <= target and figures["peak_rss_mb"] <= 250 else "OVER TARGET"
         print(f"{name:20} {figures['seconds']:6.2f} s  peak RSS {figures['peak_rss_mb']:6.1f} MB  "
               f"(target {target:.0f} s, 250 MB) {verdict}")  # fmt: skip
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)  # the 100,000-row database and files: not kept
     return 0
 
 

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -198,7 +199,11 @@ async def main(args: argparse.Namespace) -> int:
     print(f"busiest 1 s window of accepted invitations: {busiest_second(accepted)}")
     print(f"sent {progress[store.SENT]}, unknown {progress[store.UNKNOWN]}, failed {progress[store.FAILED]}")
     print(f"duplicates: {duplicates}; missing (not invited, not reported unknown): {missing}")
-    return 0 if duplicates == 0 and missing == 0 else 1
+    if duplicates or missing:
+        print(f"database and service log kept in {work}")
+        return 1
+    shutil.rmtree(work, ignore_errors=True)  # a clean run leaves nothing behind in /tmp
+    return 0
 
 
 def busiest_second(times: list[float]) -> int:
