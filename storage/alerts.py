@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.repository import COMPLETED, _insert_ignore
+from storage.repository import COMPLETED, insert_ignore
 from storage.schema import channel_state, survey_sessions
 
 CURSOR_KEY = "alerts:checked_until"
@@ -29,7 +29,7 @@ async def completed_since(
 async def claim(conn: AsyncConnection, session_id: int, now: datetime) -> bool:
     """True for the one caller that claims this session's alert."""
     result = await conn.execute(
-        _insert_ignore(conn, channel_state).values(key=f"alert:{session_id}", value="sent", updated_at=now)
+        insert_ignore(conn, channel_state).values(key=f"alert:{session_id}", value="sent", updated_at=now)
     )
     return bool(result.rowcount == 1)
 

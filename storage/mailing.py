@@ -16,10 +16,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, insert, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.repository import COMPLETED, IN_PROGRESS, RESPONDENT_COLUMNS, Respondent, as_utc, create_prefill
+from storage.repository import (
+    COMPLETED,
+    IN_PROGRESS,
+    RESPONDENT_COLUMNS,
+    Respondent,
+    as_utc,
+    create_prefill,
+    insert_ignore,
+)
 from storage.schema import (
     answers,
     campaigns,
@@ -465,16 +472,23 @@ async def consenting_ids(conn: AsyncConnection, respondent_ids: Sequence[int]) -
 
 
 async def record(conn: AsyncConnection, outcomes: Iterable[Outcome], now: datetime) -> None:
+    await _record_outcomes(conn, outbox, outcomes, now)
+
+
+async def _record_outcomes(
+    conn: AsyncConnection, table: Any, outcomes: Iterable[Outcome], now: datetime
+) -> None:
+    """Send results of claimed rows (outbox or reminders); a row no longer `sending` is left alone."""
     for outcome in outcomes:
+        values: dict[str, Any] = {
+            "status": outcome.status,
+            "sent_at": now if outcome.status == SENT else None,
+            "error": outcome.error,
+        }
+        if "message_id" in table.c:
+            values["message_id"] = outcome.message_id
         await conn.execute(
-            update(outbox)
-            .where(outbox.c.id == outcome.outbox_id, outbox.c.status == SENDING)
-            .values(
-                status=outcome.status,
-                sent_at=now if outcome.status == SENT else None,
-                message_id=outcome.message_id,
-                error=outcome.error,
-            )
+            update(table).where(table.c.id == outcome.outbox_id, table.c.status == SENDING).values(**values)
         )
 
 
@@ -596,7 +610,7 @@ async def claim_reminders(
         if row.respondent_id not in consenting:
             continue
         result = await conn.execute(
-            _insert_ignore(conn).values(
+            insert_ignore(conn, reminders).values(
                 session_id=row.id, respondent_id=row.respondent_id, status=SENDING, created_at=now
             )
         )
@@ -608,20 +622,8 @@ async def claim_reminders(
     return claimed
 
 
-def _insert_ignore(conn: AsyncConnection) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(reminders).on_conflict_do_nothing()
-
-
 async def record_reminders(conn: AsyncConnection, outcomes: Iterable[Outcome], now: datetime) -> None:
-    for outcome in outcomes:
-        await conn.execute(
-            update(reminders)
-            .where(reminders.c.id == outcome.outbox_id, reminders.c.status == SENDING)
-            .values(
-                status=outcome.status, sent_at=now if outcome.status == SENT else None, error=outcome.error
-            )
-        )
+    await _record_outcomes(conn, reminders, outcomes, now)
 
 
 async def respondent_by_pseudonym(conn: AsyncConnection, pseudonym: str) -> Respondent | None:

@@ -13,11 +13,10 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
-from storage.repository import COMPLETED
+from storage.repository import COMPLETED, dialect_insert
 from storage.schema import answers, client_totals, respondents, survey_sessions
 
 UNIT_QUESTION = "3"
@@ -252,9 +251,8 @@ async def set_client_total(
     now: datetime,
     by: str | None,
 ) -> None:
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     values = {"total": total, "updated_at": now, "updated_by": by}
-    stmt = dialect.insert(client_totals).values(
+    stmt = dialect_insert(conn, client_totals).values(
         quarter=quarter, unit=unit, process_group=process_group, channel=channel, **values
     )
     await conn.execute(

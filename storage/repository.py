@@ -194,7 +194,7 @@ async def get_or_create_respondent(
     if existing is not None:
         return existing
     await conn.execute(
-        _insert_ignore(conn, respondents).values(
+        insert_ignore(conn, respondents).values(
             pseudonym=secrets.token_hex(8),
             channel=channel,
             external_id=external_id,
@@ -404,9 +404,15 @@ async def latest_consent(conn: AsyncConnection, respondent_id: int) -> ConsentRe
 # --- idempotency and channel state --------------------------------------------------------
 
 
-def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
+def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
+    """INSERT of the connection's dialect: ON CONFLICT clauses are dialect syntax."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    return dialect.insert(table)
+
+
+def insert_ignore(conn: AsyncConnection, table: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING (a row already there is kept, rowcount 0)."""
+    return dialect_insert(conn, table).on_conflict_do_nothing()
 
 
 # One statement per dialect (ON CONFLICT is dialect syntax); SQLAlchemy cannot cache its compiled
@@ -433,8 +439,7 @@ async def get_state(conn: AsyncConnection, key: str) -> str | None:
 
 
 async def set_state(conn: AsyncConnection, key: str, value: str, now: datetime) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(channel_state).values(key=key, value=value, updated_at=now)
+    stmt = dialect_insert(conn, channel_state).values(key=key, value=value, updated_at=now)
     await conn.execute(
         stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": now})
     )
