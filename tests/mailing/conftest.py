@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import update
 
 from bot.config import MailingConfig
@@ -16,7 +15,7 @@ from storage.store import Storage
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import Service
-from tests.vk.fake_vk import FakeVk
+from tests.vk.conftest import fake  # noqa: F401  (the fake VK server, for VK campaigns and reminders)
 
 FIRST_CHAT = 6_000_000
 FAST = {"poll_seconds": 0.3, "progress_seconds": 1.0, "leader_retry_seconds": 0.5}
@@ -77,17 +76,8 @@ async def completed_survey(
         )
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeVk]:
-    """The fake VK API server (VK campaigns and reminders)."""
-    server = FakeVk().start()
-    yield server
-    server.close()
-    assert not server.violations, server.violations
-
-
-def mailing_service(database: Database, fake: FakeTelegram, **mailing: Any) -> Service:
-    service = Service(database, fake)
+def mailing_service(database: Database, telegram: FakeTelegram, **mailing: Any) -> Service:
+    service = Service(database, telegram)
     config = MailingConfig(**{**FAST, **mailing})
     service.settings = service.settings.model_copy(update={"mailing": config})
     return service
