@@ -56,7 +56,11 @@ def register(sub: Any) -> None:
 
     appendix2 = sub.add_parser("appendix2", help="отчет по форме Приложения № 2 (подразделение, квартал)")
     appendix2.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
-    appendix2.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
+    which = appendix2.add_mutually_exclusive_group(required=True)
+    which.add_argument("--unit", default=None, help="структурное подразделение (код или название)")
+    which.add_argument(
+        "--all", action="store_true", help="все подразделения: лист каждого и сводный лист в одном файле"
+    )
     appendix2.add_argument("--out", type=Path, required=True, help="файл отчета .xlsx")
     appendix2.set_defaults(handler=cmd_appendix2)
 
@@ -188,28 +192,42 @@ def required_unit(q: Questionnaire, value: str) -> str:
 
 
 async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
-    from reports.appendix2 import process_groups, write_appendix2
+    from reports.appendix2 import process_groups, warnings, write_appendix2, write_appendix2_all
 
     q = questionnaire_from(settings)
     quarter = quarter_key(args.quarter)
     period = quarter_period(quarter, zone(settings))
-    unit = required_unit(q, args.unit)
+    unit = None if args.all else required_unit(q, args.unit)
     groups = process_groups(q, settings.reports.process_groups)
     if args.out.suffix.lower() != ".xlsx":
         raise UsageError("--out: отчет сохраняется в формате XLSX, укажите файл с расширением .xlsx")
     async with opened(settings) as storage:
-        rows = await write_appendix2(
-            storage,
-            q,
-            groups=groups,
-            quarter=quarter,
-            period=period,
-            unit=unit,
-            unit_label=unit_label(q, unit),
-            out=args.out,
-        )
-    missing = sum(1 for row in rows if row.total is None)
-    print(f"Приложение № 2 за {quarter_title(quarter)}: строк {len(rows)} → {args.out}")
+        if unit is None:
+            done = await write_appendix2_all(
+                storage, q, groups=groups, quarter=quarter, period=period, out=args.out
+            )
+            rows = done.summary
+            lines = [line for label, unit_rows in done.by_unit.items() for line in warnings(unit_rows, label)]
+            print(
+                f"Приложение № 2 за {quarter_title(quarter)}: подразделений {len(done.by_unit)} "
+                f"и сводный лист → {args.out}"
+            )
+        else:
+            rows = await write_appendix2(
+                storage,
+                q,
+                groups=groups,
+                quarter=quarter,
+                period=period,
+                unit=unit,
+                unit_label=unit_label(q, unit),
+                out=args.out,
+            )
+            lines = warnings(rows)
+            print(f"Приложение № 2 за {quarter_title(quarter)}: строк {len(rows)} → {args.out}")
+    for line in lines:
+        print(line, file=sys.stderr)
+    missing = sum(1 for row in rows if row.total is None and row.channel != reports_repo.UNSPECIFIED)
     if missing:
         print(
             f"Не внесено число клиентов в {missing} строках (доля не рассчитана): otklik clients set ...",

@@ -7,25 +7,27 @@ for a yes/no question the share of its first option («Скорее удовле
 from __future__ import annotations
 
 import io
-import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from openpyxl import Workbook
 from openpyxl.drawing.image import Image
 from openpyxl.styles import Alignment, Font
 
+from reports import appendix2
+from reports.charts import distribution_chart, shares_chart
 from reports.files import write_atomically
+from reports.marking import MARKING
 from reports.period import Period
+from reports.print_layout import print_setup
 from storage import reports_repo
 from storage.store import Storage
 from survey_flow.model import SCALE_CODES, Questionnaire
 
-MARKING = "Для внутреннего пользования, не подлежит опубликованию"
+__all__ = ["MARKING", "analyse", "write_report"]
+
 POSITIVE_SCORES = ("4", "5")
 
 
@@ -127,49 +129,6 @@ async def analyse(
     return Analysis(title=title, unit=unit or "", period=period, questionnaires=total, parameters=figures)
 
 
-# --- charts --------------------------------------------------------------------------------
-
-
-def _png(figure: Figure) -> bytes:
-    FigureCanvasAgg(figure)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
-
-
-def shares_chart(analysis: Analysis) -> bytes:
-    figure = Figure(figsize=(9, 4.5), layout="constrained")
-    ax: Any = figure.add_subplot()
-    items = list(reversed(analysis.parameters))
-    values = [p.positive_share or 0.0 for p in items]
-    bars = ax.barh([f"{p.parameter.number}. {p.parameter.short}" for p in items], values, color="#3a7ebf")
-    for bar, figure_ in zip(bars, items, strict=True):
-        text = "нет ответов" if figure_.positive_share is None else f"{figure_.positive_share:.1f}%"
-        ax.text(bar.get_width() + 1, bar.get_y() + bar.get_height() / 2, text, va="center", fontsize=8)
-    ax.set_xlim(0, 110)
-    ax.set_xlabel("Доля положительных ответов, %")
-    ax.set_title(f"{analysis.title}: доля положительных ответов по параметрам")
-    return _png(figure)
-
-
-def distribution_chart(analysis: Analysis) -> bytes:
-    figure = Figure(figsize=(12, 9), layout="constrained")
-    axes: Any = figure.subplots(3, 3)
-    for ax, item in zip(axes.flat, analysis.parameters, strict=True):
-        # Option texts on two lines: «Скорее удовлетворен» and «Скорее не удовлетворен» side by
-        # side overlapped on one.
-        labels = (
-            [code for code, _ in item.distribution]
-            if item.scale
-            else [textwrap.fill(text, 14) for text in item.option_labels]
-        )
-        ax.bar(labels, [n for _, n in item.distribution], color="#6aa84f")
-        ax.set_title(f"{item.parameter.number}. {item.parameter.short} — {item.question}", fontsize=9)
-        ax.set_xlabel("оценка" if item.scale else "вариант ответа", fontsize=8)
-    figure.suptitle(f"{analysis.title}: распределение ответов")
-    return _png(figure)
-
-
 # --- workbook ------------------------------------------------------------------------------
 
 HEADER = ["№", "Параметр анализа (пункт 11 Порядка)", "Вопрос анкеты", "Число ответов", "Средний балл",
@@ -197,7 +156,12 @@ def _rows(analysis: Analysis) -> Iterable[list[Any]]:
         ]
 
 
-def build_workbook(analysis: Analysis, unit_label: str, charts: list[bytes]) -> Workbook:
+def build_workbook(
+    analysis: Analysis,
+    unit_label: str,
+    charts: list[bytes],
+    appendix2_rows: list[appendix2.Row] | None = None,
+) -> Workbook:
     workbook = Workbook()
     sheet: Any = workbook.active
     sheet.title = "Анализ"
@@ -222,6 +186,12 @@ def build_workbook(analysis: Analysis, unit_label: str, charts: list[bytes]) -> 
         sheet.column_dimensions[letter].width = width
     notes = FIRST_ROW + len(PARAMETERS) + 1
     sheet.cell(notes, 1, "Пустая ячейка — по параметру нет ответов за период; доля и среднее не вычисляются.")
+    for cell in sheet[FIRST_ROW - 1]:
+        cell.alignment = Alignment(wrap_text=True, vertical="top", horizontal="center")
+    for row in sheet.iter_rows(min_row=FIRST_ROW, max_row=FIRST_ROW + len(PARAMETERS) - 1):
+        row[6].alignment = Alignment(wrap_text=True, vertical="top")
+    sheet.row_dimensions[FIRST_ROW - 1].height = 48
+    print_setup(sheet, landscape=True, title_rows=f"{FIRST_ROW - 1}:{FIRST_ROW - 1}")
 
     difficulties: Any = workbook.create_sheet("Сложности")
     _marking(difficulties)
@@ -231,8 +201,23 @@ def build_workbook(analysis: Analysis, unit_label: str, charts: list[bytes]) -> 
         for score, text, times in item.difficulties:
             number, short = item.parameter.number, item.parameter.short
             difficulties.append([number, short, item.question, int(score), text, times])
-    difficulties.column_dimensions["B"].width = 28
-    difficulties.column_dimensions["E"].width = 80
+    for row in difficulties.iter_rows(min_row=3):
+        for cell in row:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    for cell in difficulties[3]:
+        cell.font = Font(bold=True)
+    for letter, width in zip("ABCDEF", (4, 28, 10, 8, 80, 10), strict=True):
+        difficulties.column_dimensions[letter].width = width
+    print_setup(difficulties, landscape=True, title_rows="3:3")
+
+    if appendix2_rows is not None:
+        section: Any = workbook.create_sheet(appendix2.REPORT_SHEET)
+        _marking(section)
+        section["A2"] = (
+            f"Информация по форме Приложения № 2 (пункт 10 Порядка): {analysis.title}, {unit_label}"
+        )
+        section["A2"].font = Font(bold=True)
+        appendix2.report_section(section, appendix2_rows, first_row=4)
 
     pictures: Any = workbook.create_sheet("Диаграммы")
     _marking(pictures)
@@ -241,6 +226,7 @@ def build_workbook(analysis: Analysis, unit_label: str, charts: list[bytes]) -> 
         image = Image(io.BytesIO(png))
         pictures.add_image(image, f"A{anchor}")
         anchor += int(image.height / 20) + 2
+    print_setup(pictures, landscape=False)
     return workbook
 
 
@@ -260,12 +246,19 @@ async def write_report(
     title: str,
     out: Path,
     charts_dir: Path | None = None,
+    groups: list[appendix2.Group] | None = None,
+    quarter: str | None = None,
 ) -> Analysis:
+    """`groups` and `quarter` given: the report gains the Appendix 2 section (point 11 is based on
+    the point 10 information too) — the unit's lines, or the summary over all units."""
     analysis = await analyse(storage, q, period, unit, title)
-    charts = [shares_chart(analysis), distribution_chart(analysis)]
+    charts = [shares_chart(analysis, unit_label), distribution_chart(analysis, unit_label)]
     if charts_dir is not None:
         save_charts(charts_dir, charts)
-    workbook = build_workbook(analysis, unit_label, charts)
+    section = None
+    if groups is not None and quarter is not None:
+        section = await appendix2.report_rows(storage, q, groups, quarter, period, unit)
+    workbook = build_workbook(analysis, unit_label, charts, section)
 
     async def save(path: Path) -> None:
         workbook.save(path)

@@ -22,8 +22,14 @@ from storage.schema import answers, client_totals, respondents, survey_sessions
 UNIT_QUESTION = "3"
 POINT_QUESTION = "2"
 SATISFACTION_QUESTION = "9"
+# Question 5(15), «Способ получения меры поддержки»: the client's channel of interaction (point
+# 2.3 of the order). Option 1 «Лично в органе власти» is offline, option 2(4) online.
+CHANNEL_QUESTION = "5"
+IN_PERSON_OPTION = "1"
+ONLINE_OPTION = "2"
 OFFLINE = "offline"
 ONLINE = "online"
+UNSPECIFIED = "unspecified"  # no answer to 5(15), e.g. a blank on a paper form
 
 
 class PackedSession(NamedTuple):
@@ -179,9 +185,15 @@ class GroupFigures:
     satisfaction_answers: int
 
 
-def channel_kind() -> ColumnElement[str]:
-    """online = answered online (a messenger), offline = in person (a paper questionnaire)."""
-    return case((survey_sessions.c.channel == OFFLINE, literal(OFFLINE)), else_=literal(ONLINE))
+def channel_kind(way: Any) -> ColumnElement[str]:
+    """The channel of interaction by the answer to 5(15) (`way` is its answers row), whatever
+    the questionnaire came through: a QR scan at the reception is offline, a paper form of an
+    online applicant online."""
+    return case(
+        (way.c.option_code == IN_PERSON_OPTION, literal(OFFLINE)),
+        (way.c.option_code == ONLINE_OPTION, literal(ONLINE)),
+        else_=literal(UNSPECIFIED),
+    )
 
 
 async def appendix2_figures(
@@ -192,10 +204,12 @@ async def appendix2_figures(
     groups: Mapping[str, str],
     other_group: str,
 ) -> dict[tuple[str, str], GroupFigures]:
-    """(process group, online/offline) -> figures; `groups` maps point codes to group names."""
+    """(process group, online/offline/unspecified) -> figures; `groups` maps point codes to
+    group names."""
     s = survey_sessions.c
     point = aliased(answers)
     sat = aliased(answers)
+    way = aliased(answers)
     group = (
         case(
             *((point.c.option_code == code, literal(name)) for code, name in groups.items()),
@@ -204,7 +218,7 @@ async def appendix2_figures(
         if groups
         else literal(other_group)
     )
-    kind = channel_kind()
+    kind = channel_kind(way)
     # Paper questionnaires have no respondent: each one counts as one person.
     person = func.count(func.distinct(s.respondent_id)) + func.sum(
         case((s.respondent_id.is_(None), 1), else_=0)
@@ -221,7 +235,9 @@ async def appendix2_figures(
         .select_from(
             survey_sessions.outerjoin(
                 point, and_(point.c.session_id == s.id, point.c.question_code == POINT_QUESTION)
-            ).outerjoin(sat, and_(sat.c.session_id == s.id, sat.c.question_code == SATISFACTION_QUESTION))
+            )
+            .outerjoin(sat, and_(sat.c.session_id == s.id, sat.c.question_code == SATISFACTION_QUESTION))
+            .outerjoin(way, and_(way.c.session_id == s.id, way.c.question_code == CHANNEL_QUESTION))
         )
         .where(*_completed_in(start, end, unit))
         .group_by(group, kind)
@@ -272,4 +288,12 @@ async def client_totals_for(conn: AsyncConnection, quarter: str, unit: str) -> d
 
 async def count_completed(conn: AsyncConnection, start: datetime, end: datetime, unit: str | None) -> int:
     query = select(func.count()).select_from(survey_sessions).where(*_completed_in(start, end, unit))
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def count_without_answer(conn: AsyncConnection, start: datetime, end: datetime, question: str) -> int:
+    """Completed questionnaires in [start, end) with no answer to `question` (a paper blank)."""
+    s = survey_sessions.c
+    given = exists().where(answers.c.session_id == s.id, answers.c.question_code == question)
+    query = select(func.count()).select_from(survey_sessions).where(*_completed_in(start, end, None), ~given)
     return int((await conn.execute(query)).scalar_one())

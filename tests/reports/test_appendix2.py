@@ -68,16 +68,17 @@ async def test_default_groups_every_cell(
     )
     assert len(rows) == 18  # nine points x two channels, no «other» answers
     sheet = load_workbook(out)["Приложение 2"]
-    assert sheet["A1"].value == "ИНФОРМАЦИЯ"
-    assert sheet["A3"].value == "Управление развития малого и среднего предпринимательства"
-    assert sheet["A4"].value == "(структурное подразделение министерства)"
-    assert sheet["A5"].value == "за период 07.2025 - 09.2025"
-    assert [c.value for c in sheet[7]] == HEADER
-    table = [[c.value for c in row] for row in sheet.iter_rows(min_row=8, max_row=25)]
-    # A, C, D online (respondents a, c; satisfied A, C); E on paper (satisfied); B on the site (not).
+    assert sheet["A4"].value == "ИНФОРМАЦИЯ"
+    assert sheet["A6"].value == "Управление развития малого и среднего предпринимательства"
+    assert sheet["A7"].value == "(структурное подразделение министерства)"
+    assert sheet["A8"].value == "за период 07.2025 - 09.2025"
+    assert [c.value for c in sheet[10]][:7] == HEADER
+    table = [[c.value for c in row] for row in sheet.iter_rows(min_row=11, max_row=28, max_col=7)]
+    # By 5(15): A, C (chat) and E (paper) in person, all satisfied, D in person, not satisfied:
+    # offline, persons a, c and E; B online on the site (not satisfied).
     assert table[:4] == [
-        [PERSONAL, "онлайн", 40, 2, 5.0, 3, 66.7],
-        [PERSONAL, "оффлайн", 8, 1, 12.5, 1, 100.0],
+        [PERSONAL, "онлайн", 40, 0, 0.0, 0, "—"],
+        [PERSONAL, "оффлайн", 8, 3, 37.5, 4, 75.0],
         [SITE, "онлайн", 3, 1, 33.3, 1, 0.0],
         [SITE, "оффлайн", "нет данных", 0, "—", 0, "—"],
     ]
@@ -87,7 +88,7 @@ async def test_default_groups_every_cell(
             ["оффлайн", "нет данных", 0, "—", 0, "—"],
         )
     assert table[4][0] == "Электронная почта"
-    after = [sheet.cell(r, 1).value for r in range(27, 30)]
+    after = [sheet.cell(r, 1).value for r in range(30, 33)]
     assert after == [
         "Руководитель структурного подразделения _____",
         "(подпись) _____",
@@ -120,8 +121,8 @@ async def test_configured_groups(storage: Storage, questionnaire: Questionnaire,
         out=tmp_path / "a2.xlsx",
     )
     assert [row.cells() for row in rows] == [
-        ["Очные обращения", "онлайн", "нет данных", 2, "—", 3, 66.7],
-        ["Очные обращения", "оффлайн", "нет данных", 1, "—", 1, 100.0],
+        ["Очные обращения", "онлайн", "нет данных", 0, "—", 0, "—"],
+        ["Очные обращения", "оффлайн", "нет данных", 3, "—", 4, 75.0],
         ["Электронные каналы", "онлайн", 0, 1, "—", 1, 0.0],  # a zero total: share not computed
         ["Электронные каналы", "оффлайн", "нет данных", 0, "—", 0, "—"],
     ]

@@ -69,7 +69,7 @@ def test_export_report_and_appendix2(seeded: str, tmp_path: Path, capsys: pytest
     captured = capsys.readouterr()
     assert "Не внесено число клиентов в 17 строках" in captured.err
     sheet = load_workbook(tmp_path / "a2.xlsx").active
-    assert [c.value for c in sheet[8]] == [group, "онлайн", 40, 2, 5.0, 3, 66.7]
+    assert [c.value for c in sheet[11]][:7] == [group, "онлайн", 40, 0, 0.0, 0, "—"]  # A C D E: in person
 
 
 @pytest.mark.parametrize(
