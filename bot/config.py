@@ -48,7 +48,20 @@ def _host_port(value: str) -> str:
     return value
 
 
+def _https_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or any(ch.isspace() for ch in value):
+        raise ValueError(f"ожидается адрес https://…, например {ORDER_LETTER_LINK}")
+    return value
+
+
+# Point 9 of the order prescribes this link in the footer of the ministry's letters.
+ORDER_LETTER_LINK = "https://pos.nso.ru/poll/3/644?de=1822&di=1823"
+
 TimeZone = Annotated[str, AfterValidator(_known_zone)]
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 HostPort = Annotated[str, AfterValidator(_host_port)]
 OptionalHostPort = Annotated[str, AfterValidator(lambda value: value and _host_port(value))]  # "" = off
 
@@ -231,6 +244,12 @@ class ReportsConfig(_Section):
     process_groups: list[ProcessGroup] = []  # empty: each point of interaction is its own group
 
 
+class LetterConfig(_Section):
+    """The assessment note of point 9 in the ministry's letters (`otklik letter-footer`)."""
+
+    link: HttpsUrl = ORDER_LETTER_LINK
+
+
 class ReminderConfig(_Section):
     enabled: bool = False  # off by default
     after_hours: float = Field(default=24.0, gt=0, le=24 * 30)
@@ -290,6 +309,7 @@ class Settings(BaseSettings):
     staff: StaffConfig = StaffConfig()
     service: ServiceConfig = ServiceConfig()
     reports: ReportsConfig = ReportsConfig()
+    letter: LetterConfig = LetterConfig()
     alerts: AlertsConfig = AlertsConfig()
     mailing: MailingConfig = MailingConfig()
 

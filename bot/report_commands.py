@@ -100,7 +100,10 @@ def register(sub: Any) -> None:
     qr.set_defaults(handler=cmd_qr)
 
     letter = sub.add_parser("letter-footer", help="текст отметки об оценке для писем (пункт 9) со ссылкой")
-    letter.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
+    letter.add_argument(
+        "--bot", action="store_true", help="после отметки добавить ссылки на чат-боты с ключом предзаполнения"
+    )
+    letter.add_argument("--unit", default=None, help="с --bot: структурное подразделение (код или название)")
     letter.add_argument("--point", default=None, help="точка взаимодействия (код или название)")
     letter.add_argument("--measure", default=None, help="мера поддержки (код или название)")
     letter.add_argument("--label", default=None, help="подпись ключа, например номер письма")
@@ -166,10 +169,12 @@ def unit_label(q: Questionnaire, unit: str | None) -> str:
 
 async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from reports.analysis import write_report
+    from reports.appendix2 import process_groups
 
     q = questionnaire_from(settings)
     period = quarter_period(args.quarter, zone(settings))
     unit = unit_code(q, args.unit)
+    groups = process_groups(q, settings.reports.process_groups)
     if args.out.suffix.lower() != ".xlsx":
         raise UsageError("--out: отчет сохраняется в формате XLSX, укажите файл с расширением .xlsx")
     async with opened(settings) as storage:
@@ -182,6 +187,8 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             title=quarter_title(args.quarter),
             out=args.out,
             charts_dir=args.charts_dir,
+            groups=groups,
+            quarter=quarter_key(args.quarter),
         )
     print(f"Анализ за {quarter_title(args.quarter)}: анкет {analysis.questionnaires} → {args.out}")
     return 0
@@ -358,8 +365,23 @@ async def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_letter_footer(args: argparse.Namespace, settings: Settings) -> int:
-    from reports.qr import create_key, letter_footer
+    from reports.letter import letter_footer
 
+    link = settings.letter.link
+    if not args.bot:
+        given = [flag for flag, value in (("--unit", args.unit), ("--point", args.point),
+                 ("--measure", args.measure), ("--label", args.label)) if value is not None]  # fmt: skip
+        if given:
+            raise UsageError(
+                f"{', '.join(given)}: задаются только вместе с --bot (ссылки на чат-боты с ключом); "
+                "без --bot печатается отметка пункта 9 со ссылкой из [letter] link"
+            )
+        print(letter_footer(link))
+        return 0
+    from reports.qr import create_key
+
+    if args.unit is None:
+        raise UsageError("--bot: укажите --unit — подразделение, для которого создается ключ предзаполнения")
     q = questionnaire_from(settings)
     values = prefill_values(q, args)
     survey_links(settings, "-")
@@ -367,5 +389,5 @@ async def cmd_letter_footer(args: argparse.Namespace, settings: Settings) -> int
         key = await create_key(
             storage, q, values, "letter", args.label or f"Письмо: {describe(q, values)}", utcnow()
         )
-    print(letter_footer(survey_links(settings, key)))
+    print(letter_footer(link, survey_links(settings, key)))
     return 0

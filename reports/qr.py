@@ -23,10 +23,6 @@ from storage.store import Storage
 from survey_flow import engine
 from survey_flow.model import Questionnaire
 
-LETTER_TEXT = (
-    "Для оценки уровня Вашей удовлетворенности при взаимодействии с Минэкономразвития НСО при подаче и "
-    "рассмотрении Вашего обращения просим Вас пройти краткий опрос удобным для Вас способом: {links}"
-)
 POSTER_TITLE = "Оцените, пожалуйста, получение меры государственной поддержки"
 POSTER_STEPS = (
     "1. Наведите камеру телефона на QR-код Telegram или ВКонтакте.",
@@ -153,8 +149,3 @@ def write_qr_files(out: Path, links: list[Link], subtitle: str) -> list[Path]:
     page.save(out / "poster.pdf", resolution=150.0)
     written += [out / "poster.png", out / "poster.pdf"]
     return written
-
-
-def letter_footer(links: list[Link]) -> str:
-    shown = " или ".join(f"{link.url} ({link.title})" for link in links) if len(links) > 1 else links[0].url
-    return LETTER_TEXT.format(links=shown)

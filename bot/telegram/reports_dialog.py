@@ -188,8 +188,9 @@ async def build_file(
         )  # fmt: skip
         return out, f"Приложение № 2, {title}, {unit_label}. {MARKING}"
     analysis = await write_report(
-        storage, q, period=period, unit=unit, unit_label=unit_label, title=title, out=out
-    )
+        storage, q, period=period, unit=unit, unit_label=unit_label, title=title, out=out,
+        groups=process_groups(q, settings.reports.process_groups), quarter=pick.period,
+    )  # fmt: skip
     return out, f"Квартальный анализ, {title}, {unit_label}: анкет {analysis.questionnaires}. {MARKING}"
 
 

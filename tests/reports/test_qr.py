@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.cli import main
 from bot.conversation import Conversation
-from reports.qr import LETTER_TEXT, create_key, letter_footer, links_for
+from reports.qr import create_key
 from storage import repository as repo
 from storage.schema import survey_sessions
 from storage.store import Storage
@@ -55,16 +55,6 @@ def test_qr_files_decode_to_the_links(configured: Path, capsys: pytest.CaptureFi
     assert b"<svg" in (folder / "telegram.svg").read_bytes()
     assert (folder / "poster.pdf").read_bytes().startswith(b"%PDF")
 
-    assert main(["letter-footer", "--unit", "1", "--label", "Письмо № 15-1234"]) == 0
-    text = capsys.readouterr().out.strip()
-    assert text.startswith(
-        "Для оценки уровня Вашей удовлетворенности при взаимодействии с Минэкономразвития НСО"
-    )
-    assert re.search(
-        r"https://t\.me/otklik_test_bot\?start=[A-Za-z0-9_-]+ \(Telegram\) или https://vk\.me/club4242\?ref=",
-        text,
-    )
-
 
 def test_no_bot_configured_is_a_usage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -75,11 +65,6 @@ def test_no_bot_configured_is_a_usage_error(
     assert "bot_username" in capsys.readouterr().err
     assert main(["--database", url, "qr", "--point", "99", "--unit", "1", "--out", "qr"]) == 2
     assert "--point: нет варианта «99»" in capsys.readouterr().err
-
-
-def test_letter_footer_text() -> None:
-    links = links_for("abc", bot_username="@b", vk_group_id=0)
-    assert letter_footer(links) == LETTER_TEXT.format(links="https://t.me/b?start=abc")
 
 
 async def test_the_key_prefills_and_tags_a_conversation(
