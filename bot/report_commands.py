@@ -56,9 +56,8 @@ def register(sub: Any) -> None:
 
     appendix2 = sub.add_parser("appendix2", help="отчет по форме Приложения № 2 (подразделение, квартал)")
     appendix2.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
-    which = appendix2.add_mutually_exclusive_group(required=True)
-    which.add_argument("--unit", default=None, help="структурное подразделение (код или название)")
-    which.add_argument(
+    appendix2.add_argument("--unit", default=None, help="структурное подразделение (код или название)")
+    appendix2.add_argument(
         "--all", action="store_true", help="все подразделения: лист каждого и сводный лист в одном файле"
     )
     appendix2.add_argument("--out", type=Path, required=True, help="файл отчета .xlsx")
@@ -204,6 +203,8 @@ async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
     q = questionnaire_from(settings)
     quarter = quarter_key(args.quarter)
     period = quarter_period(quarter, zone(settings))
+    if args.all == (args.unit is not None):
+        raise UsageError("Укажите одно из двух: --unit ПОДРАЗДЕЛЕНИЕ или --all (все подразделения)")
     unit = None if args.all else required_unit(q, args.unit)
     groups = process_groups(q, settings.reports.process_groups)
     if args.out.suffix.lower() != ".xlsx":

@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 from bot.app import questionnaire_from
 from bot.cli import main
 from bot.config import Settings
+from reports.appendix2 import OVER_NOTE
 from tests.conftest import Database
 from tests.reports.data import fill_quarter
 
@@ -110,3 +111,54 @@ def test_the_cli_starts_without_the_heavy_report_libraries() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_appendix2_all_units_and_a_share_above_100(
+    seeded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--database", seeded]
+    group = "Личный приём в здании министерства"
+    # A C D (chat) and E (paper) answered 5(15) = 1: three people offline, two entered.
+    assert main([*base, "clients", "set", "--quarter", "2025Q3", "--unit", "1", "--group", group,
+                 "--channel", "оффлайн", "2"]) == 0  # fmt: skip
+    capsys.readouterr()
+    warning = (
+        f"«{group}», оффлайн: оставили обратную связь 3 чел., а внесено клиентов 2 (доля 150.0 %) — "
+        "проверьте число клиентов (otklik clients set)"
+    )
+    assert main([*base, "appendix2", "--quarter", "2025Q3", "--unit", "1", "--out", "a2.xlsx"]) == 0
+    assert f"Внимание: {warning}" in capsys.readouterr().err.splitlines()
+    sheet = load_workbook(tmp_path / "a2.xlsx").active
+    assert [c.value for c in sheet[12]] == [group, "оффлайн", 2, 3, 150.0, 4, 75.0, OVER_NOTE]
+
+    assert main([*base, "appendix2", "--quarter", "2025Q3", "--all", "--out", "all.xlsx"]) == 0
+    captured = capsys.readouterr()
+    assert "подразделений 5 и сводный лист → all.xlsx" in captured.out
+    unit1 = "Управление развития малого и среднего предпринимательства"
+    assert f"Внимание: {unit1}: {warning}" in captured.err.splitlines()
+    book = load_workbook(tmp_path / "all.xlsx")
+    assert len(book.sheetnames) == 6 and book.sheetnames[0] == "Сводная"
+    # F (unit 2, chat) answered 5(15) = 2(4): online.
+    assert [c.value for c in book["Сводная"][11]][:7] == [group, "онлайн", "нет данных", 1, "—", 1, 100.0]
+    assert [c.value for c in book["Сводная"][12]][:7] == [group, "оффлайн", 2, 3, 150.0, 4, 75.0]
+
+    assert main([*base, "report", "--quarter", "2025Q3", "--out", "r.xlsx"]) == 0
+    section = load_workbook(tmp_path / "r.xlsx")["Приложение 2"]
+    assert [c.value for c in section[6]][:6] == [group, "оффлайн", 2, 3, 150.0, 75.0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["appendix2", "--quarter", "2025Q3", "--out", "a.xlsx"], "Укажите одно из двух: --unit"),
+        (["appendix2", "--quarter", "2025Q3", "--unit", "1", "--all", "--out", "a.xlsx"], "Укажите одно из двух: --unit"),
+        (["appendix2", "--quarter", "2025Q3", "--all", "--out", "a.csv"], "расширением .xlsx"),
+    ],
+)  # fmt: skip
+def test_appendix2_unit_or_all(
+    url: str, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--database", url, *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
