@@ -21,7 +21,7 @@ from reports.charts import distribution_chart, shares_chart
 from reports.files import write_atomically
 from reports.marking import MARKING
 from reports.period import Period
-from reports.print_layout import print_setup
+from reports.print_layout import fit_row_heights, print_setup
 from storage import reports_repo
 from storage.store import Storage
 from survey_flow.model import SCALE_CODES, Questionnaire
@@ -189,8 +189,10 @@ def build_workbook(
     for cell in sheet[FIRST_ROW - 1]:
         cell.alignment = Alignment(wrap_text=True, vertical="top", horizontal="center")
     for row in sheet.iter_rows(min_row=FIRST_ROW, max_row=FIRST_ROW + len(PARAMETERS) - 1):
-        row[6].alignment = Alignment(wrap_text=True, vertical="top")
+        for index, cell in enumerate(row):  # numbers level with the first line of the parameter
+            cell.alignment = Alignment(wrap_text=index in (1, 6), vertical="top")
     sheet.row_dimensions[FIRST_ROW - 1].height = 48
+    fit_row_heights(sheet, FIRST_ROW, FIRST_ROW + len(PARAMETERS) - 1)
     print_setup(sheet, landscape=True, title_rows=f"{FIRST_ROW - 1}:{FIRST_ROW - 1}")
 
     difficulties: Any = workbook.create_sheet("Сложности")
@@ -208,6 +210,7 @@ def build_workbook(
         cell.font = Font(bold=True)
     for letter, width in zip("ABCDEF", (4, 28, 10, 8, 80, 10), strict=True):
         difficulties.column_dimensions[letter].width = width
+    fit_row_heights(difficulties, 4, difficulties.max_row)
     print_setup(difficulties, landscape=True, title_rows="3:3")
 
     if appendix2_rows is not None:

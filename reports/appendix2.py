@@ -24,7 +24,7 @@ from bot.errors import UsageError
 from reports.files import write_atomically
 from reports.options import POINT, UNIT
 from reports.period import Period
-from reports.print_layout import print_setup
+from reports.print_layout import fit_row_heights, print_setup
 from storage import reports_repo
 from storage.reports_repo import OFFLINE, ONLINE, UNSPECIFIED
 from storage.store import Storage
@@ -270,7 +270,7 @@ async def all_units_rows(
 
 THIN = Side(style="thin")
 BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
-WIDTHS = (40, 14, 22, 18, 16, 18, 16, 40)
+WIDTHS = (40, 18, 22, 18, 16, 18, 16, 40)
 
 
 def fill_sheet(sheet: Any, rows: list[Row], unit_label: str, period: Period) -> None:
@@ -314,6 +314,7 @@ def fill_sheet(sheet: Any, rows: list[Row], unit_label: str, period: Period) -> 
     for column, width in enumerate(WIDTHS, start=1):
         sheet.column_dimensions[chr(ord("A") + column - 1)].width = width
     sheet.row_dimensions[HEADER_ROW].height = 90
+    fit_row_heights(sheet, FIRST_ROW, FIRST_ROW + len(rows) - 1)
     after = FIRST_ROW + len(rows) + 1
     for offset, text in enumerate(SIGNATURE):
         sheet.cell(after + offset, 1, text)
@@ -461,7 +462,8 @@ def report_section(sheet: Any, rows: list[Row], first_row: int) -> None:
         "Пустая ячейка — число клиентов не внесено (otklik clients set) или доля не вычисляется. "
         "Канал — по ответу на вопрос 5(15).",
     )
-    for letter, width in zip("ABCDEFG", (40, 16, 14, 16, 16, 18, 40), strict=True):
+    for letter, width in zip("ABCDEFG", (40, 17, 14, 16, 16, 18, 40), strict=True):
         sheet.column_dimensions[letter].width = width
     sheet.row_dimensions[first_row].height = 48
+    fit_row_heights(sheet, first_row + 1, first_row + len(rows))
     print_setup(sheet, landscape=True, title_rows=f"{first_row}:{first_row}")
