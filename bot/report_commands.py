@@ -216,6 +216,11 @@ async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
             )
             rows = done.summary
             lines = [line for label, unit_rows in done.by_unit.items() for line in warnings(unit_rows, label)]
+            if done.without_unit:
+                lines.append(
+                    f"Внимание: анкет без ответа на вопрос о подразделении: {done.without_unit} — "
+                    "они не вошли ни в один лист"
+                )
             print(
                 f"Приложение № 2 за {quarter_title(quarter)}: подразделений {len(done.by_unit)} "
                 f"и сводный лист → {args.out}"

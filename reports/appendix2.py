@@ -385,6 +385,7 @@ async def write_appendix2(
 class AllUnits:
     by_unit: dict[str, list[Row]]
     summary: list[Row]
+    without_unit: int  # questionnaires with 3(13) blank: in no unit's sheet
 
 
 async def write_appendix2_all(
@@ -399,7 +400,9 @@ async def write_appendix2_all(
         workbook.save(path)
 
     await write_atomically(out, save)
-    return AllUnits(by_unit, summary)
+    async with storage.transaction() as conn:
+        without_unit = await reports_repo.count_without_answer(conn, period.start, period.end, UNIT)
+    return AllUnits(by_unit, summary, without_unit)
 
 
 def warnings(rows: list[Row], where: str = "") -> list[str]:

@@ -143,6 +143,8 @@ async def test_all_units_workbook_and_summary(
     storage: Storage, questionnaire: Questionnaire, tmp_path: Path
 ) -> None:
     await fill(storage, questionnaire)
+    # A paper form with 3(13) blank belongs to no unit: counted apart, in no sheet.
+    await paper_form(storage, questionnaire, SITE_APPLICANT, utc("2025-08-08T04:00:00"), blank="3")
     # Unit 2 (F: telegram f, point 1, 5(15) = 2(4), satisfied) enters its own online total.
     async with storage.transaction() as conn:
         from storage import reports_repo
@@ -186,6 +188,7 @@ async def test_all_units_workbook_and_summary(
         [SITE, "оффлайн", "нет данных", 0, "—", 0, "—"],
     ]
     assert summary["H14"].value == OVER_NOTE
+    assert done.without_unit == 1
     assert [row.cells() for row in done.summary[:5]] == [
         [c.value for c in r] for r in summary.iter_rows(min_row=11, max_row=15, max_col=7)
     ]
@@ -211,6 +214,7 @@ async def test_summary_names_units_without_a_total(
         period=quarter_period("2025Q3", NSK),
         out=tmp_path / "all.xlsx",
     )
+    assert done.without_unit == 0
     offline = done.summary[1]
     assert offline.cells() == [PERSONAL, "оффлайн", 3, 3, 100.0, 4, 75.0]
     assert offline.note() == f"Число клиентов не внесено: {UNIT1}"
