@@ -198,7 +198,7 @@ def required_unit(q: Questionnaire, value: str) -> str:
 
 
 async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
-    from reports.appendix2 import process_groups, warnings, write_appendix2, write_appendix2_all
+    from reports.appendix2 import process_groups, share_warnings, write_appendix2, write_appendix2_all
 
     q = questionnaire_from(settings)
     quarter = quarter_key(args.quarter)
@@ -215,7 +215,9 @@ async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
                 storage, q, groups=groups, quarter=quarter, period=period, out=args.out
             )
             rows = done.summary
-            lines = [line for label, unit_rows in done.by_unit.items() for line in warnings(unit_rows, label)]
+            lines = [
+                line for label, unit_rows in done.by_unit.items() for line in share_warnings(unit_rows, label)
+            ]
             if done.without_unit:
                 lines.append(
                     f"Внимание: анкет без ответа на вопрос о подразделении: {done.without_unit} — "
@@ -236,7 +238,7 @@ async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
                 unit_label=unit_label(q, unit),
                 out=args.out,
             )
-            lines = warnings(rows)
+            lines = share_warnings(rows)
             print(f"Приложение № 2 за {quarter_title(quarter)}: строк {len(rows)} → {args.out}")
     for line in lines:
         print(line, file=sys.stderr)

@@ -405,7 +405,7 @@ async def write_appendix2_all(
     return AllUnits(by_unit, summary, without_unit)
 
 
-def warnings(rows: list[Row], where: str = "") -> list[str]:
+def share_warnings(rows: list[Row], where: str = "") -> list[str]:
     """The lines the command prints about shares above 100 %."""
     prefix = f"{where}: " if where else ""
     return [

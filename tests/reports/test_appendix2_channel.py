@@ -316,3 +316,38 @@ async def test_quarterly_report_has_the_appendix2_section(
     )
     sheet = load_workbook(out)["Приложение 2"]
     assert [c.value for c in sheet[5]][:6] == [PERSONAL, "онлайн", 2, 1, 50.0, 100.0]  # F of unit 2
+
+
+async def test_letter_and_import_sources_follow_5_15_too(
+    storage: Storage, questionnaire: Questionnaire, tmp_path: Path
+) -> None:
+    from reports.paper import import_paper
+
+    when = utc("2025-11-03T04:00:00")
+    # A letter's link (source letter, point 3 «Электронная почта»), answered «Лично в органе власти».
+    key = await create_key(storage, questionnaire, {"2": "3", "3": "1"}, "letter", "Письмо", when)
+    chat = Chat(Conversation(storage, questionnaire, CONSENT, clock=lambda: when), user="l", channel="vk")
+    await chat.start(key)
+    for text in QR_VISITOR:
+        assert (await chat.text(text)).answered is not None
+    # An imported file: one form of the same point with 15 = 4 (online), satisfied.
+    sheet = tmp_path / "forms.csv"
+    sheet.write_text(
+        "11;12;13;14;15;17;18;19;21;23;24;27;28;29\n1;3;1;1;4;2;03.11.2025 12:00;1;1;5;5;5;5;5\n",
+        encoding="utf-8",
+    )
+    assert await import_paper(storage, questionnaire, sheet, NSK, when) == 1
+    rows = await write_appendix2(
+        storage,
+        questionnaire,
+        groups=process_groups(questionnaire, []),
+        quarter="2025Q4",
+        period=quarter_period("2025Q4", NSK),
+        unit="1",
+        unit_label=UNIT1,
+        out=tmp_path / "q4.xlsx",
+    )
+    assert [row.cells() for row in rows if row.respondents] == [
+        ["Электронная почта", "онлайн", "нет данных", 1, "—", 1, 100.0],
+        ["Электронная почта", "оффлайн", "нет данных", 1, "—", 1, 100.0],
+    ]
