@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -81,10 +82,19 @@ def register(sub: Any) -> None:
     paper.add_argument("--unit", default=None, help="подразделение для всех вводимых анкет (не спрашивать)")
     paper.add_argument("--point", default=None, help="точка взаимодействия для всех анкет (не спрашивать)")
     paper.add_argument("--measure", default=None, help="мера поддержки для всех анкет (не спрашивать)")
+    paper.add_argument("--date", default=None, help="дата всех вводимых анкет, 7(18) (ДД.ММ.ГГГГ [ЧЧ:ММ])")
     paper.set_defaults(handler=cmd_paper)
 
     import_paper = sub.add_parser("import-paper", help="импортировать бумажные анкеты из CSV или XLSX")
     import_paper.add_argument("file", type=Path, help="таблица: первая строка — коды платформы (11, 12, …)")
+    import_paper.add_argument(
+        "--date", default=None, help="дата анкет, у которых не заполнен столбец 18 (ДД.ММ.ГГГГ [ЧЧ:ММ])"
+    )
+    import_paper.add_argument(
+        "--allow-duplicates",
+        action="store_true",
+        help="сохранить и анкеты, совпадающие (ответы и дата) с уже сохраненными",
+    )
     import_paper.set_defaults(handler=cmd_import_paper)
 
     qr = sub.add_parser("qr", help="QR-коды (PNG, SVG) и плакат со ссылками на опрос для места приема")
@@ -259,10 +269,23 @@ async def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def form_date(value: str | None, settings: Settings) -> datetime | None:
+    """`--date` of a stack of paper forms, checked like a date written on a form."""
+    from reports.paper import parse_form_date
+
+    if value is None:
+        return None
+    found = parse_form_date(value, zone(settings), utcnow())
+    if isinstance(found, str):
+        raise UsageError(f"--date: {found}")
+    return found
+
+
 async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
     from reports.paper import run_paper
 
     q = questionnaire_from(settings)
+    filled_at = form_date(args.date, settings)
     values: dict[str, str] = {}
     for code, flag, value in (
         (UNIT, "--unit", args.unit),
@@ -283,6 +306,7 @@ async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
             out=sys.stdout,
             now=utcnow,
             preset=preset,
+            filled_at=filled_at,
         )
     return 0
 
@@ -293,8 +317,17 @@ async def cmd_import_paper(args: argparse.Namespace, settings: Settings) -> int:
     q = questionnaire_from(settings)
     if not args.file.is_file():
         raise UsageError(f"Файл {args.file} не найден")
+    filled_at = form_date(args.date, settings)
     async with opened(settings) as storage:
-        count = await import_paper(storage, q, args.file, zone(settings), utcnow())
+        count = await import_paper(
+            storage,
+            q,
+            args.file,
+            zone(settings),
+            utcnow(),
+            filled_at=filled_at,
+            allow_duplicates=args.allow_duplicates,
+        )
     print(f"Импортировано бумажных анкет: {count}")
     return 0
 
