@@ -97,6 +97,14 @@ def register(sub: Any) -> None:
     )
     import_paper.set_defaults(handler=cmd_import_paper)
 
+    form = sub.add_parser("paper-form", help="бумажная анкета для печати (PDF A4) с QR-кодом на чат-бот")
+    form.add_argument("--out", type=Path, required=True, help="файл PDF")
+    form.add_argument("--unit", default=None, help="структурное подразделение (напечатать отмеченным)")
+    form.add_argument("--point", default=None, help="точка взаимодействия (напечатать отмеченной)")
+    form.add_argument("--measure", default=None, help="мера поддержки (напечатать отмеченной)")
+    form.add_argument("--label", default=None, help="подпись ключа QR-кода (для отчетов по источникам)")
+    form.set_defaults(handler=cmd_paper_form)
+
     qr = sub.add_parser("qr", help="QR-коды (PNG, SVG) и плакат со ссылками на опрос для места приема")
     qr.add_argument("--point", required=True, help="точка взаимодействия (код или название)")
     qr.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
@@ -383,4 +391,59 @@ async def cmd_letter_footer(args: argparse.Namespace, settings: Settings) -> int
             storage, q, values, "letter", args.label or f"Письмо: {describe(q, values)}", utcnow()
         )
     print(letter_footer(survey_links(settings, key)))
+    return 0
+
+
+def configured_links(settings: Settings, key: str) -> list[Link]:
+    """Links to the configured chat bots (none configured: an empty list)."""
+    from reports.qr import links_for
+
+    try:
+        return links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+    except UsageError:
+        return []
+
+
+async def cmd_paper_form(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.files import write_atomically
+    from reports.paper_form import Preset, build_form, plain_links
+    from reports.qr import create_key
+
+    q = questionnaire_from(settings)
+    if args.out.suffix.lower() != ".pdf":
+        raise UsageError("--out: анкета сохраняется в формате PDF, укажите файл с расширением .pdf")
+    values: dict[str, str] = {}
+    for code, flag, value in (
+        (POINT, "--point", args.point),
+        (UNIT, "--unit", args.unit),
+        (MEASURE, "--measure", args.measure),
+    ):
+        if value is not None:
+            values[code] = resolve_option(q, code, value, flag)
+    subtitle = describe(q, values)
+    links = plain_links(settings.telegram.bot_username, settings.vk.group_id)
+    if links and values:
+        async with opened(settings) as storage:
+            key = await create_key(
+                storage, q, values, "qr", args.label or f"Бумажная анкета: {subtitle}", utcnow()
+            )
+        links = configured_links(settings, key)
+        print(f"Ключ {key}: {subtitle}")
+    if not links:
+        print(
+            "QR-код не напечатан: не заданы ни [telegram].bot_username, ни [vk].group_id",
+            file=sys.stderr,
+        )
+    data = build_form(q, links, [Preset(code, option) for code, option in values.items()], subtitle)
+
+    async def save(path: Path) -> None:
+        await asyncio.to_thread(path.write_bytes, data)
+
+    try:
+        await write_atomically(args.out, save)
+    except OSError as exc:
+        raise UsageError(f"--out: не удалось записать {args.out}: {exc.strerror or exc}") from None
+    for link in links:
+        print(f"  {link.title}: {link.url}")
+    print(f"Бумажная анкета (A4, PDF) → {args.out}")
     return 0
