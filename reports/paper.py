@@ -295,13 +295,13 @@ async def run_paper(
         else:
             print("\nАнкета заполнена:\n" + "\n".join(summary_lines(q, answers)), file=out)
             final = blanks.finalize(q, answers, blank, form_date)
-            print_ = form_fingerprint(q, final, form_date)
+            digest = form_fingerprint(q, final, form_date)
             async with storage.transaction() as conn:
-                same = await paper_forms.already_stored(conn, [print_])
+                same = await paper_forms.already_stored(conn, [digest])
             question = "Сохранить анкету? (да/нет)"
             if same:
                 question = (
-                    f"Такая же анкета (те же ответы и дата) уже сохранена под номером {same[print_]}. "
+                    f"Такая же анкета (те же ответы и дата) уже сохранена под номером {same[digest]}. "
                     "Это другой бланк с такими же ответами? Сохранить? (да/нет)"
                 )
             line = ask(question)
@@ -309,7 +309,7 @@ async def run_paper(
                 return _eof(out, saved)
             if normalize(line) in YES:
                 async with storage.transaction() as conn:
-                    session_id = await save_paper(conn, q, final, form_date, print_, now())
+                    session_id = await save_paper(conn, q, final, form_date, digest, now())
                 saved += 1
                 print(f"Анкета сохранена под номером {session_id}.", file=out)
             else:

@@ -27,6 +27,7 @@ LINE = 5.2  # mm per line of body text
 MARGIN = 15.0  # mm
 BOX = 3.6  # mm, the side of an answer box
 QR_SIZE = 30.0  # mm
+INDENT = 4.0  # mm, answer boxes under their question
 HEADING = "ФОРМА"
 INSTRUCTION = (
     "Отметьте, пожалуйста, один вариант ответа в каждом вопросе (поставьте в квадрате ✓ или ✗). "
@@ -130,7 +131,7 @@ def _options(pdf: FPDF, options: list[str], columns: int) -> None:
     """Options in `columns` columns, filled down each column like a printed list."""
     pdf.set_font(FONT, "", BODY)  # measured in the font they are printed in
     gap = 2.0
-    width = (pdf.epw - 4 - gap * (columns - 1)) / columns
+    width = (pdf.epw - INDENT - gap * (columns - 1)) / columns
     per_column = -(-len(options) // columns)
     for row in range(per_column):
         cells = [options[c * per_column + row] for c in range(columns) if c * per_column + row < len(options)]
@@ -139,7 +140,7 @@ def _options(pdf: FPDF, options: list[str], columns: int) -> None:
         y = pdf.get_y()
         for index, label in enumerate(cells):
             pdf.set_y(y)
-            _option(pdf, pdf.l_margin + 4 + index * (width + gap), width, label)
+            _option(pdf, pdf.l_margin + INDENT + index * (width + gap), width, label)
         pdf.set_y(y + height + 0.6)
 
 
@@ -176,15 +177,15 @@ def _choice(pdf: FPDF, question: Question, preset: Preset | None) -> None:
         option = question.option(preset.option)
         assert option is not None  # resolved by the caller
         _room(pdf, LINE)
-        _option(pdf, pdf.l_margin + 6, pdf.epw - 6, _label(option), ticked=True)
+        _option(pdf, pdf.l_margin + INDENT, pdf.epw - INDENT, _label(option), ticked=True)
         return
     labels = [_label(option) for option in question.options]
     _options(pdf, labels, min(_columns(labels), len(labels)))
     if question.allow_other:
         _room(pdf, LINE)
         y = pdf.get_y()
-        _option(pdf, pdf.l_margin + 6, 40, f"{OTHER_LABEL}:")
-        pdf.line(pdf.l_margin + 6 + 28, y + LINE - 0.8, pdf.l_margin + pdf.epw, y + LINE - 0.8)
+        _option(pdf, pdf.l_margin + INDENT, 40, f"{OTHER_LABEL}:")
+        pdf.line(pdf.l_margin + INDENT + 28, y + LINE - 0.8, pdf.l_margin + pdf.epw, y + LINE - 0.8)
         pdf.set_y(y + LINE + 0.6)
 
 
@@ -193,7 +194,7 @@ def _scale(pdf: FPDF, question: Question) -> None:
     note = f"({question.instruction})" if question.instruction else ""
     _room(pdf, LINE)
     y = pdf.get_y()
-    x = pdf.l_margin + 6
+    x = pdf.l_margin + INDENT
     for score in ("1", "2", "3", "4", "5"):
         _box(pdf, x, y, False)
         pdf.set_font(FONT, "", BODY)
@@ -211,7 +212,7 @@ def _write_line(pdf: FPDF, label: str, count: int = 1) -> None:
     _room(pdf, count * (LINE + 2.5))
     for index in range(count):
         y = pdf.get_y() + 2.5
-        x = pdf.l_margin + 6
+        x = pdf.l_margin + INDENT
         if index == 0 and label:
             pdf.set_xy(x, y)
             pdf.cell(pdf.get_string_width(label) + 2, LINE, label)
@@ -224,7 +225,7 @@ def _write_line(pdf: FPDF, label: str, count: int = 1) -> None:
 def _date_line(pdf: FPDF) -> None:
     pdf.set_font(FONT, "", BODY)
     _room(pdf, LINE + 3)
-    pdf.set_x(pdf.l_margin + 6)
+    pdf.set_x(pdf.l_margin + INDENT)
     pdf.cell(0, LINE + 2, "Дата: «____» ______________ 20____ г.     Время: ____ ч ____ мин")
     pdf.ln(LINE + 3)
 

@@ -37,20 +37,20 @@ def fingerprint(completed_at: datetime, stored: Iterable[StoredAnswer]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-async def record(conn: AsyncConnection, session_id: int, print_: str, now: datetime) -> None:
-    await conn.execute(insert(paper_forms).values(session_id=session_id, fingerprint=print_, entered_at=now))
+async def record(conn: AsyncConnection, session_id: int, digest: str, now: datetime) -> None:
+    await conn.execute(insert(paper_forms).values(session_id=session_id, fingerprint=digest, entered_at=now))
 
 
-async def already_stored(conn: AsyncConnection, prints: Sequence[str]) -> dict[str, int]:
+async def already_stored(conn: AsyncConnection, digests: Sequence[str]) -> dict[str, int]:
     """fingerprint -> the number of a stored questionnaire with it, for those already stored."""
     found: dict[str, int] = {}
-    unique = sorted(set(prints))
+    unique = sorted(set(digests))
     for start in range(0, len(unique), 500):  # keep the IN list of a big file within limits
         rows = await conn.execute(
             select(paper_forms.c.fingerprint, paper_forms.c.session_id)
             .where(paper_forms.c.fingerprint.in_(unique[start : start + 500]))
             .order_by(paper_forms.c.session_id)
         )
-        for print_, session_id in rows:
-            found.setdefault(str(print_), int(session_id))
+        for digest, session_id in rows:
+            found.setdefault(str(digest), int(session_id))
     return found
