@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -84,11 +85,28 @@ def register(sub: Any) -> None:
     paper.add_argument("--unit", default=None, help="подразделение для всех вводимых анкет (не спрашивать)")
     paper.add_argument("--point", default=None, help="точка взаимодействия для всех анкет (не спрашивать)")
     paper.add_argument("--measure", default=None, help="мера поддержки для всех анкет (не спрашивать)")
+    paper.add_argument("--date", default=None, help="дата всех вводимых анкет, 7(18) (ДД.ММ.ГГГГ [ЧЧ:ММ])")
     paper.set_defaults(handler=cmd_paper)
 
     import_paper = sub.add_parser("import-paper", help="импортировать бумажные анкеты из CSV или XLSX")
     import_paper.add_argument("file", type=Path, help="таблица: первая строка — коды платформы (11, 12, …)")
+    import_paper.add_argument(
+        "--date", default=None, help="дата анкет, у которых не заполнен столбец 18 (ДД.ММ.ГГГГ [ЧЧ:ММ])"
+    )
+    import_paper.add_argument(
+        "--allow-duplicates",
+        action="store_true",
+        help="сохранить и анкеты, совпадающие (ответы и дата) с уже сохраненными",
+    )
     import_paper.set_defaults(handler=cmd_import_paper)
+
+    form = sub.add_parser("paper-form", help="бумажная анкета для печати (PDF A4) с QR-кодом на чат-бот")
+    form.add_argument("--out", type=Path, required=True, help="файл PDF")
+    form.add_argument("--unit", default=None, help="структурное подразделение (напечатать отмеченным)")
+    form.add_argument("--point", default=None, help="точка взаимодействия (напечатать отмеченной)")
+    form.add_argument("--measure", default=None, help="мера поддержки (напечатать отмеченной)")
+    form.add_argument("--label", default=None, help="подпись ключа QR-кода (для отчетов по источникам)")
+    form.set_defaults(handler=cmd_paper_form)
 
     qr = sub.add_parser("qr", help="QR-коды (PNG, SVG) и плакат со ссылками на опрос для места приема")
     qr.add_argument("--point", required=True, help="точка взаимодействия (код или название)")
@@ -292,10 +310,23 @@ async def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def form_date(value: str | None, settings: Settings) -> datetime | None:
+    """`--date` of a stack of paper forms, checked like a date written on a form."""
+    from reports.paper import parse_form_date
+
+    if value is None:
+        return None
+    found = parse_form_date(value, zone(settings), utcnow())
+    if isinstance(found, str):
+        raise UsageError(f"--date: {found}")
+    return found
+
+
 async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
     from reports.paper import run_paper
 
     q = questionnaire_from(settings)
+    filled_at = form_date(args.date, settings)
     values: dict[str, str] = {}
     for code, flag, value in (
         (UNIT, "--unit", args.unit),
@@ -316,6 +347,7 @@ async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
             out=sys.stdout,
             now=utcnow,
             preset=preset,
+            filled_at=filled_at,
         )
     return 0
 
@@ -326,8 +358,17 @@ async def cmd_import_paper(args: argparse.Namespace, settings: Settings) -> int:
     q = questionnaire_from(settings)
     if not args.file.is_file():
         raise UsageError(f"Файл {args.file} не найден")
+    filled_at = form_date(args.date, settings)
     async with opened(settings) as storage:
-        count = await import_paper(storage, q, args.file, zone(settings), utcnow())
+        count = await import_paper(
+            storage,
+            q,
+            args.file,
+            zone(settings),
+            utcnow(),
+            filled_at=filled_at,
+            allow_duplicates=args.allow_duplicates,
+        )
     print(f"Импортировано бумажных анкет: {count}")
     return 0
 
@@ -398,4 +439,59 @@ async def cmd_letter_footer(args: argparse.Namespace, settings: Settings) -> int
             storage, q, values, "letter", args.label or f"Письмо: {describe(q, values)}", utcnow()
         )
     print(letter_footer(link, survey_links(settings, key)))
+    return 0
+
+
+def configured_links(settings: Settings, key: str) -> list[Link]:
+    """Links to the configured chat bots (none configured: an empty list)."""
+    from reports.qr import links_for
+
+    try:
+        return links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+    except UsageError:
+        return []
+
+
+async def cmd_paper_form(args: argparse.Namespace, settings: Settings) -> int:
+    from reports.files import write_atomically
+    from reports.paper_form import Preset, build_form, plain_links
+    from reports.qr import create_key
+
+    q = questionnaire_from(settings)
+    if args.out.suffix.lower() != ".pdf":
+        raise UsageError("--out: анкета сохраняется в формате PDF, укажите файл с расширением .pdf")
+    values: dict[str, str] = {}
+    for code, flag, value in (
+        (POINT, "--point", args.point),
+        (UNIT, "--unit", args.unit),
+        (MEASURE, "--measure", args.measure),
+    ):
+        if value is not None:
+            values[code] = resolve_option(q, code, value, flag)
+    subtitle = describe(q, values)
+    links = plain_links(settings.telegram.bot_username, settings.vk.group_id)
+    if links and values:
+        async with opened(settings) as storage:
+            key = await create_key(
+                storage, q, values, "qr", args.label or f"Бумажная анкета: {subtitle}", utcnow()
+            )
+        links = configured_links(settings, key)
+        print(f"Ключ {key}: {subtitle}")
+    if not links:
+        print(
+            "QR-код не напечатан: не заданы ни [telegram].bot_username, ни [vk].group_id",
+            file=sys.stderr,
+        )
+    data = build_form(q, links, [Preset(code, option) for code, option in values.items()], subtitle)
+
+    async def save(path: Path) -> None:
+        await asyncio.to_thread(path.write_bytes, data)
+
+    try:
+        await write_atomically(args.out, save)
+    except OSError as exc:
+        raise UsageError(f"--out: не удалось записать {args.out}: {exc.strerror or exc}") from None
+    for link in links:
+        print(f"  {link.title}: {link.url}")
+    print(f"Бумажная анкета (A4, PDF) → {args.out}")
     return 0

@@ -189,3 +189,21 @@ reminders = Table(
     Column("sent_at", DateTime(timezone=True)),
     Column("error", Text),
 )
+
+# --- paper forms ------------------------------------------------------------------------------
+
+# The fingerprint of each paper questionnaire (its answers and date), so importing the same forms
+# again is caught. Not unique: a real second form with the same answers may be stored on purpose.
+paper_forms = Table(
+    "paper_forms",
+    metadata,
+    Column(
+        "session_id",
+        Integer,
+        ForeignKey("survey_sessions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("fingerprint", String(64), nullable=False),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+    Index("ix_paper_forms_fingerprint", "fingerprint"),
+)

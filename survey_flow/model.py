@@ -82,6 +82,8 @@ class Questionnaire(_Strict):
     version: str
     title: str
     scale_intro: str
+    # The note ¹ on the bracketed numbers (printed on the paper form, where 1(11) carries the mark).
+    footnote: str | None = None
     followup: Followup
     blocks: tuple[Block, ...]
     questions: tuple[Question, ...]

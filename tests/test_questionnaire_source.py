@@ -143,5 +143,7 @@ def test_texts_appear_verbatim_in_the_source_document(questionnaire: Questionnai
     pieces += [o.text for q in questionnaire.questions if q.options_from is None for o in q.options]
     pieces += [q.condition_note for q in questionnaire.questions if q.condition_note]
     pieces += [questionnaire.followup.text, questionnaire.scale_intro]
+    assert questionnaire.footnote is not None
+    pieces += ["¹ " + questionnaire.footnote]
     missing = [p for p in pieces if _squash(p) not in source]
     assert missing == []
