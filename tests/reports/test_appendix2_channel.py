@@ -333,7 +333,7 @@ async def test_letter_and_import_sources_follow_5_15_too(
     # An imported file: one form of the same point with 15 = 4 (online), satisfied.
     sheet = tmp_path / "forms.csv"
     sheet.write_text(
-        "11;12;13;14;15;17;18;19;21;23;24;27;28;29\n1;3;1;1;4;2;03.11.2025 12:00;1;1;5;5;5;5;5\n",
+        "11;12;13;14;15;17;18;19;21;23;24;27;28;29\n1;3;1;1;4;2;03.11.2025 10:00;1;1;5;5;5;5;5\n",
         encoding="utf-8",
     )
     assert await import_paper(storage, questionnaire, sheet, NSK, when) == 1
