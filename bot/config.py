@@ -148,14 +148,21 @@ class TelegramConfig(_Section):
     request_timeout: float = Field(default=30.0, gt=0, le=300)  # seconds per Bot API request
 
     @model_validator(mode="after")
-    def _token_when_enabled(self) -> TelegramConfig:
-        if self.enabled and not (self.token and self.token.get_secret_value()):
-            raise ValueError("token: не задан токен бота, а канал включен (enabled = true)")
+    def _url_when_webhook(self) -> TelegramConfig:
         if self.enabled and self.mode == "webhook" and not self.webhook_url:
             raise ValueError("webhook_url: в режиме webhook нужен адрес")
-        if self.enabled and self.mode == "webhook" and not self.webhook_secret:
-            raise ValueError("webhook_secret: в режиме webhook нужен секрет (1–256 символов A-Z a-z 0-9 _ -)")
         return self
+
+    def missing_secrets(self) -> list[str]:
+        """What `otklik run` lacks to talk to Telegram (other commands never need the secrets)."""
+        problems = []
+        if self.enabled and not (self.token and self.token.get_secret_value()):
+            problems.append("telegram.token: не задан токен бота, а канал включен (enabled = true)")
+        if self.enabled and self.mode == "webhook" and not self.webhook_secret:
+            problems.append(
+                "telegram.webhook_secret: в режиме webhook нужен секрет (1–256 символов A-Z a-z 0-9 _ -)"
+            )
+        return problems
 
     @field_validator("token")
     @classmethod
@@ -189,12 +196,16 @@ class VkConfig(_Section):
     rps: float = Field(default=20.0, gt=0, le=100)
 
     @model_validator(mode="after")
-    def _token_when_enabled(self) -> VkConfig:
-        if self.enabled and not (self.token and self.token.get_secret_value()):
-            raise ValueError("token: не задан токен сообщества, а канал включен (enabled = true)")
+    def _group_when_enabled(self) -> VkConfig:
         if self.enabled and self.group_id <= 0:
             raise ValueError("group_id: укажите номер сообщества ВКонтакте")
         return self
+
+    def missing_secrets(self) -> list[str]:
+        """What `otklik run` lacks to talk to VK (other commands never need the token)."""
+        if self.enabled and not (self.token and self.token.get_secret_value()):
+            return ["vk.token: не задан токен сообщества, а канал включен (enabled = true)"]
+        return []
 
 
 StaffRole = Literal["admin", "analyst", "operator"]
@@ -331,8 +342,15 @@ class ConfigError(Exception):
         return "\n".join(lines)
 
 
-def load_settings(path: Path | None = None, *, explicit: bool = False, **overrides: Any) -> Settings:
-    """Read `path` (default ./config.toml; built-in defaults when absent and not explicit)."""
+def load_settings(
+    path: Path | None = None, *, explicit: bool = False, require_secrets: bool = False, **overrides: Any
+) -> Settings:
+    """Read `path` (default ./config.toml; built-in defaults when absent and not explicit).
+
+    `require_secrets`: the caller talks to the messengers, so an enabled channel needs its token
+    (and a webhook its secret). Commands that only read or write the database (export, backup,
+    cron jobs) leave it off and run without the tokens in their environment.
+    """
     path = path or DEFAULT_CONFIG_PATH
     source = str(path)
     if not path.exists():
@@ -348,11 +366,15 @@ def load_settings(path: Path | None = None, *, explicit: bool = False, **overrid
             raise ConfigError(source, [f"файл не читается как TOML: {exc}"]) from None
     _TOML_PATH["path"] = toml_path
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(source, [_describe(err) for err in exc.errors()]) from None
     finally:
         _TOML_PATH.pop("path", None)
+    missing = settings.telegram.missing_secrets() + settings.vk.missing_secrets() if require_secrets else []
+    if missing:
+        raise ConfigError(source, missing)
+    return settings
 
 
 def _describe(err: Any) -> str:

@@ -36,7 +36,7 @@ LAYOUT = Layout(page_size=8)
 
 def make_bot(settings: Settings) -> Bot:
     token = settings.telegram.token
-    assert token is not None  # guaranteed by config validation for an enabled channel
+    assert token is not None  # `otklik run` loads settings with require_secrets
     session = AiohttpSession(
         api=TelegramAPIServer.from_base(settings.telegram.api_server),
         timeout=settings.telegram.request_timeout,
