@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -48,6 +50,17 @@ def _host_port(value: str) -> str:
     return value
 
 
+def _ip_network(value: object) -> object:
+    try:
+        return ipaddress.ip_network(str(value), strict=False)
+    except ValueError:
+        raise ValueError(
+            f"{value!r}: ожидается IP-адрес или сеть, например 127.0.0.1 или 10.0.0.0/8"
+        ) from None
+
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+TrustedNetwork = Annotated[IpNetwork, BeforeValidator(_ip_network)]
 TimeZone = Annotated[str, AfterValidator(_known_zone)]
 HostPort = Annotated[str, AfterValidator(_host_port)]
 OptionalHostPort = Annotated[str, AfterValidator(lambda value: value and _host_port(value))]  # "" = off
@@ -144,6 +157,8 @@ class TelegramConfig(_Section):
     webhook_url: str = ""
     webhook_listen: HostPort = "127.0.0.1:8080"
     webhook_secret: SecretStr | None = None
+    # Reverse proxies (nginx) whose X-Forwarded-For / X-Real-IP name the client in the webhook's log.
+    trusted_proxies: list[TrustedNetwork] = []
     bot_username: str = ""
     request_timeout: float = Field(default=30.0, gt=0, le=300)  # seconds per Bot API request
 

@@ -107,7 +107,13 @@ async def _serve_webhook(
     settings = services.settings.telegram
     assert settings.webhook_secret is not None
     secret = settings.webhook_secret.get_secret_value()
-    app = webhook_app(bot, processor, secret=secret, path=webhook_path(settings.webhook_url))
+    app = webhook_app(
+        bot,
+        processor,
+        secret=secret,
+        path=webhook_path(settings.webhook_url),
+        trusted_proxies=settings.trusted_proxies,
+    )
     server = await start_server(app, settings.webhook_listen)
     try:
         await call_with_retry(
