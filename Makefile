@@ -53,7 +53,7 @@ constraints:
 # The release artifact docs/deploy.md installs: dist/otklik-<version>-py3-none-any.whl
 wheel: $(STAMP)
 	rm -rf build
-	$(BIN)/pip wheel --no-deps --wheel-dir dist .
+	$(BIN)/python -m pip wheel --no-deps --no-build-isolation --wheel-dir dist .
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache build dist
