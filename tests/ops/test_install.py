@@ -142,6 +142,18 @@ def unit_paths(unit: Path) -> dict[str, str]:
             for key in ("ExecStart", "EnvironmentFile", "ReadWritePaths", "WorkingDirectory")}  # fmt: skip
 
 
+def verify_unit(root: Path) -> None:
+    """`systemd-analyze verify` of the copied unit against the installed files (ExecStart exists)."""
+    (root / "usr/lib/systemd").mkdir(parents=True)
+    (root / "usr/lib/systemd/system").symlink_to("/usr/lib/systemd/system")  # the host's own units
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", f"--root={root}", "otklik.service"], capture_output=True, text=True
+    )
+    # The host's units reached through the symlink make it warn about their own symlinks.
+    problems = [line for line in proc.stderr.splitlines() if "otklik" in line]
+    assert proc.returncode == 0 and problems == [], proc.stderr
+
+
 def test_documented_install_upgrade_and_rollback(tmp_path: Path, dependency_site: Path) -> None:
     assert set(page_blocks()) == {"install", "upgrade", "rollback"}
     version = metadata.version("otklik")
@@ -180,6 +192,8 @@ def test_documented_install_upgrade_and_rollback(tmp_path: Path, dependency_site
     assert Path(f"{root}{paths['ExecStart']}").is_file() and os.access(f"{root}{paths['ExecStart']}", os.X_OK)
     assert all(Path(f"{root}{paths[key]}").exists() for key in ("EnvironmentFile", "ReadWritePaths"))
     assert paths["WorkingDirectory"] == paths["ReadWritePaths"] == "/var/lib/otklik"
+    if shutil.which("systemd-analyze"):  # else tests/ops/test_deploy_files.py skips with the reason
+        verify_unit(root)
 
     with closing(sqlite3.connect(database)) as conn, conn:  # an answer given on the old version
         conn.execute("CREATE TABLE marker (v TEXT)")
