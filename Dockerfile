@@ -43,7 +43,7 @@ RUN apt-get update \
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/otklik --shell /usr/sbin/nologin otklik \
     && install -d -m 0700 -o otklik -g otklik /var/lib/otklik
 COPY --from=build /opt/otklik/venv /opt/otklik/venv
-COPY deploy/docker/config.toml /etc/otklik/config.toml
+COPY deploy/docker/otklik.toml /etc/otklik/config.toml
 ENV PATH=/opt/otklik/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     OTKLIK_SERVICE__HEALTH_LISTEN=0.0.0.0:8090
 USER 10001:10001

@@ -130,8 +130,8 @@ def test_image_files_agree() -> None:
     health_port = re.search(r"HEALTHCHECK.*?http://127\.0\.0\.1:(\d+)/healthz", dockerfile, re.S)
     env_listen = re.search(r"OTKLIK_SERVICE__HEALTH_LISTEN=(\S+)", final_stage)
     assert health_port and env_listen
-    image_config = load_settings(REPO / "deploy/docker/config.toml", explicit=True)
+    image_config = load_settings(REPO / "deploy/docker/otklik.toml", explicit=True)
     assert image_config.service.health_listen == env_listen.group(1)
     assert env_listen.group(1).endswith(f":{health_port.group(1)}")
-    assert "COPY deploy/docker/config.toml /etc/otklik/config.toml" in dockerfile
+    assert "COPY deploy/docker/otklik.toml /etc/otklik/config.toml" in dockerfile
     assert 'CMD ["otklik", "--config", "/etc/otklik/config.toml", "run"]' in dockerfile
