@@ -78,12 +78,15 @@ async def test_proxy_chain_skips_every_trusted_hop(
     # of its own; then a garbled list, where nothing beyond the proxy is believed.
     chain = {"X-Forwarded-For": "203.0.113.8, 10.1.2.3"}
     garbled = {"X-Forwarded-For": "203.0.113.9, not-an-ip"}
+    real_ip_only = {"X-Real-IP": "198.51.100.10"}  # nginx with only `proxy_set_header X-Real-IP`
     await post_through_service(tmp_path, fake_tg, ["127.0.0.1", "10.0.0.0/8"], chain)
     await post_through_service(tmp_path, fake_tg, ["127.0.0.1"], garbled, db="second")
+    await post_through_service(tmp_path, fake_tg, ["127.0.0.1"], real_ip_only, db="third")
     lines = [r.getMessage() for r in caplog.records if r.name == "bot.telegram.webhook"]
     assert lines == [
         "webhook request with a wrong or missing secret from 203.0.113.8 (via 127.0.0.1)",
         "webhook request with a wrong or missing secret from 127.0.0.1",
+        "webhook request with a wrong or missing secret from 198.51.100.10 (via 127.0.0.1)",
     ]
 
 
