@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--database", default=None, help="адрес базы данных вместо [database].url")
     parser.add_argument("-v", "--verbose", action="store_true", help="подробный журнал")
+    parser.add_argument(
+        "--version", action="version", version=f"otklik {installed_version()}", help="показать версию и выйти"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="КОМАНДА")
     for module in command_modules():
         module.register(sub)
     return parser
+
+
+def installed_version() -> str:
+    """The version of the installed distribution (what pip installed), not a copy in the code."""
+    try:
+        return metadata.version("otklik")
+    except metadata.PackageNotFoundError:
+        return "неизвестна (пакет otklik не установлен)"
 
 
 def command_modules() -> list[Any]:
@@ -47,7 +59,14 @@ def load(args: argparse.Namespace) -> Settings:
     overrides = {}
     if args.database:
         overrides["database"] = {"url": args.database}
-    return load_settings(args.config, explicit=args.config is not None, **overrides)
+    # Only commands that talk to the messengers (`run`) declare `needs_secrets`; the rest work
+    # without the bots' tokens, e.g. a cron backup on a host where only the service has them.
+    return load_settings(
+        args.config,
+        explicit=args.config is not None,
+        require_secrets=getattr(args, "needs_secrets", False),
+        **overrides,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -60,6 +62,18 @@ def _https_url(value: str) -> str:
 # Point 9 of the order prescribes this link in the footer of the ministry's letters.
 ORDER_LETTER_LINK = "https://pos.nso.ru/poll/3/644?de=1822&di=1823"
 
+
+def _ip_network(value: object) -> object:
+    try:
+        return ipaddress.ip_network(str(value), strict=False)
+    except ValueError:
+        raise ValueError(
+            f"{value!r}: ожидается IP-адрес или сеть, например 127.0.0.1 или 10.0.0.0/8"
+        ) from None
+
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+TrustedNetwork = Annotated[IpNetwork, BeforeValidator(_ip_network)]
 TimeZone = Annotated[str, AfterValidator(_known_zone)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 HostPort = Annotated[str, AfterValidator(_host_port)]
@@ -157,18 +171,27 @@ class TelegramConfig(_Section):
     webhook_url: str = ""
     webhook_listen: HostPort = "127.0.0.1:8080"
     webhook_secret: SecretStr | None = None
+    # Reverse proxies (nginx) whose X-Forwarded-For / X-Real-IP name the client in the webhook's log.
+    trusted_proxies: list[TrustedNetwork] = []
     bot_username: str = ""
     request_timeout: float = Field(default=30.0, gt=0, le=300)  # seconds per Bot API request
 
     @model_validator(mode="after")
-    def _token_when_enabled(self) -> TelegramConfig:
-        if self.enabled and not (self.token and self.token.get_secret_value()):
-            raise ValueError("token: не задан токен бота, а канал включен (enabled = true)")
+    def _url_when_webhook(self) -> TelegramConfig:
         if self.enabled and self.mode == "webhook" and not self.webhook_url:
             raise ValueError("webhook_url: в режиме webhook нужен адрес")
-        if self.enabled and self.mode == "webhook" and not self.webhook_secret:
-            raise ValueError("webhook_secret: в режиме webhook нужен секрет (1–256 символов A-Z a-z 0-9 _ -)")
         return self
+
+    def missing_secrets(self) -> list[str]:
+        """What `otklik run` lacks to talk to Telegram (other commands never need the secrets)."""
+        problems = []
+        if self.enabled and not (self.token and self.token.get_secret_value()):
+            problems.append("telegram.token: не задан токен бота, а канал включен (enabled = true)")
+        if self.enabled and self.mode == "webhook" and not self.webhook_secret:
+            problems.append(
+                "telegram.webhook_secret: в режиме webhook нужен секрет (1–256 символов A-Z a-z 0-9 _ -)"
+            )
+        return problems
 
     @field_validator("token")
     @classmethod
@@ -202,12 +225,16 @@ class VkConfig(_Section):
     rps: float = Field(default=20.0, gt=0, le=100)
 
     @model_validator(mode="after")
-    def _token_when_enabled(self) -> VkConfig:
-        if self.enabled and not (self.token and self.token.get_secret_value()):
-            raise ValueError("token: не задан токен сообщества, а канал включен (enabled = true)")
+    def _group_when_enabled(self) -> VkConfig:
         if self.enabled and self.group_id <= 0:
             raise ValueError("group_id: укажите номер сообщества ВКонтакте")
         return self
+
+    def missing_secrets(self) -> list[str]:
+        """What `otklik run` lacks to talk to VK (other commands never need the token)."""
+        if self.enabled and not (self.token and self.token.get_secret_value()):
+            return ["vk.token: не задан токен сообщества, а канал включен (enabled = true)"]
+        return []
 
 
 StaffRole = Literal["admin", "analyst", "operator"]
@@ -351,8 +378,15 @@ class ConfigError(Exception):
         return "\n".join(lines)
 
 
-def load_settings(path: Path | None = None, *, explicit: bool = False, **overrides: Any) -> Settings:
-    """Read `path` (default ./config.toml; built-in defaults when absent and not explicit)."""
+def load_settings(
+    path: Path | None = None, *, explicit: bool = False, require_secrets: bool = False, **overrides: Any
+) -> Settings:
+    """Read `path` (default ./config.toml; built-in defaults when absent and not explicit).
+
+    `require_secrets`: the caller talks to the messengers, so an enabled channel needs its token
+    (and a webhook its secret). Commands that only read or write the database (export, backup,
+    cron jobs) leave it off and run without the tokens in their environment.
+    """
     path = path or DEFAULT_CONFIG_PATH
     source = str(path)
     if not path.exists():
@@ -368,11 +402,15 @@ def load_settings(path: Path | None = None, *, explicit: bool = False, **overrid
             raise ConfigError(source, [f"файл не читается как TOML: {exc}"]) from None
     _TOML_PATH["path"] = toml_path
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(source, [_describe(err) for err in exc.errors()]) from None
     finally:
         _TOML_PATH.pop("path", None)
+    missing = settings.telegram.missing_secrets() + settings.vk.missing_secrets() if require_secrets else []
+    if missing:
+        raise ConfigError(source, missing)
+    return settings
 
 
 def _describe(err: Any) -> str:

@@ -63,7 +63,7 @@ def channel_runners() -> list[ChannelRunner]:
 
 def register(sub: Any) -> None:
     run = sub.add_parser("run", help="запустить включенные каналы (Telegram, ВКонтакте)")
-    run.set_defaults(handler=cmd_run)
+    run.set_defaults(handler=cmd_run, needs_secrets=True)  # the only command that talks to messengers
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:

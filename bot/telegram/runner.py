@@ -36,7 +36,7 @@ LAYOUT = Layout(page_size=8)
 
 def make_bot(settings: Settings) -> Bot:
     token = settings.telegram.token
-    assert token is not None  # guaranteed by config validation for an enabled channel
+    assert token is not None  # `otklik run` loads settings with require_secrets
     session = AiohttpSession(
         api=TelegramAPIServer.from_base(settings.telegram.api_server),
         timeout=settings.telegram.request_timeout,
@@ -107,7 +107,13 @@ async def _serve_webhook(
     settings = services.settings.telegram
     assert settings.webhook_secret is not None
     secret = settings.webhook_secret.get_secret_value()
-    app = webhook_app(bot, processor, secret=secret, path=webhook_path(settings.webhook_url))
+    app = webhook_app(
+        bot,
+        processor,
+        secret=secret,
+        path=webhook_path(settings.webhook_url),
+        trusted_proxies=settings.trusted_proxies,
+    )
     server = await start_server(app, settings.webhook_listen)
     try:
         await call_with_retry(

@@ -8,7 +8,9 @@ to be handled and answers 503 if the database stays away, so Telegram delivers i
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from aiogram import Bot
@@ -16,6 +18,7 @@ from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.config import IpNetwork
 from bot.telegram.processing import UpdateProcessor
 
 log = logging.getLogger(__name__)
@@ -24,23 +27,71 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Telegram waits about 60 s for an answer; give up earlier and let it re-deliver.
 HANDLING_DEADLINE = 25.0
 
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 
 def webhook_path(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
-def webhook_app(bot: Bot, processor: UpdateProcessor, *, secret: str, path: str) -> web.Application:
+def _address(text: str) -> IpAddress | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def client_address(request: web.Request, trusted: Sequence[IpNetwork]) -> str:
+    """Who sent the request: the peer, or the client a trusted reverse proxy names.
+
+    Headers are believed only from a trusted peer. X-Forwarded-For is read from the nearest hop
+    back: the first address that is not itself a trusted proxy is the client (what the client
+    wrote at the left end of the list is never taken on trust).
+    """
+    peer = request.remote or "unknown"
+
+    def is_trusted(text: str) -> bool:
+        address = _address(text)
+        return address is not None and any(address in network for network in trusted)
+
+    if not is_trusted(peer):
+        return peer
+    hops = [
+        hop.strip() for value in request.headers.getall("X-Forwarded-For", []) for hop in value.split(",")
+    ]
+    for hop in reversed([hop for hop in hops if hop]):
+        if _address(hop) is None:
+            break  # a garbled list: trust nothing further out
+        if not is_trusted(hop):
+            return f"{hop} (via {peer})"
+    real_ip = request.headers.get("X-Real-IP", "")
+    if _address(real_ip) is not None and not is_trusted(real_ip):
+        return f"{real_ip.strip()} (via {peer})"
+    return peer
+
+
+def webhook_app(
+    bot: Bot,
+    processor: UpdateProcessor,
+    *,
+    secret: str,
+    path: str,
+    trusted_proxies: Sequence[IpNetwork] = (),
+) -> web.Application:
     expected = secret.encode()
 
     async def handle(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
+        client = client_address(request, trusted_proxies)
         if not hmac.compare_digest(given, expected):  # constant time
-            log.warning("webhook request with a wrong or missing secret from %s", request.remote)
+            log.warning("webhook request with a wrong or missing secret from %s", client)
             return web.Response(status=401, text="Unauthorized")
         try:
             update = Update.model_validate(await request.json(), context={"bot": bot})
         except (ValueError, ValidationError):
+            log.warning("webhook request with a malformed update from %s", client)
             return web.Response(status=400, text="Bad update")
+        log.debug("webhook update %s from %s", update.update_id, client)
         handled = await processor.process(update, give_up_after=HANDLING_DEADLINE)
         return web.Response(status=200 if handled else 503)
 

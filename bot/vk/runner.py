@@ -22,7 +22,7 @@ def enabled(settings: Settings) -> bool:
 
 async def run(services: Services, stop: asyncio.Event) -> None:
     config = services.settings.vk
-    assert config.token is not None  # guaranteed by config validation for an enabled channel
+    assert config.token is not None  # `otklik run` loads settings with require_secrets
     client = VkClient(
         config.token.get_secret_value(),
         api_version=config.api_version,
