@@ -3,11 +3,16 @@
 aiogram's `SimpleRequestHandler` answers after a 55-second timeout even when handling is still
 running, and by default (`handle_in_background=True`) at once. This handler waits for the update
 to be handled and answers 503 if the database stays away, so Telegram delivers it again.
+
+A body that is not a JSON object (broken JSON, nesting too deep for the parser, a list) gets 400.
+A JSON object that is not an update aiogram can parse is kept as a dead letter and answered 200,
+so Telegram does not keep delivering it.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from urllib.parse import urlsplit
 
@@ -16,6 +21,7 @@ from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.dead_letters import DeadLetters, describe
 from bot.telegram.processing import UpdateProcessor
 
 log = logging.getLogger(__name__)
@@ -29,7 +35,14 @@ def webhook_path(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
-def webhook_app(bot: Bot, processor: UpdateProcessor, *, secret: str, path: str) -> web.Application:
+def webhook_app(
+    bot: Bot,
+    processor: UpdateProcessor,
+    *,
+    secret: str,
+    path: str,
+    dead_letters: DeadLetters | None = None,
+) -> web.Application:
     expected = secret.encode()
 
     async def handle(request: web.Request) -> web.Response:
@@ -38,9 +51,25 @@ def webhook_app(bot: Bot, processor: UpdateProcessor, *, secret: str, path: str)
             log.warning("webhook request with a wrong or missing secret from %s", request.remote)
             return web.Response(status=401, text="Unauthorized")
         try:
-            update = Update.model_validate(await request.json(), context={"bot": bot})
-        except (ValueError, ValidationError):
+            body = await request.text()
+            data = json.loads(body)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser's depth
             return web.Response(status=400, text="Bad update")
+        if not isinstance(data, dict):
+            return web.Response(status=400, text="Bad update")
+        try:
+            update = Update.model_validate(data, context={"bot": bot})
+        except (ValidationError, ValueError, RecursionError) as exc:
+            if dead_letters is None:
+                return web.Response(status=400, text="Bad update")
+            raw_id = data.get("update_id")
+            update_id = str(raw_id) if isinstance(raw_id, int) and not isinstance(raw_id, bool) else None
+            try:
+                await dead_letters.keep(body, describe(exc), update_id)
+            except Exception as store_exc:  # the database: Telegram delivers it again
+                log.warning("webhook: an unparsable update not stored (%s)", type(store_exc).__name__)
+                return web.Response(status=503)
+            return web.Response(status=200)
         handled = await processor.process(update, give_up_after=HANDLING_DEADLINE)
         return web.Response(status=200 if handled else 503)
 
