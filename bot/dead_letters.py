@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from storage.channels import add_dead_letter
 from storage.store import Storage
 
@@ -32,6 +34,10 @@ def raw_json(data: Any) -> str:
 
 
 def describe(exc: BaseException) -> str:
+    """One line an operator can act on: for a parse error, which fields and why."""
+    if isinstance(exc, ValidationError):
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]]
+        return f"ValidationError: {'; '.join(problems)}"
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
