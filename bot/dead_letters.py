@@ -30,7 +30,10 @@ def raw_json(data: Any) -> str:
     try:
         return json.dumps(data, ensure_ascii=False, default=repr)
     except (ValueError, TypeError, RecursionError):
-        return repr(data)[:100_000]
+        try:
+            return repr(data)[:100_000]
+        except RecursionError:
+            return f"<{type(data).__name__} nested too deeply to keep>"
 
 
 def describe(exc: BaseException) -> str:
