@@ -214,3 +214,23 @@ async def test_webhook_refuses_bodies_that_are_not_json_objects(
         ]  # the kept update is logged at ERROR once, without a traceback
     finally:
         await service.stop()
+
+
+def test_split_batch_moves_past_broken_updates_only_when_it_can() -> None:
+    from aiogram import Bot
+
+    from bot.telegram.polling import split_batch
+
+    bot = Bot("123456:TEST-token_abcdef")
+    good = start_update(10)
+    broken = {"update_id": 11, **malformed_update(CHAT)}
+    batch = split_batch({"ok": True, "result": [good, broken, ["not", "an", "update"]]}, bot)
+    assert batch is not None and batch.next_offset == 12
+    assert [u.update_id for u in batch.updates] == [10]
+    assert [b.update_id for b in batch.broken] == ["11", None]
+    assert batch.broken[1].raw == '["not", "an", "update"]'
+    # Nothing to move past: an error page, a failed answer, no update id at all, nothing broken.
+    assert split_batch("<html>502</html>", bot) is None
+    assert split_batch({"ok": False, "result": [broken]}, bot) is None
+    assert split_batch({"ok": True, "result": [malformed_update(CHAT)]}, bot) is None
+    assert split_batch({"ok": True, "result": [good]}, bot) is None
