@@ -26,5 +26,8 @@ def build_conversation(
     *,
     layout: Layout | None = None,
     commands: Commands | None = None,
+    bot_key: str = "",
 ) -> Conversation:
-    return Conversation(storage, questionnaire, consent_terms(settings), layout=layout, commands=commands)
+    return Conversation(
+        storage, questionnaire, consent_terms(settings), layout=layout, commands=commands, bot_key=bot_key
+    )

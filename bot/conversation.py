@@ -26,6 +26,7 @@ from survey_flow.model import SCALE_CODES, Option, Questionnaire
 from survey_flow.text import normalize
 
 PAYLOAD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+PAGE_RE = re.compile(r"[0-9]{1,6}")  # ASCII digits only: str.isdigit() also accepts «²»
 BACK_WORDS = frozenset({"назад", "back", "/back"})
 ABORT_WORDS = frozenset({"прервать", "отмена", "/cancel", "cancel"})
 START_WORDS = frozenset({"/start", "start", "начать", "старт", "начать опрос"})
@@ -68,6 +69,7 @@ class Conversation:
         layout: Layout | None = None,
         commands: Commands | None = None,
         clock: Callable[[], datetime] = utcnow,
+        bot_key: str = "",
     ) -> None:
         self.storage = storage
         self.q = questionnaire
@@ -75,6 +77,8 @@ class Conversation:
         self.layout = layout or Layout()
         self.commands = commands or Commands()
         self.clock = clock
+        # The bot (Telegram bot id, VK community id) whose update ids this conversation records.
+        self.bot_key = bot_key
         # Per-respondent serialisation inside this process (the DB row lock covers other workers).
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -89,7 +93,7 @@ class Conversation:
         async with lock, self.storage.transaction() as conn:
             now = self.clock()
             if event.update_id is not None and not await repo.mark_processed(
-                conn, event.channel, event.update_id, now
+                conn, event.channel, event.update_id, now, bot=self.bot_key
             ):
                 return Result(duplicate=True)
             found = await repo.get_or_create_respondent(
@@ -257,6 +261,8 @@ class _Turn:
         self, session: repo.SurveySession, answers: dict[str, Answer], step: Step, event: Incoming
     ) -> Result:
         if event.action == Action.ANSWER:
+            if not _is_button_value(step, event.value):  # forged or from another keyboard
+                return Result(notice=texts.STALE_BUTTON)
             return await self.answer(session, answers, event.value, pressed=True)
         if event.action == Action.BACK:
             return await self.back(session, answers)
@@ -264,7 +270,7 @@ class _Turn:
             return await self.pause()
         if event.action == Action.OTHER and step.question.allow_other:
             return Result(messages=[Message(texts.OTHER_PROMPT)], notice=texts.OTHER_PROMPT)
-        if event.action == Action.PAGE and event.value.isdigit():
+        if event.action == Action.PAGE and PAGE_RE.fullmatch(event.value):
             pages = _page_count(len(step.question.options), self.conv.layout.page_size)
             page = min(int(event.value), pages - 1)
             await self.set_dialog({**self.dialog, "page": page})
@@ -435,6 +441,16 @@ class _Turn:
         nav.append(Button(texts.ABORT, Action.ABORT))
         rows.append(tuple(nav))
         return Message(text, tuple(rows), token=f"{session_id}:{step.key}")
+
+
+def _is_button_value(step: Step, value: str) -> bool:
+    """Whether an answer button of this step carries `value`: a pressed answer is one of the
+    step's own options, never text for the engine to read as «Другое»."""
+    if step.followup:  # typed, never pressed
+        return False
+    if step.question.kind == "scale":
+        return value in SCALE_CODES
+    return step.question.option(value) is not None
 
 
 def _page_count(items: int, size: int) -> int:

@@ -419,16 +419,23 @@ def insert_ignore(conn: AsyncConnection, table: Any) -> Any:
 # form, so building it once matters more here than for other statements.
 _MARK_PROCESSED = {
     name: DirectStatement(
-        dialect.insert(processed_updates).on_conflict_do_nothing(), ("channel", "update_id", "processed_at")
+        dialect.insert(processed_updates).on_conflict_do_nothing(),
+        ("channel", "bot", "update_id", "processed_at"),
     )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 
 
-async def mark_processed(conn: AsyncConnection, channel: str, update_id: str, now: datetime) -> bool:
-    """Record an update as handled; False when it already was (a re-delivery)."""
+async def mark_processed(
+    conn: AsyncConnection, channel: str, update_id: str, now: datetime, *, bot: str = ""
+) -> bool:
+    """Record an update as handled; False when it already was (a re-delivery).
+
+    `bot` is the Telegram bot id or the VK community id: update ids are numbered per bot, so
+    another bot on the same database has its own ids that may equal the old bot's.
+    """
     changed = await _MARK_PROCESSED[conn.dialect.name].run(
-        conn, {"channel": channel, "update_id": update_id, "processed_at": now}
+        conn, {"channel": channel, "bot": bot, "update_id": update_id, "processed_at": now}
     )
     return changed == 1
 

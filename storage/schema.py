@@ -103,13 +103,30 @@ consents = Table(
     Index("ix_consents_respondent", "respondent_id", "id"),
 )
 
-# Updates/events already handled, so a re-delivered one is processed once.
+# Updates/events already handled, so a re-delivered one is processed once. Update ids are
+# numbered per bot (Telegram) or per community (VK): `bot` keeps another bot's ids apart.
 processed_updates = Table(
     "processed_updates",
     metadata,
     Column("channel", String(16), primary_key=True),
+    Column("bot", String(32), primary_key=True, server_default=""),
     Column("update_id", String(64), primary_key=True),
     Column("processed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Updates/events that could not be parsed or handled: kept whole for an operator
+# (`otklik dead-letters`), so the channel can move on past them without losing them.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(16), nullable=False),
+    Column("bot", String(32), nullable=False),
+    Column("update_id", String(64)),  # when the raw update names one
+    Column("raw", Text, nullable=False),  # the update as received (JSON text)
+    Column("error", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_dead_letters_received_at", "received_at"),
 )
 
 # Small durable key/value state of channels (e.g. VK long-poll ts).

@@ -55,6 +55,14 @@ async def survey_counts(
         .select_from(consents.join(latest, consents.c.id == latest.c.last_id))
         .where(consents.c.granted.is_(True))
     )
+    if unit is not None:
+        # A person counts for a unit when one of their questionnaires names it in question 3.
+        in_unit = (
+            select(survey_sessions.c.respondent_id)
+            .join(answers, answers.c.session_id == survey_sessions.c.id)
+            .where(answers.c.question_code == UNIT_QUESTION, answers.c.option_code == unit)
+        )
+        consenting = consenting.where(consents.c.respondent_id.in_(in_unit))
     return Counts(
         completed_today=await scalar(sessions(done, survey_sessions.c.completed_at >= today)),
         completed_since=await scalar(sessions(done, survey_sessions.c.completed_at >= since)),

@@ -156,7 +156,8 @@ async def on_dialog_text(
     state = dict(dialog)
     reply: str
     async with store.transaction() as conn:
-        if not await repo.mark_processed(conn, "telegram", str(event_update.update_id), now):
+        bot = str(message.bot.id) if message.bot is not None else ""
+        if not await repo.mark_processed(conn, "telegram", str(event_update.update_id), now, bot=bot):
             return  # re-delivered: this step was already taken
         if typed.lower() in CANCEL_WORDS:
             await repo.set_state(conn, dialog_key(user_id), "", now)

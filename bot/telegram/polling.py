@@ -4,6 +4,10 @@ aiogram's own `start_polling` moves the offset as soon as updates are fetched an
 in background tasks, so a crash loses them. Here `offset` advances after `process_batch` returns;
 a crash before that makes Telegram deliver the batch again, and stored `update_id`s skip what was
 already handled.
+
+aiogram parses a whole `getUpdates` answer at once: one update it cannot parse fails the batch,
+and fetching again at the same offset fails the same way forever. Such a batch is parsed here
+update by update instead; the ones that fail go to the dead letters and the offset moves past them.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramConflictError, TelegramUnauthorizedError
+from aiogram.exceptions import ClientDecodeError, TelegramConflictError, TelegramUnauthorizedError
 from aiogram.types import Update
 
+from bot.dead_letters import DeadLetters, describe, raw_json
 from bot.telegram.processing import UpdateProcessor
 from bot.telegram.retry import TRANSIENT, RetryPolicy, call_with_retry
 
@@ -31,6 +38,7 @@ async def run_polling(
     *,
     poll_seconds: int = 25,
     policy: RetryPolicy | None = None,
+    dead_letters: DeadLetters | None = None,
 ) -> None:
     policy = policy or RetryPolicy(attempts=1_000_000, max_delay=15.0)
     await call_with_retry(
@@ -48,6 +56,32 @@ async def run_polling(
             log.error("getUpdates conflict: %s", exc.message)
             await _sleep_or_stop(stop, policy.backoff(failures))
             continue
+        except ClientDecodeError as exc:
+            batch = split_batch(exc.data, bot) if dead_letters is not None else None
+            if batch is None:  # not an update it failed on (an error page, broken JSON): transient
+                failures += 1
+                delay = policy.backoff(failures)
+                log.warning("getUpdates failed (%s), retry in %.1f s", type(exc).__name__, delay)
+                await _sleep_or_stop(stop, delay)
+                continue
+            assert dead_letters is not None
+            try:
+                for broken in batch.broken:
+                    await dead_letters.keep(broken.raw, broken.error, broken.update_id)
+            except Exception as store_exc:  # the database: fetch the same batch again later
+                failures += 1
+                delay = policy.backoff(failures)
+                log.warning(
+                    "an unparsable update could not be stored (%s), retry in %.1f s",
+                    type(store_exc).__name__, delay,
+                )  # fmt: skip
+                await _sleep_or_stop(stop, delay)
+                continue
+            failures = 0
+            if batch.updates:
+                await processor.process_batch(batch.updates)
+            offset = batch.next_offset
+            continue
         except TRANSIENT as exc:
             failures += 1
             delay = policy.backoff(failures)
@@ -60,6 +94,44 @@ async def run_polling(
         if updates:
             await processor.process_batch(updates)
             offset = updates[-1].update_id + 1
+
+
+@dataclass(frozen=True)
+class Broken:
+    raw: str
+    error: str
+    update_id: str | None
+
+
+@dataclass
+class SplitBatch:
+    updates: list[Update] = field(default_factory=list)
+    broken: list[Broken] = field(default_factory=list)
+    next_offset: int = 0
+
+
+def split_batch(data: Any, bot: Bot) -> SplitBatch | None:
+    """A `getUpdates` answer parsed update by update, or None when it is not one (then nothing
+    in it can be skipped safely)."""
+    if not isinstance(data, dict) or data.get("ok") is not True or not isinstance(data.get("result"), list):
+        return None
+    batch = SplitBatch()
+    last: int | None = None
+    for item in data["result"]:
+        raw_id = item.get("update_id") if isinstance(item, dict) else None
+        update_id = raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) else None
+        if update_id is not None:
+            last = update_id if last is None else max(last, update_id)
+        try:
+            batch.updates.append(Update.model_validate(item, context={"bot": bot}))
+        except Exception as exc:  # pydantic's ValidationError, or worse: never the whole batch
+            batch.broken.append(
+                Broken(raw_json(item), describe(exc), None if update_id is None else str(update_id))
+            )
+    if last is None or not batch.broken:  # no offset to move past it, or nothing was broken
+        return None
+    batch.next_offset = last + 1
+    return batch
 
 
 async def _fetch(bot: Bot, offset: int | None, poll_seconds: int, stop: asyncio.Event) -> list[Update] | None:

@@ -8,6 +8,7 @@ data can be forged). Unit-limited staff are always given their own unit.
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 ANALYSTS = frozenset({"admin", "analyst"})
 ALL_UNITS = "*"
 MARKING = "Для внутреннего пользования, не подлежит опубликованию."
+BAD_BUTTON = "Кнопка устарела или повреждена. Начните заново: /export или /report."
+WHATS = frozenset({"export", "report", "app2"})
+FORMATS = frozenset({"xlsx", "csv"})
+PICK_QUARTER_RE = re.compile(r"(2[0-9]{3})Q[1-4]")  # ASCII only; the years reports can cover
 
 
 class Pick(CallbackData, prefix="s", sep="|"):
@@ -120,12 +125,33 @@ def reports_router() -> Router:
     return router
 
 
+def well_formed(pick: Pick, q: Questionnaire) -> bool:
+    """Whether the dialog could have made this button (the data can be forged)."""
+    if pick.what not in WHATS:
+        return False
+    if pick.period and not (
+        (pick.period == "all" and pick.what == "export") or PICK_QUARTER_RE.fullmatch(pick.period)
+    ):
+        return False
+    if pick.unit and not (
+        (pick.unit == ALL_UNITS and pick.what != "app2") or q.question("3").option(pick.unit) is not None
+    ):
+        return False
+    if pick.fmt and not (pick.what == "export" and pick.fmt in FORMATS):
+        return False
+    return all((not later or earlier) for earlier, later in ((pick.period, pick.unit), (pick.unit, pick.fmt)))
+
+
 async def on_pick(query: CallbackQuery, callback_data: Pick, staff: StaffDirectory, **data: Any) -> None:
     member = staff.member(query.from_user.id)
     if member is None or member.role not in ANALYSTS:
         await query.answer(NOT_AVAILABLE)
         return
     q: Questionnaire = data["questionnaire"]
+    if not well_formed(callback_data, q):
+        log.info("report dialog: a button with data that no dialog makes, refused")
+        await query.answer(BAD_BUTTON)
+        return
     if callback_data.unit:
         requested = None if callback_data.unit == ALL_UNITS else callback_data.unit
         try:  # the same rule as every other way to get data out (reports/access.py)

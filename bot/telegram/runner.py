@@ -14,6 +14,7 @@ from bot.alerts import AlertWatcher
 from bot.app import build_conversation
 from bot.config import Settings
 from bot.conversation import Commands, Layout
+from bot.dead_letters import DeadLetters
 from bot.errors import UsageError
 from bot.http import start_server
 from bot.mailing.admin import MAILING_COMMANDS, mailing_dialog_router
@@ -28,10 +29,16 @@ from bot.telegram.reports_dialog import EXPORT, REPORT, reports_router
 from bot.telegram.retry import RetryPolicy, call_with_retry
 from bot.telegram.staff import STATS, StaffCommand, StaffDirectory, staff_router
 from bot.telegram.webhook import webhook_app, webhook_path
+from storage.channels import adopt_processed_updates
 
 log = logging.getLogger(__name__)
 
 LAYOUT = Layout(page_size=8)
+
+
+def bot_key(bot: Bot) -> str:
+    """The bot's id (the numeric prefix of its token): Telegram numbers update ids per bot."""
+    return str(bot.id)
 
 
 def make_bot(settings: Settings) -> Bot:
@@ -51,8 +58,9 @@ def build_dispatcher(
     staff_commands: tuple[StaffCommand, ...] = (STATS, EXPORT, REPORT, CLIENTS, *MAILING_COMMANDS),
 ) -> Dispatcher:
     conversation = build_conversation(
-        services.settings, services.storage, services.questionnaire, layout=LAYOUT, commands=Commands()
-    )
+        services.settings, services.storage, services.questionnaire, layout=LAYOUT, commands=Commands(),
+        bot_key=bot_key(bot),
+    )  # fmt: skip
     dispatcher = Dispatcher(
         # Conversation state lives in our tables; aiogram's in-memory FSM would only cost time.
         disable_fsm=True,
@@ -80,6 +88,9 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
         except TelegramUnauthorizedError:
             raise UsageError("Telegram не принял токен бота: проверьте [telegram].token") from None
         log.info("telegram: bot @%s, mode %s", me.username, settings.mode)
+        async with services.storage.transaction() as conn:
+            await adopt_processed_updates(conn, "telegram", bot_key(bot))
+        dead_letters = DeadLetters(services.storage, "telegram", bot_key(bot))
         dispatcher = build_dispatcher(services, bot)
         processor = UpdateProcessor(dispatcher, bot, on_handled=lambda: services.health.handled("telegram"))
         username = me.username or settings.bot_username
@@ -90,9 +101,9 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
                 services.settings, services.storage, "telegram", transport, notifier
             ):
                 if settings.mode == "webhook":
-                    await _serve_webhook(services, bot, processor, stop)
+                    await _serve_webhook(services, bot, processor, stop, dead_letters)
                 else:
-                    await run_polling(bot, processor, stop)
+                    await run_polling(bot, processor, stop, dead_letters=dead_letters)
         finally:
             for task in background:
                 task.cancel()
@@ -102,7 +113,11 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
 
 
 async def _serve_webhook(
-    services: Services, bot: Bot, processor: UpdateProcessor, stop: asyncio.Event
+    services: Services,
+    bot: Bot,
+    processor: UpdateProcessor,
+    stop: asyncio.Event,
+    dead_letters: DeadLetters | None = None,
 ) -> None:
     settings = services.settings.telegram
     assert settings.webhook_secret is not None
@@ -113,6 +128,7 @@ async def _serve_webhook(
         secret=secret,
         path=webhook_path(settings.webhook_url),
         trusted_proxies=settings.trusted_proxies,
+        dead_letters=dead_letters,
     )
     server = await start_server(app, settings.webhook_listen)
     try:

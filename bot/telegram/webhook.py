@@ -3,12 +3,17 @@
 aiogram's `SimpleRequestHandler` answers after a 55-second timeout even when handling is still
 running, and by default (`handle_in_background=True`) at once. This handler waits for the update
 to be handled and answers 503 if the database stays away, so Telegram delivers it again.
+
+A body that is not a JSON object (broken JSON, nesting too deep for the parser, a list) gets 400.
+A JSON object that is not an update aiogram can parse is kept as a dead letter and answered 200,
+so Telegram does not keep delivering it.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import logging
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -19,6 +24,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.config import IpNetwork
+from bot.dead_letters import DeadLetters, describe
 from bot.telegram.processing import UpdateProcessor
 
 log = logging.getLogger(__name__)
@@ -77,6 +83,7 @@ def webhook_app(
     secret: str,
     path: str,
     trusted_proxies: Sequence[IpNetwork] = (),
+    dead_letters: DeadLetters | None = None,
 ) -> web.Application:
     expected = secret.encode()
 
@@ -87,10 +94,27 @@ def webhook_app(
             log.warning("webhook request with a wrong or missing secret from %s", client)
             return web.Response(status=401, text="Unauthorized")
         try:
-            update = Update.model_validate(await request.json(), context={"bot": bot})
-        except (ValueError, ValidationError):
-            log.warning("webhook request with a malformed update from %s", client)
+            body = await request.text()
+            data = json.loads(body)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser's depth
+            log.warning("webhook request with a body that is not JSON from %s", client)
             return web.Response(status=400, text="Bad update")
+        if not isinstance(data, dict):
+            return web.Response(status=400, text="Bad update")
+        try:
+            update = Update.model_validate(data, context={"bot": bot})
+        except (ValidationError, ValueError, RecursionError) as exc:
+            log.warning("webhook request with a malformed update from %s", client)
+            if dead_letters is None:
+                return web.Response(status=400, text="Bad update")
+            raw_id = data.get("update_id")
+            update_id = str(raw_id) if isinstance(raw_id, int) and not isinstance(raw_id, bool) else None
+            try:
+                await dead_letters.keep(body, describe(exc), update_id)
+            except Exception as store_exc:  # the database: Telegram delivers it again
+                log.warning("webhook: an unparsable update not stored (%s)", type(store_exc).__name__)
+                return web.Response(status=503)
+            return web.Response(status=200)
         log.debug("webhook update %s from %s", update.update_id, client)
         handled = await processor.process(update, give_up_after=HANDLING_DEADLINE)
         return web.Response(status=200 if handled else 503)

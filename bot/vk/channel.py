@@ -17,6 +17,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot import texts
 from bot.conversation import Commands, Conversation, utcnow
+from bot.dead_letters import DeadLetters, describe, raw_json
 from bot.errors import UsageError
 from bot.messages import Incoming, Message, Result
 from bot.vk import render
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "vk"
 VK_COMMANDS = Commands(start="«Начать»", stop="«стоп»")
 START_COMMAND = "start"  # payload {"command": "start"} of VK's own «Начать» button
-BATCH_ATTEMPTS = 3  # a batch with a broken event is tried this often, then skipped
+BATCH_ATTEMPTS = 3  # a batch that cannot be taken apart (no ts, …) is tried this often, then skipped
 CHATS_FROM = 2_000_000_000  # peer ids of group chats start here
 REMEMBERED_PEERS = 10_000  # last keyboard message per peer, kept in memory only
 
@@ -65,6 +66,8 @@ class VkChannel:
         self.clock = clock
         self.on_handled = on_handled  # health reporting: a batch was handled
         self.staff = staff
+        # An event that fails for a reason other than an outage is kept here and skipped.
+        self.dead_letters = DeadLetters(storage, CHANNEL, str(group_id), clock=clock)
         self.state_key = f"vk:{group_id}:ts"
         # The last message with buttons per peer: a typed answer turns it into the echo.
         self._last_keyboard: dict[int, int] = {}
@@ -212,22 +215,30 @@ class VkChannel:
 
     # --- events -------------------------------------------------------------------------------
 
-    async def handle_batch(self, updates: list[dict[str, Any]]) -> None:
-        """Events of one person in order, of different people concurrently."""
-        by_peer: dict[str, list[dict[str, Any]]] = {}
-        for update in updates:
-            obj = update.get("object") or {}
-            message = obj.get("message") or {}
-            peer = message.get("peer_id") or obj.get("peer_id") or obj.get("user_id") or ""
-            by_peer.setdefault(str(peer), []).append(update)
+    async def handle_batch(self, updates: list[Any]) -> None:
+        """Events of one person in order, of different people concurrently.
 
-        async def serial(items: list[dict[str, Any]]) -> Exception | None:
+        Each event is handled on its own: one that fails for a reason other than an outage goes
+        to the dead letters and the others are handled. An outage (database, network) is raised,
+        so the batch is tried again; events already handled are recognised by their ids.
+        """
+        by_peer: dict[str, list[Any]] = {}
+        for update in updates:
+            by_peer.setdefault(_peer_key(update), []).append(update)
+
+        async def serial(items: list[Any]) -> Exception | None:
             first: Exception | None = None
             for item in items:
                 try:
                     await self.handle_update(item)
-                except Exception as exc:  # the person's later events still get their turn
-                    first = first or exc
+                except Exception as exc:
+                    if transient(exc):  # the person's later events still get their turn
+                        first = first or exc
+                        continue
+                    try:
+                        await self.dead_letters.keep(raw_json(item), describe(exc), _event_id(item))
+                    except Exception as store_exc:  # the database: the batch is tried again
+                        first = first or store_exc
             return first
 
         # (Storage queues SQLite transactions itself; the VK calls of different people overlap.)
@@ -236,8 +247,14 @@ class VkChannel:
                 raise error
 
     async def handle_update(self, update: dict[str, Any]) -> None:
+        if not isinstance(update, dict):
+            raise TypeError(f"an event is {type(update).__name__}, not an object")
         kind = update.get("type")
         obj = update.get("object") or {}
+        if kind in ("message_new", "message_event", "message_allow", "message_deny") and not isinstance(
+            obj, dict
+        ):
+            raise TypeError(f"event object is {type(obj).__name__}, not an object")
         event_id = update.get("event_id")
         if kind == "message_new":
             await self.on_message(obj, event_id)
@@ -441,6 +458,22 @@ def transient(exc: BaseException) -> bool:
     return isinstance(
         exc, (OperationalError, InterfaceError, OSError, TimeoutError, requests.RequestException)
     )
+
+
+def _peer_key(update: Any) -> str:
+    """Whose event this is, for ordering; events it cannot tell go together under ""."""
+    obj = update.get("object") if isinstance(update, dict) else None
+    if not isinstance(obj, dict):
+        return ""
+    message = obj.get("message")
+    peer = (message.get("peer_id") if isinstance(message, dict) else None) or obj.get("peer_id")
+    peer = peer or obj.get("user_id") or ""
+    return str(peer) if isinstance(peer, (int, str)) else ""
+
+
+def _event_id(update: Any) -> str | None:
+    event_id = update.get("event_id") if isinstance(update, dict) else None
+    return event_id if isinstance(event_id, str) and event_id else None
 
 
 def _is_start_command(raw: Any) -> bool:

@@ -12,6 +12,7 @@ from bot.vk.api import VkClient
 from bot.vk.channel import CHANNEL, VK_COMMANDS, VkChannel
 from bot.vk.render import VK_LAYOUT
 from bot.vk.staff import VkStaff
+from storage.channels import adopt_processed_updates
 
 NAME = "vk"
 
@@ -29,9 +30,13 @@ async def run(services: Services, stop: asyncio.Event) -> None:
         api_base_url=config.api_base_url,
         rps=config.rps,
     )
+    community = str(config.group_id)  # VK numbers events per community
     conversation = build_conversation(
-        services.settings, services.storage, services.questionnaire, layout=VK_LAYOUT, commands=VK_COMMANDS
-    )
+        services.settings, services.storage, services.questionnaire, layout=VK_LAYOUT, commands=VK_COMMANDS,
+        bot_key=community,
+    )  # fmt: skip
+    async with services.storage.transaction() as conn:
+        await adopt_processed_updates(conn, CHANNEL, community)
     channel = VkChannel(
         client,
         conversation,

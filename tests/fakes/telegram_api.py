@@ -116,6 +116,10 @@ class FakeTelegram:
         self._notify()
         return update_id
 
+    def push_raw(self, update: dict[str, Any]) -> int:
+        """Queue an update as given (it may be one the client cannot parse); returns its id."""
+        return self._push(update)
+
     def push_text(self, chat_id: int, text: str) -> int:
         message: dict[str, Any] = {
             "message_id": next(self._message_ids[chat_id]),
