@@ -71,7 +71,8 @@ COMMANDS = [
     ["consents", "record", "--external-id", "123456789", "--grant", "--by", "Иванова И.И."],
     ["forget", "--channel", "telegram", "--id", "123456789"],
     ["qr", "--point", "1", "--unit", "1", "--out", "qr.png"],
-    ["letter-footer", "--unit", "1"],
+    ["letter-footer"],
+    ["letter-footer", "--bot", "--unit", "1"],
     ["mailing", "create", "--text", "Пройдите опрос", "--dry-run"],
 ]
 
