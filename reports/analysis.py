@@ -21,6 +21,7 @@ from openpyxl.styles import Alignment, Font
 
 from reports.files import write_atomically
 from reports.period import Period
+from reports.safe_cells import set_text
 from storage import reports_repo
 from storage.store import Storage
 from survey_flow.model import SCALE_CODES, Questionnaire
@@ -230,7 +231,8 @@ def build_workbook(analysis: Analysis, unit_label: str, charts: list[bytes]) -> 
     for item in analysis.parameters:
         for score, text, times in item.difficulties:
             number, short = item.parameter.number, item.parameter.short
-            difficulties.append([number, short, item.question, int(score), text, times])
+            difficulties.append([number, short, item.question, int(score), None, times])
+            set_text(difficulties.cell(difficulties.max_row, 5), text)  # respondent text: never a formula
     difficulties.column_dimensions["B"].width = 28
     difficulties.column_dimensions["E"].width = 80
 

@@ -20,6 +20,7 @@ from bot.errors import UsageError
 from reports.files import write_atomically
 from reports.options import POINT
 from reports.period import Period
+from reports.safe_cells import set_text
 from storage import reports_repo
 from storage.reports_repo import OFFLINE, ONLINE
 from storage.store import Storage
@@ -167,7 +168,7 @@ def build_workbook(rows: list[Row], unit_label: str, period: Period) -> Workbook
         "об уровне удовлетворенности внешних клиентов действующими в министерстве экономического "
         "развития Новосибирской области механизмами предоставления мер государственной поддержки"
     )
-    sheet["A3"] = unit_label
+    set_text(sheet["A3"], unit_label)
     sheet["A4"] = "(структурное подразделение министерства)"
     sheet["A5"] = f"за период {period.first:%m.%Y} - {period.last:%m.%Y}"
     for line in range(1, 6):
@@ -185,7 +186,8 @@ def build_workbook(rows: list[Row], unit_label: str, period: Period) -> Workbook
         cell.border = border
     for index, item in enumerate(rows):
         for column, value in enumerate(item.cells(), start=1):
-            cell = sheet.cell(FIRST_ROW + index, column, value)
+            cell = sheet.cell(FIRST_ROW + index, column)
+            set_text(cell, value)  # group names come from the configuration: text, never a formula
             cell.border = border
             cell.alignment = Alignment(wrap_text=column == 1, vertical="top")
             if isinstance(value, float):
