@@ -66,11 +66,11 @@ async def _session(
         # Straight into the table: the engine trims what a chat sends, a paper import or an old
         # version may not have.
         mine = answers.c.session_id == session.id
-        await conn.execute(update(answers).where(mine, answers.c.question_code == "1").values(value_text=payload))
         await conn.execute(
-            update(answers)
-            .where(mine, answers.c.followup_text.is_not(None))
-            .values(followup_text=payload)
+            update(answers).where(mine, answers.c.question_code == "1").values(value_text=payload)
+        )
+        await conn.execute(
+            update(answers).where(mine, answers.c.followup_text.is_not(None)).values(followup_text=payload)
         )
     return session.id
 
