@@ -129,7 +129,7 @@ async def test_export_neutralises_every_payload(
     assert await export_file(storage, questionnaire, out=text, fmt="csv", **kwargs) == 2 * len(PAYLOADS)
 
     cells = xlsx_cells(xlsx)
-    assert NEUTRAL_XLSX <= assert_no_formula(cells)
+    assert assert_no_formula(cells) >= NEUTRAL_XLSX
     header = [c.value for c in cells[: len(cells) // (2 + 2 * len(PAYLOADS))]]
     rows = load_workbook(xlsx, read_only=True).active.iter_rows(min_row=3, values_only=True)
     for row in rows:
@@ -148,7 +148,7 @@ async def test_export_neutralises_every_payload(
         for value in row:
             assert not value.startswith(FORMULA_STARTS), value
     found = {value for row in table for value in row}
-    assert NEUTRAL <= found
+    assert found >= NEUTRAL
     assert not set(PAYLOADS) & found
     assert await stored_texts(storage) == before  # the stored text is unchanged
 
@@ -226,9 +226,9 @@ async def test_files_sent_by_telegram_export_and_report(
     if path.suffix == ".csv":
         found = {value for row in csv_cells(path, ";") for value in row}
         assert all(not value.startswith(FORMULA_STARTS) for value in found)
-        assert NEUTRAL <= found
+        assert found >= NEUTRAL
     else:
-        assert NEUTRAL_XLSX <= assert_no_formula(xlsx_cells(path))
+        assert assert_no_formula(xlsx_cells(path)) >= NEUTRAL_XLSX
 
 
 CONTROL = "Ан\x01на\x07 \x1b[31mкрасный\x0b\x0c\x1f"

@@ -110,6 +110,8 @@ async def test_unforeseen_error_names_no_secret(tmp_path: Path, verbose: bool) -
     assert_no_secret(output)
     assert code == 1
     last = output.strip().splitlines()[-1]
-    assert last.startswith("Непредвиденная ошибка: RuntimeError: POST /bot***/getMe failed; secret ***, vk ***")
+    assert last.startswith(
+        "Непредвиденная ошибка: RuntimeError: POST /bot***/getMe failed; secret ***, vk ***"
+    )
     # With -v the traceback is in the log, redacted; without it, no traceback at all.
     assert ("Traceback" in output) is verbose
