@@ -11,16 +11,13 @@ applies only to the copy written into a file. Numbers and dates are written as t
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 QUOTE = "'"
-
-T = TypeVar("T")
-
 
 def neutralize(text: str) -> str:
     """The text with a leading quote if a spreadsheet would read it as a formula."""
@@ -32,7 +29,7 @@ def xlsx_text(text: str) -> str:
     return neutralize(ILLEGAL_CHARACTERS_RE.sub("", text))
 
 
-def csv_row(row: list[T]) -> list[T | str]:
+def csv_row(row: list[Any]) -> list[Any]:
     """A CSV row with every text cell neutralised; other values unchanged."""
     return [neutralize(value) if type(value) is str else value for value in row]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -84,4 +84,3 @@ async def test_backup_is_private(umask: int, tmp_path: Path) -> None:
     copy = tmp_path / "backups" / "copy.db"
     assert await asyncio.to_thread(main, ["--database", url, "backup", "--out", str(copy)]) == 0
     assert mode(copy) == 0o600
-    assert not Path(f"{copy}-journal").exists()
