@@ -14,10 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 QUOTE = "'"
+
 
 def neutralize(text: str) -> str:
     """The text with a leading quote if a spreadsheet would read it as a formula."""
@@ -26,7 +27,9 @@ def neutralize(text: str) -> str:
 
 def xlsx_text(text: str) -> str:
     """The text as an XLSX cell holds it: control characters dropped, then neutralised."""
-    return neutralize(ILLEGAL_CHARACTERS_RE.sub("", text))
+    if not text.isprintable():  # rare: most texts skip the regular expression
+        text = ILLEGAL_CHARACTERS_RE.sub("", text)
+    return neutralize(text)
 
 
 def csv_row(row: list[Any]) -> list[Any]:
@@ -35,12 +38,20 @@ def csv_row(row: list[Any]) -> list[Any]:
 
 
 def write_only_row(sheet: Any, row: list[Any]) -> list[Any]:
-    """A row for `append` on a write-only sheet: each text as an explicit string cell."""
-    return [_string_cell(sheet, value) if type(value) is str else value for value in row]
+    """A row for `append` on a write-only sheet: each text a string cell.
+
+    openpyxl infers a formula from a text starting with `=` (never left after `xlsx_text`) and an
+    error value from `#N/A` and the like; only those get an explicit string cell, because making a
+    cell object for every text costs a third of the export's time.
+    """
+    return [_string_value(sheet, value) if type(value) is str else value for value in row]
 
 
-def _string_cell(sheet: Any, text: str) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, xlsx_text(text))
+def _string_value(sheet: Any, text: str) -> str | WriteOnlyCell:
+    value = xlsx_text(text)
+    if value not in ERROR_CODES:
+        return value
+    cell = WriteOnlyCell(sheet, value)
     cell.data_type = "s"
     return cell
 

@@ -263,3 +263,21 @@ async def test_control_characters_in_stored_text_are_cleaned_in_xlsx(
     async with storage.transaction() as conn:  # stored as it was
         names = [r.name for r in await conn.execute(select(respondents.c.name))]
     assert names == [CONTROL]
+
+
+def test_error_value_texts_stay_text(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    from reports.safe_cells import write_only_row
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("x")
+    sheet.append(write_only_row(sheet, ["#N/A", "#DIV/0!", "=1+1", 7]))
+    book.save(tmp_path / "x.xlsx")
+    cells = next(load_workbook(tmp_path / "x.xlsx")["x"].iter_rows())
+    assert [(c.value, c.data_type) for c in cells] == [
+        ("#N/A", "s"),
+        ("#DIV/0!", "s"),
+        ("'=1+1", "s"),
+        (7, "n"),
+    ]
