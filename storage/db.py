@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from importlib import resources
 from pathlib import Path
@@ -54,7 +55,9 @@ def create_engine(url: str, *, pool_size: int = 5, schema: str | None = None) ->
             path = Path(database).expanduser()
             path.parent.mkdir(parents=True, exist_ok=True)
             # Before SQLite creates it: SQLite gives the -wal and -shm files the main file's mode.
-            create_private(path)
+            # If it cannot be created here, SQLite's own attempt fails with the clear message.
+            with contextlib.suppress(OSError):
+                create_private(path)
         engine = create_async_engine(
             url,
             async_creator=inline_sqlite.creator(database or ":memory:", BUSY_TIMEOUT),
