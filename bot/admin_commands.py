@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from bot.cli import default_user
 from bot.config import Settings
 from bot.errors import UsageError
+from storage.db import create_private
 from storage.privacy import forget
 from storage.store import Storage
 
@@ -73,7 +74,16 @@ def _backup(settings: Settings, out: Path) -> int:
     return out.stat().st_size
 
 
+def _create_copy(out: Path) -> None:
+    """The copy file, 0600 before personal data is written into it."""
+    try:
+        create_private(out)
+    except OSError as exc:
+        raise UsageError(f"Не удалось создать файл копии {out}: {exc.strerror or exc}") from None
+
+
 def _sqlite_backup(source: Path, out: Path) -> None:
+    _create_copy(out)
     # The online backup API copies a consistent snapshot while the service keeps writing.
     with sqlite3.connect(source) as src, sqlite3.connect(out) as dst:
         src.backup(dst)
@@ -88,6 +98,7 @@ def _pg_dump(settings: Settings, out: Path) -> None:
     if settings.database.pg_schema:
         command += ["--schema", settings.database.pg_schema]
     command.append(url.database or "postgres")
+    _create_copy(out)  # pg_dump writes into it and keeps its mode
     env = {**os.environ, **({"PGPASSWORD": url.password} if url.password else {})}
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:

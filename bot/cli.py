@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bot import redact
 from bot.config import ConfigError, Settings, load_settings
 from bot.errors import UsageError
 from storage.db import DatabaseUnavailable
@@ -74,15 +75,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Long-running commands (run) log at INFO themselves; interactive ones stay quiet.
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Before anything can fail: an error text may quote a token (a proxy echoing /bot<token>/).
+    redactor = redact.install()
     try:
         settings = load(args)
+        redact.install(settings)
         return asyncio.run(dispatch(args, settings))
     except (ConfigError, QuestionnaireError, DatabaseUnavailable, UsageError) as exc:
-        print(str(exc), file=sys.stderr)
+        print(redactor.redact(str(exc)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nОстановлено. Все данные сохранены.", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # A defect or an outage nobody foresaw: one line for the operator, the traceback (redacted
+        # by the logging filter) only with -v, and never a secret.
+        if args.verbose:
+            log.error("unexpected error", exc_info=True)
+        reason = redactor.redact(f"{type(exc).__name__}: {exc}").strip().splitlines()
+        more = "Подробности — в журнале выше." if args.verbose else "Подробности — с ключом -v."
+        print(
+            f"Непредвиденная ошибка: {reason[0] if reason else type(exc).__name__}. {more}", file=sys.stderr
+        )
+        return 1
 
 
 async def dispatch(args: argparse.Namespace, settings: Settings) -> int:

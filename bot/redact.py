@@ -1,19 +1,32 @@
-"""Keep secrets (bot tokens, webhook secrets) out of every log line, whatever logged them."""
+"""Keep secrets (bot tokens, webhook secrets) out of every log line and error, whatever printed them.
+
+The configured secrets are masked wherever they appear, and so is anything shaped like a Telegram
+bot token (`123456:AA…`): a proxy's error page echoes the request path `/bot<token>/getMe`, and
+an error can be raised before the configuration (and so the token) is known.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 
 from bot.config import Settings
 
 MASK = "***"
+# A Telegram bot token: the bot id, a colon, 35 URL-safe characters (30+ to be safe).
+TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]{30,}")
 
 
 class RedactSecrets(logging.Filter):
-    def __init__(self, secrets: list[str]) -> None:
+    def __init__(self, secrets: list[str] | None = None) -> None:
         super().__init__()
+        self.secrets: list[str] = []
+        self.add(secrets or [])
+
+    def add(self, secrets: list[str]) -> None:
         # Longest first, so a secret containing another is masked whole.
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        known = set(self.secrets) | {s for s in secrets if len(s) >= 4}
+        self.secrets = sorted(known, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -21,10 +34,13 @@ class RedactSecrets(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None:
             # Render the traceback now, redacted, so no handler formats the raw one later.
             text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = self.redact(text)
             record.exc_info = None
-            cleaned = cleaned if not record.exc_text else f"{cleaned}\n{record.exc_text}"
-            record.exc_text = None
+            cleaned = f"{cleaned}\n{self.redact(text)}"
+        elif record.exc_text:
+            cleaned = f"{cleaned}\n{self.redact(record.exc_text)}"
+        record.exc_text = None
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
@@ -32,7 +48,7 @@ class RedactSecrets(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, MASK)
-        return text
+        return TOKEN_SHAPE.sub(MASK, text)
 
 
 def settings_secrets(settings: Settings) -> list[str]:
@@ -43,10 +59,18 @@ def settings_secrets(settings: Settings) -> list[str]:
     return found
 
 
-def install(settings: Settings) -> RedactSecrets:
-    """Attach the filter to every root handler (filters on loggers don't see child records)."""
-    redactor = RedactSecrets(settings_secrets(settings))
+def install(settings: Settings | None = None) -> RedactSecrets:
+    """Attach the filter to every root handler (filters on loggers don't see child records).
+
+    Called again (once the settings are known), it adds their secrets to the filter already
+    attached instead of stacking a second one.
+    """
     root = logging.getLogger()
+    found = [f for handler in root.handlers for f in handler.filters if isinstance(f, RedactSecrets)]
+    redactor = found[0] if found else RedactSecrets()
+    if settings is not None:
+        redactor.add(settings_secrets(settings))
     for handler in root.handlers:
-        handler.addFilter(redactor)
+        if redactor not in handler.filters:
+            handler.addFilter(redactor)
     return redactor

@@ -22,6 +22,7 @@ from reports.files import write_atomically
 from reports.marking import MARKING
 from reports.period import Period
 from reports.print_layout import fit_row_heights, print_setup
+from reports.safe_cells import set_text
 from storage import reports_repo
 from storage.store import Storage
 from survey_flow.model import SCALE_CODES, Questionnaire
@@ -202,7 +203,8 @@ def build_workbook(
     for item in analysis.parameters:
         for score, text, times in item.difficulties:
             number, short = item.parameter.number, item.parameter.short
-            difficulties.append([number, short, item.question, int(score), text, times])
+            difficulties.append([number, short, item.question, int(score), None, times])
+            set_text(difficulties.cell(difficulties.max_row, 5), text)  # respondent text: never a formula
     for row in difficulties.iter_rows(min_row=3):
         for cell in row:
             cell.alignment = Alignment(wrap_text=True, vertical="top")

@@ -25,6 +25,7 @@ from reports.files import write_atomically
 from reports.options import POINT, UNIT
 from reports.period import Period
 from reports.print_layout import fit_row_heights, print_setup
+from reports.safe_cells import set_text
 from storage import reports_repo
 from storage.reports_repo import OFFLINE, ONLINE, UNSPECIFIED
 from storage.store import Storage
@@ -282,8 +283,9 @@ def fill_sheet(sheet: Any, rows: list[Row], unit_label: str, period: Period) -> 
         sheet.merge_cells(start_row=line, start_column=5, end_row=line, end_column=last)
         sheet.cell(line, 5).alignment = Alignment(horizontal="left", vertical="top", wrap_text=True)
     sheet.row_dimensions[2].height = 64
-    for line, text in ((4, TITLE), (5, SUBTITLE), (UNIT_ROW, unit_label), (7, UNIT_CAPTION)):
+    for line, text in ((4, TITLE), (5, SUBTITLE), (7, UNIT_CAPTION)):
         sheet.cell(line, 1, text)
+    set_text(sheet.cell(UNIT_ROW, 1), unit_label)  # from the configuration: text, never a formula
     sheet.cell(8, 1, f"за период {period.first:%m.%Y} - {period.last:%m.%Y}")
     for line in range(4, 9):
         sheet.merge_cells(start_row=line, start_column=1, end_row=line, end_column=last)
@@ -301,7 +303,8 @@ def fill_sheet(sheet: Any, rows: list[Row], unit_label: str, period: Period) -> 
     for index, item in enumerate(rows):
         line = FIRST_ROW + index
         for column, value in enumerate(item.cells(), start=1):
-            cell = sheet.cell(line, column, value)
+            cell = sheet.cell(line, column)
+            set_text(cell, value)  # group names come from the configuration: text, never a formula
             cell.border = BORDER
             cell.alignment = Alignment(wrap_text=column == 1, vertical="top")
             if isinstance(value, float):
@@ -449,7 +452,8 @@ def report_section(sheet: Any, rows: list[Row], first_row: int) -> None:
         line = first_row + index
         values = [item.group, item.label, item.total, item.respondents, item.share, item.satisfaction]
         for column, value in enumerate(values, start=1):
-            cell = sheet.cell(line, column, value)
+            cell = sheet.cell(line, column)
+            set_text(cell, value)
             cell.border = thin_border
             cell.alignment = Alignment(wrap_text=column == 1, vertical="top")
             if column in (5, 6):

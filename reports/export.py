@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement
 
 from reports.files import write_atomically
 from reports.period import Period
+from reports.safe_cells import csv_row, write_only_row
 from storage import reports_repo
 from storage.reports_repo import PackedSession, followup_key
 from storage.store import Storage
@@ -164,11 +165,11 @@ async def write_export(
         # UTF-8 with BOM and «;»: Excel in a Russian locale opens it as is.
         with out.open("w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh, delimiter=";")
-            writer.writerow(header)
-            writer.writerow(titles)
+            writer.writerow(csv_row(header))
+            writer.writerow(csv_row(titles))
             rows: list[list[Cell]] = []
             async for session in sessions:
-                rows.append(row(session))  # the csv module writes None as an empty field
+                rows.append(csv_row(row(session)))  # the csv module writes None as an empty field
                 if len(rows) == 1000:
                     writer.writerows(rows)
                     count += len(rows)
@@ -178,10 +179,10 @@ async def write_export(
         return count
     workbook = Workbook(write_only=True)
     sheet: Any = workbook.create_sheet("Анкеты")
-    sheet.append(header)
-    sheet.append(titles)
+    sheet.append(write_only_row(sheet, header))
+    sheet.append(write_only_row(sheet, titles))
     async for session in sessions:
-        sheet.append(row(session))
+        sheet.append(write_only_row(sheet, row(session)))
         count += 1
     workbook.save(out)
     return count

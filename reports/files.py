@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot.errors import UsageError
+from storage.db import create_private
 
 T = TypeVar("T")
 
@@ -18,6 +19,7 @@ async def write_atomically(out: Path, write: Callable[[Path], Awaitable[T]]) -> 
         raise UsageError(f"Папка {out.parent} не существует")
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
+        create_private(tmp)  # an export may hold personal data: 0600, kept by the rename
         result = await write(tmp)
         tmp.replace(out)
         return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,13 +32,32 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def create_private(path: Path) -> bool:
+    """Create an empty file readable by its owner only (0600, whatever the umask); False if it
+    already exists. The database, its WAL and backups hold personal data (messenger ids, names)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    try:
+        os.fchmod(fd, 0o600)  # a umask like 0o200 would otherwise leave it unwritable
+    finally:
+        os.close(fd)
+    return True
+
+
 def create_engine(url: str, *, pool_size: int = 5, schema: str | None = None) -> AsyncEngine:
     """An async engine; `schema` (PostgreSQL only) isolates a deployment or a test run."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(database).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Before SQLite creates it: SQLite gives the -wal and -shm files the main file's mode.
+            # If it cannot be created here, SQLite's own attempt fails with the clear message.
+            with contextlib.suppress(OSError):
+                create_private(path)
         engine = create_async_engine(
             url,
             async_creator=inline_sqlite.creator(database or ":memory:", BUSY_TIMEOUT),

@@ -44,6 +44,7 @@ PAUSED = "paused"
 DONE = "done"
 CANCELLED = "cancelled"
 MISSED = "missed"
+CAMPAIGN_FAILED = "failed"  # its text cannot be rendered (made before templates were checked)
 ACTIVE = (SCHEDULED, RUNNING, PAUSED)
 
 # Outbox (and reminder) statuses.
@@ -255,7 +256,7 @@ async def set_status(
 ) -> bool:
     """Move a campaign to `status` only from one of `allowed_from` (a compare-and-set)."""
     changes: dict[str, Any] = {"status": status, **values}
-    if status in (DONE, CANCELLED, MISSED):
+    if status in (DONE, CANCELLED, MISSED, CAMPAIGN_FAILED):
         changes["finished_at"] = now
     if note is not None:
         changes["note"] = note

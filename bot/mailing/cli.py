@@ -197,6 +197,8 @@ async def cmd_consents_export(args: argparse.Namespace, settings: Settings) -> i
             rows = await store.consent_register(conn)
     finally:
         await storage.close()
+    from reports.safe_cells import csv_row  # imported here: it pulls in openpyxl
+
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(store.CONSENT_COLUMNS)
@@ -204,7 +206,7 @@ async def cmd_consents_export(args: argparse.Namespace, settings: Settings) -> i
         values = list(row)
         values[3] = "grant" if values[3] else "withdrawal"
         values[6] = values[6].isoformat() if values[6] else ""
-        writer.writerow(values)
+        writer.writerow(csv_row(values))  # recorded_by is typed by staff: never a formula
     if args.output is None:
         sys.stdout.write(buffer.getvalue())
         return 0

@@ -177,11 +177,32 @@ class Sender:
         if not running:
             return False
         campaign = min(running, key=lambda c: c.id)
+        if not await self._renders(campaign):
+            return True  # marked failed; the next campaign is not held up
         await self._pipeline(campaign, lost)
         async with deps.storage.transaction() as conn:
             finished = await store.finish_if_done(conn, campaign.id, deps.clock())
         if finished:
             await self.report(campaign.id, final=True)
+        return True
+
+    async def _renders(self, campaign: store.Campaign) -> bool:
+        """A text that cannot be rendered (stored before templates were checked) fails its campaign
+        instead of every send of it: logged, marked failed, the admin told."""
+        try:
+            texts.render(campaign.text, None, self.deps.config.name_fallback)
+        except texts.TextProblem as exc:
+            log.error("mailing %d: its text cannot be rendered, campaign marked failed: %s", campaign.id, exc)
+            async with self.deps.storage.transaction() as conn:
+                await store.set_status(
+                    conn, campaign.id, store.CAMPAIGN_FAILED, allowed_from=[store.RUNNING],
+                    now=self.deps.clock(), note=str(exc)[:300],
+                )  # fmt: skip
+            if campaign.notify_chat is not None:
+                await self.deps.notifier.tell(
+                    campaign.notify_chat, f"Рассылка №{campaign.id} не отправлена: {exc}"
+                )
+            return False
         return True
 
     async def _pipeline(self, campaign: store.Campaign, lost: asyncio.Event) -> None:
@@ -264,7 +285,10 @@ class Sender:
         transport = self.deps.transports.get(campaign.channel)
         if transport is None:  # the channel went away mid-campaign: the row was never sent
             return Delivered(store.FAILED, error=f"канал {campaign.channel} не запущен")
-        text = texts.render(campaign.text, item.name, cfg.name_fallback)
+        try:
+            text = texts.render(campaign.text, item.name, cfg.name_fallback)
+        except texts.TextProblem as exc:  # nothing was sent: failed, not unknown
+            return Delivered(store.FAILED, error=str(exc)[:300])
         button = (cfg.button_text, transport.survey_link(campaign.prefill_key))
         identity = f"campaign:{campaign.id}:{item.respondent_id}"
         try:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from storage.mailing import (
+    CAMPAIGN_FAILED,
     CANCELLED,
     DONE,
     FAILED,
@@ -24,7 +26,11 @@ from storage.mailing import (
 )
 
 PLACEHOLDERS = frozenset({"name"})
-MAX_TEXT = 3500  # Telegram allows 4096; room for a long {name}
+MAX_TEXT = 3500  # the typed template; the message after substitution is checked separately
+MAX_MESSAGE = 4096  # Telegram and VK refuse longer messages (Telegram counts UTF-16 code units)
+# The longest name put into {name}: Telegram's own limit for a first name (the only name stored).
+# A longer stored name, or a longer [mailing].name_fallback, is cut to it.
+NAME_LIMIT = 64
 
 STATUS_NAMES = {
     SCHEDULED: "запланирована",
@@ -33,11 +39,55 @@ STATUS_NAMES = {
     DONE: "завершена",
     CANCELLED: "отменена",
     MISSED: "пропущена",
+    CAMPAIGN_FAILED: "не отправлена (текст нельзя подставить)",
 }
 
 
 class TextProblem(ValueError):
     """A campaign value a person typed is not usable; the message says why (in Russian)."""
+
+
+def message_length(text: str) -> int:
+    """The length as Telegram counts it: UTF-16 code units (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _clip(name: str, limit: int = NAME_LIMIT) -> str:
+    while message_length(name) > limit:
+        name = name[:-1]
+    return name
+
+
+def _pieces(text: str) -> list[tuple[str, bool]]:
+    """(literal text, whether {name} follows) for each piece; only a bare {name} is a placeholder.
+
+    Format specs (`{name:>5000}`), conversions (`{name!r}`), attribute and index access
+    (`{name.x}`, `{name[0]}`) are refused: they either fail at sending time or blow the length up.
+    """
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError:
+        raise TextProblem(
+            "В тексте непарная фигурная скобка. Подстановки пишутся так: {name}; "
+            "чтобы вывести саму скобку, удвойте ее: {{ или }}."
+        ) from None
+    pieces = []
+    for literal, field, spec, conversion in parsed:
+        if field is None:
+            pieces.append((literal, False))
+            continue
+        written = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        if re.split(r"[.\[]", field, maxsplit=1)[0] not in PLACEHOLDERS:
+            raise TextProblem(
+                f"Неизвестная подстановка {written}. Доступна только {{name}} — имя получателя."
+            )
+        if field not in PLACEHOLDERS or spec or conversion:
+            raise TextProblem(
+                f"Подстановка {written} не поддерживается: пишите просто {{name}}, без двоеточия, "
+                "восклицательного знака, точки и квадратных скобок."
+            )
+        pieces.append((literal, True))
+    return pieces
 
 
 def check_text(text: str) -> str:
@@ -46,23 +96,22 @@ def check_text(text: str) -> str:
         raise TextProblem("Текст приглашения пуст.")
     if len(text) > MAX_TEXT:
         raise TextProblem(f"Текст слишком длинный: {len(text)} символов, допускается до {MAX_TEXT}.")
-    try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
-    except ValueError:
+    pieces = _pieces(text)
+    names = sum(1 for _, has_name in pieces if has_name)
+    longest = sum(message_length(literal) for literal, _ in pieces) + names * NAME_LIMIT
+    if longest > MAX_MESSAGE:
         raise TextProblem(
-            "В тексте непарная фигурная скобка. Подстановки пишутся так: {name}; "
-            "чтобы вывести саму скобку, удвойте ее: {{ или }}."
-        ) from None
-    unknown = sorted({f for f in fields if f not in PLACEHOLDERS})
-    if unknown:
-        raise TextProblem(
-            f"Неизвестная подстановка {{{unknown[0]}}}. Доступна только {{name}} — имя получателя."
+            f"Текст слишком длинный: с самым длинным именем ({NAME_LIMIT} символов в каждой из {names} "
+            f"подстановок {{name}}) сообщение займет {longest} символов, а Telegram и ВКонтакте "
+            f"принимают до {MAX_MESSAGE}. Сократите текст или уберите часть подстановок."
         )
     return text
 
 
 def render(text: str, name: str | None, fallback: str) -> str:
-    return text.format(name=(name or "").strip() or fallback)
+    """The message a recipient gets; raises TextProblem for a text `check_text` would refuse."""
+    chosen = _clip((name or "").strip() or fallback)
+    return "".join(literal + (chosen if has_name else "") for literal, has_name in _pieces(text))
 
 
 AUDIENCE_KEYS = {

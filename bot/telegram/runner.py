@@ -8,7 +8,7 @@ import logging
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramUnauthorizedError
+from aiogram.exceptions import ClientDecodeError, TelegramServerError, TelegramUnauthorizedError
 
 from bot.alerts import AlertWatcher
 from bot.app import build_conversation
@@ -26,7 +26,7 @@ from bot.telegram.handlers import survey_press_router, survey_router
 from bot.telegram.polling import ALLOWED_UPDATES, run_polling
 from bot.telegram.processing import UpdateProcessor
 from bot.telegram.reports_dialog import EXPORT, REPORT, reports_router
-from bot.telegram.retry import RetryPolicy, call_with_retry
+from bot.telegram.retry import TRANSIENT, RetryPolicy, call_with_retry
 from bot.telegram.staff import STATS, StaffCommand, StaffDirectory, staff_router
 from bot.telegram.webhook import webhook_app, webhook_path
 from storage.channels import adopt_processed_updates
@@ -87,6 +87,12 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
             me = await call_with_retry(bot.get_me, RetryPolicy(attempts=5), what="getMe")
         except TelegramUnauthorizedError:
             raise UsageError("Telegram не принял токен бота: проверьте [telegram].token") from None
+        except TRANSIENT as exc:
+            # The error's own text may quote the request path, /bot<token>/getMe: not shown.
+            raise UsageError(
+                f"Сервер Bot API {settings.api_server} {_unreachable_reason(exc)}: бот не запущен. "
+                "Проверьте [telegram].api_server и сеть."
+            ) from None
         log.info("telegram: bot @%s, mode %s", me.username, settings.mode)
         async with services.storage.transaction() as conn:
             await adopt_processed_updates(conn, "telegram", bot_key(bot))
@@ -145,6 +151,14 @@ async def _serve_webhook(
         await stop.wait()
     finally:
         await server.cleanup()
+
+
+def _unreachable_reason(exc: Exception) -> str:
+    if isinstance(exc, ClientDecodeError):
+        return "ответил не как Bot API (страница ошибки вместо JSON)"
+    if isinstance(exc, TelegramServerError):
+        return "отвечает ошибкой сервера"
+    return "недоступен (нет соединения или истекло время ожидания)"
 
 
 def alert_watcher(services: Services, bot: Bot) -> AlertWatcher:
