@@ -8,17 +8,17 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import requests
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from bot import texts
+from bot import numbered, texts
 from bot.conversation import Commands, Conversation, utcnow
 from bot.errors import UsageError
-from bot.messages import Incoming, Message, Result
+from bot.messages import Button, Incoming, Message, Result
 from bot.vk import render
 from bot.vk.api import UNREACHABLE_CODES, VkClient, VkError
 from bot.vk.staff import VkStaff
@@ -33,6 +33,8 @@ START_COMMAND = "start"  # payload {"command": "start"} of VK's own «Начат
 BATCH_ATTEMPTS = 3  # a batch with a broken event is tried this often, then skipped
 CHATS_FROM = 2_000_000_000  # peer ids of group chats start here
 REMEMBERED_PEERS = 10_000  # last keyboard message per peer, kept in memory only
+# A client without inline keyboards reads whole lists as numbered text: no paging.
+NUMBERED_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,11 @@ class VkChannel:
         self._last_keyboard: dict[int, int] = {}
         # Peers whose VK client has no callback buttons: they get text buttons with a payload.
         self._text_buttons: set[int] = set()
+        # Peers whose VK client shows no inline keyboard at all: options are listed with numbers
+        # in the text, and the numbered buttons of the last such message are kept (in memory) so
+        # that a typed number presses one, as in the console.
+        self._numbered: set[int] = set()
+        self._choices: dict[int, tuple[str, list[Button]]] = {}
 
     # --- the long-poll loop ------------------------------------------------------------------
 
@@ -258,6 +265,11 @@ class VkChannel:
                 self._text_buttons.discard(peer)
             else:
                 self._text_buttons.add(peer)
+            if client_info.get("inline_keyboard", True) is False:
+                self._numbered.add(peer)
+            else:
+                self._numbered.discard(peer)
+                self._choices.pop(peer, None)
         update_id = str(event_id or f"m{message.get('id')}")
         user = str(sender)
         text = str(message.get("text") or "")
@@ -268,6 +280,9 @@ class VkChannel:
         raw_payload = message.get("payload")
         pressed = render.parse_payload(raw_payload)
         ref = message.get("ref")
+        page_size = NUMBERED_PAGE_SIZE if peer in self._numbered else None
+        choices = self._choices.get(peer)
+        chosen = numbered.pick(text, choices[1]) if choices is not None and peer in self._numbered else None
         if ref:  # vk.me/<group>?ref=<key>: the first message of a respondent from a link or QR code
             incoming = Incoming(CHANNEL, user, "start", text=str(ref), update_id=update_id)
         elif pressed is not None:  # a text button of ours (clients without callback buttons)
@@ -277,11 +292,32 @@ class VkChannel:
             )
         elif _is_start_command(raw_payload):
             incoming = Incoming(CHANNEL, user, "start", update_id=update_id)
+        elif raw_payload:
+            # A text button from a keyboard this bot no longer understands: its label must not be
+            # taken for an answer to the current question.
+            notice = Result(messages=[Message(texts.STALE_BUTTON)])
+            await self.deliver(peer, notice, update_id)
+            return
+        elif chosen is not None and choices is not None:  # a number typed for a listed option
+            incoming = Incoming(
+                CHANNEL, user, "press", token=choices[0], action=chosen.action, value=chosen.value,
+                update_id=update_id,
+            )  # fmt: skip
         elif text.strip():
             incoming = Incoming(CHANNEL, user, "text", text=text, update_id=update_id)
         else:  # stickers, photos, voice messages, ...
             incoming = Incoming(CHANNEL, user, "unsupported", update_id=update_id)
+        if page_size is not None:
+            incoming = replace(incoming, page_size=page_size)
         result = await self.conversation.handle(incoming)
+        # A text button press (or a typed number) answered only with a notice, such as «Эта кнопка
+        # уже неактуальна»: there is no snackbar for a message, so the notice is sent as one.
+        if (
+            incoming.kind == "press"
+            and result.notice
+            and result.notice not in {m.text for m in result.messages}
+        ):
+            result.messages.insert(0, Message(result.notice))
         await self.deliver(peer, result, update_id)
 
     async def on_callback(self, obj: dict[str, Any], event_id: str | None) -> None:
@@ -376,8 +412,15 @@ class VkChannel:
                 return
 
     async def send(self, peer: int, message: Message, identity: str) -> None:
-        chunks = render.split_text(message.text)
-        markup = self._keyboard(peer, message)
+        text = message.text
+        if peer in self._numbered and message.buttons:
+            text, choices = numbered.render(message)
+            self._choices.pop(peer, None)
+            self._choices[peer] = (message.token, choices)
+            if len(self._choices) > REMEMBERED_PEERS:  # forget the longest-quiet peer
+                del self._choices[next(iter(self._choices))]
+        chunks = render.split_text(text)
+        markup = None if peer in self._numbered else self._keyboard(peer, message)
         for number, chunk in enumerate(chunks):
             last = number == len(chunks) - 1
             message_id = await self.client.call(
