@@ -86,7 +86,7 @@ async def test_prefilled_block_1_starts_with_the_block_2_title(
 def test_a_title_too_long_for_one_message_is_refused() -> None:
     # The form's and a block's titles go out as one chat message (Telegram and VK: 4096 characters).
     limit = 1000
-    assert loader.MAX_TITLE == limit
+    assert limit == loader.MAX_TITLE
     text = default_questionnaire_text().replace(
         'title = "БЛОК 1. СТАТИСТИЧЕСКИЙ"', f'title = "{"Б" * (limit + 1)}"'
     )
