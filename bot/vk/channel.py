@@ -73,8 +73,8 @@ class VkChannel:
         # Peers whose VK client has no callback buttons: they get text buttons with a payload.
         self._text_buttons: set[int] = set()
         # Peers whose VK client shows no inline keyboard at all: options are listed with numbers
-        # in the text, and the numbered buttons of the last such message are kept (in memory) so
-        # that a typed number presses one, as in the console.
+        # in the text, and the numbered buttons of the last such message are kept so that a typed
+        # number presses one, as in the console (in memory, and in channel_state for a restart).
         self._numbered: set[int] = set()
         self._choices: dict[int, tuple[str, list[Button]]] = {}
 
@@ -282,6 +282,8 @@ class VkChannel:
         ref = message.get("ref")
         page_size = NUMBERED_PAGE_SIZE if peer in self._numbered else None
         choices = self._choices.get(peer)
+        if choices is None and peer in self._numbered and text.strip().isdigit():
+            choices = await self._load_choices(peer)
         chosen = numbered.pick(text, choices[1]) if choices is not None and peer in self._numbered else None
         if ref:  # vk.me/<group>?ref=<key>: the first message of a respondent from a link or QR code
             incoming = Incoming(CHANNEL, user, "start", text=str(ref), update_id=update_id)
@@ -415,10 +417,7 @@ class VkChannel:
         text = message.text
         if peer in self._numbered and message.buttons:
             text, choices = numbered.render(message)
-            self._choices.pop(peer, None)
-            self._choices[peer] = (message.token, choices)
-            if len(self._choices) > REMEMBERED_PEERS:  # forget the longest-quiet peer
-                del self._choices[next(iter(self._choices))]
+            await self._remember_choices(peer, message.token, choices)
         chunks = render.split_text(text)
         markup = None if peer in self._numbered else self._keyboard(peer, message)
         for number, chunk in enumerate(chunks):
@@ -438,6 +437,35 @@ class VkChannel:
                 self._last_keyboard[peer] = message_id
                 if len(self._last_keyboard) > REMEMBERED_PEERS:  # forget the longest-quiet peer
                     del self._last_keyboard[next(iter(self._last_keyboard))]
+
+    def _choices_key(self, peer: int) -> str:
+        return f"vk:{self.group_id}:choices:{peer}"
+
+    async def _remember_choices(self, peer: int, token: str, choices: list[Button]) -> None:
+        self._choices.pop(peer, None)
+        self._choices[peer] = (token, choices)
+        if len(self._choices) > REMEMBERED_PEERS:  # forget the longest-quiet peer
+            del self._choices[next(iter(self._choices))]
+        data = {"t": token, "b": [[b.label, b.action, b.value] for b in choices]}
+        async with self.storage.transaction() as conn:
+            await repo.set_state(
+                conn, self._choices_key(peer), json.dumps(data, ensure_ascii=False), self.clock()
+            )
+
+    async def _load_choices(self, peer: int) -> tuple[str, list[Button]] | None:
+        """The last numbered list sent to this peer before a restart, if any."""
+        async with self.storage.transaction() as conn:
+            raw = await repo.get_state(conn, self._choices_key(peer))
+        try:
+            data = json.loads(raw) if raw else None
+            if not isinstance(data, dict):
+                return None
+            buttons = [Button(str(label), str(action), str(value)) for label, action, value in data["b"]]
+            found = (str(data["t"]), buttons)
+        except (ValueError, KeyError, TypeError):  # not ours or damaged: the number is read as text
+            return None
+        self._choices[peer] = found
+        return found
 
     def _keyboard(self, peer: int, message: Message) -> str | None:
         return render.keyboard(message, callback=peer not in self._text_buttons)

@@ -79,3 +79,24 @@ async def test_without_inline_keyboards_options_are_numbered(bot: Bot, fake: Fak
     )
     assert [(r.followup_text, bool(r.followup_skipped)) for r in skipped] == [(None, True)]
     assert [r.kind for r in await rows(bot.db, select(consents.c.kind))] == ["refused"]
+
+
+async def test_numbers_keep_their_meaning_after_a_restart(bot: Bot, fake: FakeVk, user: User) -> None:
+    async def say(text: str) -> list[Any]:
+        return await user.push(no_inline_keyboard(user.message_new(text)))
+
+    await say("Начать")
+    for number in ("1", "1", "1", "1", "1", "1", "1", "1", "3"):  # ... 11(23) = 3: the follow-up
+        await say(number)
+    assert f"  1. {texts.SKIP}" in user.inbox()[-1].text
+    await bot.stop()
+    await bot.start()
+    await fake.wait_for(lambda: bool(fake.polls))
+    # «1» is still «Пропустить», not a difficulty text «1».
+    await say("1")
+    skipped = await rows(
+        bot.db,
+        select(answers.c.followup_text, answers.c.followup_skipped).where(answers.c.question_code == "11"),
+    )
+    assert [(r.followup_text, bool(r.followup_skipped)) for r in skipped] == [(None, True)]
+    assert "Насколько просто Вам было собрать" in user.inbox()[-1].text
