@@ -447,10 +447,14 @@ class VkChannel:
         if len(self._choices) > REMEMBERED_PEERS:  # forget the longest-quiet peer
             del self._choices[next(iter(self._choices))]
         data = {"t": token, "b": [[b.label, b.action, b.value] for b in choices]}
-        async with self.storage.transaction() as conn:
-            await repo.set_state(
-                conn, self._choices_key(peer), json.dumps(data, ensure_ascii=False), self.clock()
-            )
+        try:
+            async with self.storage.transaction() as conn:
+                await repo.set_state(
+                    conn, self._choices_key(peer), json.dumps(data, ensure_ascii=False), self.clock()
+                )
+        except (OperationalError, InterfaceError, OSError) as exc:
+            # The question still goes out; only a restart before the answer would lose the numbers.
+            log.warning("VK: could not store the numbered list for %s: %s", peer, exc)
 
     async def _load_choices(self, peer: int) -> tuple[str, list[Button]] | None:
         """The last numbered list sent to this peer before a restart, if any."""
