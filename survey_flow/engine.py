@@ -163,12 +163,6 @@ def block_heading(q: Questionnaire, step: Step, shown_before: Step | None) -> Bl
     return None
 
 
-def previous_step(q: Questionnaire, answers: Answers) -> Step | None:
-    """The step answered last (the one shown before the current step), None when nothing was."""
-    steps = answered_steps(q, answers)
-    return steps[-1] if steps else None
-
-
 def progress(q: Questionnaire, answers: Answers) -> tuple[int, int]:
     """(number of the current question, total) among questions the respondent is asked.
 
