@@ -90,7 +90,7 @@ async def seed(storage: Storage, n: int) -> None:
         ids = [r.id for r in await conn.execute(select(respondents.c.id).order_by(respondents.c.id))]
         await conn.execute(
             insert(consents),
-            [{"respondent_id": rid, "granted": True, "channel": "telegram", "text_version": "1",
+            [{"respondent_id": rid, "granted": True, "kind": "granted", "channel": "telegram", "text_version": "1",
               "method": "bot", "recorded_at": now} for rid in ids],
         )  # fmt: skip
         campaign = await store.create_campaign(

@@ -7,35 +7,15 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+from bot import numbered
 from bot.conversation import Commands, Conversation
-from bot.messages import Action, Button, Incoming, Message
+from bot.messages import Button, Incoming, Message
 
 CHANNEL = "console"
 CONSOLE_COMMANDS = Commands(start="«начать»", stop="«стоп»")
-_NAV_WORDS = {Action.BACK: "назад", Action.ABORT: "прервать"}
-
-
-def render(message: Message) -> tuple[str, list[Button]]:
-    """Text for the terminal and the numbered buttons (navigation is typed as a word)."""
-    lines = [message.text]
-    numbered: list[Button] = []
-    hints: list[str] = []
-    for row in message.buttons:
-        for button in row:
-            if button.action in _NAV_WORDS:
-                hints.append(f"«{_NAV_WORDS[button.action]}» — {button.label.lstrip('◀✖ ').lower()}")
-            elif button.action == Action.PAGE:
-                continue  # the console shows whole lists
-            else:
-                numbered.append(button)
-    if numbered and all(b.action == Action.ANSWER and b.label == str(i) for i, b in enumerate(numbered, 1)):
-        lines += ["", "  " + "  ".join(f"[{b.label}]" for b in numbered)]  # a 1–5 scale
-    elif numbered:
-        lines.append("")
-        lines += [f"  {index}. {button.label}" for index, button in enumerate(numbered, start=1)]
-    if hints:
-        lines.append("(" + "; ".join(hints) + ")")
-    return "\n".join(lines), numbered
+# The console shows buttons as a numbered list (bot/numbered.py), as VK does for clients without
+# inline keyboards.
+render = numbered.render
 
 
 async def run_console(
@@ -82,8 +62,7 @@ async def run_console(
 
 
 def _to_event(user: str, text: str, last: Message | None, buttons: list[Button]) -> Incoming:
-    stripped = text.strip()
-    if last is not None and stripped.isdigit() and 1 <= int(stripped) <= len(buttons):
-        button = buttons[int(stripped) - 1]
+    button = numbered.pick(text, buttons) if last is not None else None
+    if last is not None and button is not None:
         return Incoming(CHANNEL, user, "press", token=last.token, action=button.action, value=button.value)
     return Incoming(CHANNEL, user, "text", text=text)

@@ -21,7 +21,7 @@ from bot.messages import Action, Button, Incoming, Message, Result
 from storage import repository as repo
 from storage.store import Storage
 from survey_flow import engine
-from survey_flow.engine import Answer, Rejected, Step
+from survey_flow.engine import Accepted, Answer, Rejected, Step
 from survey_flow.model import SCALE_CODES, Option, Questionnaire
 from survey_flow.text import normalize
 
@@ -105,7 +105,7 @@ class Conversation:
             )
             if respondent.unreachable_at is not None:  # they wrote to us: reachable again
                 await repo.mark_unreachable(conn, respondent.id, None)
-            turn = _Turn(self, conn, respondent, now)
+            turn = _Turn(self, conn, respondent, now, page_size=event.page_size)
             result = await turn.dispatch(event)
             result.respondent_id = respondent.id
             result.phase = str(turn.dialog.get("phase", "idle"))
@@ -115,8 +115,17 @@ class Conversation:
 class _Turn:
     """One event's handling inside one transaction."""
 
-    def __init__(self, conv: Conversation, conn: AsyncConnection, respondent: repo.Respondent, now: datetime):
+    def __init__(
+        self,
+        conv: Conversation,
+        conn: AsyncConnection,
+        respondent: repo.Respondent,
+        now: datetime,
+        *,
+        page_size: int | None = None,
+    ):
         self.conv = conv
+        self.page_size = page_size or conv.layout.page_size
         self.q = conv.q
         self.conn = conn
         self.respondent = respondent
@@ -215,6 +224,11 @@ class _Turn:
         )
         await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
         messages = [Message(texts.GREETING)] if greeting else []
+        # The form's title, then the title of the block the survey starts in (Block 2 when
+        # Block 1 is prefilled): what the top of the printed form shows.
+        first = engine.next_step(self.q, prefill)
+        block = engine.block_heading(self.q, first, None) if first is not None else None
+        messages.append(Message(f"{self.q.title}\n\n{block.title}" if block else self.q.title))
         messages.append(self.question_message(session.id, prefill))
         return Result(messages=messages)
 
@@ -230,7 +244,8 @@ class _Turn:
         if wants_continue and session is not None and alive:
             await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
             answers = await repo.load_answers(self.conn, session.id)
-            return Result(messages=[self.question_message(session.id, answers)], answered=texts.CONTINUE)
+            messages = self.with_heading(session.id, answers, None)  # where the respondent is
+            return Result(messages=messages, answered=texts.CONTINUE)
         if wants_restart or (wants_continue and not alive):
             if session is not None and alive:
                 await repo.finish_session(self.conn, session.id, repo.ABANDONED, self.now)
@@ -268,10 +283,12 @@ class _Turn:
             return await self.back(session, answers)
         if event.action == Action.ABORT:
             return await self.pause()
+        if event.action == Action.SKIP:
+            return await self.settle(session, answers, engine.skip_followup(self.q, answers), pressed=True)
         if event.action == Action.OTHER and step.question.allow_other:
             return Result(messages=[Message(texts.OTHER_PROMPT)], notice=texts.OTHER_PROMPT)
         if event.action == Action.PAGE and PAGE_RE.fullmatch(event.value):
-            pages = _page_count(len(step.question.options), self.conv.layout.page_size)
+            pages = _page_count(len(step.question.options), self.page_size)
             page = min(int(event.value), pages - 1)
             await self.set_dialog({**self.dialog, "page": page})
             return Result(messages=[self.question_message(session.id, answers)], edit_in_place=True)
@@ -280,7 +297,17 @@ class _Turn:
     async def answer(
         self, session: repo.SurveySession, answers: dict[str, Answer], text: str, *, pressed: bool = False
     ) -> Result:
-        outcome = engine.apply_input(self.q, answers, text)
+        return await self.settle(session, answers, engine.apply_input(self.q, answers, text), pressed=pressed)
+
+    async def settle(
+        self,
+        session: repo.SurveySession,
+        answers: dict[str, Answer],
+        outcome: Accepted | Rejected,
+        *,
+        pressed: bool,
+    ) -> Result:
+        """Store an accepted answer and ask the next step, or repeat the step with the reason."""
         if isinstance(outcome, Rejected):
             question = self.question_message(session.id, answers, candidates=outcome.candidates)
             return Result(
@@ -292,16 +319,27 @@ class _Turn:
             result = await self.complete(session, outcome.answers, echo)
             return result
         await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
-        return Result(messages=[self.question_message(session.id, outcome.answers)], answered=echo)
+        return Result(messages=self.with_heading(session.id, outcome.answers, outcome.step), answered=echo)
 
     def echo(self, step: Step, answers: dict[str, Answer]) -> str:
         answer = answers[step.question.code]
+        if step.followup and answer.followup_skipped:
+            return f"{self.step_text(step)}\n\n↷ {texts.SKIPPED}"
         shown = (
             answer.followup or ""
             if step.followup
             else engine.answer_label(self.q, step.question.code, answer)
         )
         return f"{self.step_text(step)}\n\n✅ {shown}"
+
+    def with_heading(
+        self, session_id: int, answers: dict[str, Answer], shown_before: Step | None
+    ) -> list[Message]:
+        """The next question, after its block's title when the respondent enters a block."""
+        question = self.question_message(session_id, answers)
+        step = engine.next_step(self.q, answers)
+        block = engine.block_heading(self.q, step, shown_before) if step is not None else None
+        return [Message(block.title), question] if block is not None else [question]
 
     async def back(self, session: repo.SurveySession, answers: dict[str, Answer]) -> Result:
         updated, undone = engine.go_back(self.q, answers)
@@ -314,7 +352,8 @@ class _Turn:
         await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
         current = engine.next_step(self.q, answers)
         answered = f"{self.step_text(current)}\n\n↩ {texts.BACK.removeprefix('◀ ')}" if current else None
-        return Result(messages=[self.question_message(session.id, updated)], answered=answered)
+        # Back across a block boundary (from 9(21) to 8(19)) shows the earlier block's title again.
+        return Result(messages=self.with_heading(session.id, updated, current), answered=answered)
 
     async def pause(self) -> Result:
         await self.set_dialog({"phase": "idle"})
@@ -364,10 +403,18 @@ class _Turn:
             return Result(
                 messages=[Message(texts.CONSENT_REPEAT), self.consent_message(int(session_id or 0))]
             )
+        if granted:
+            kind = repo.ConsentKind.GRANTED
+        else:
+            # «Нет» is a refusal; only a consent given before (e.g. to an older consent text) and
+            # still in force is withdrawn by it.
+            latest = await repo.latest_consent(self.conn, self.respondent.id)
+            in_force = latest is not None and latest.granted
+            kind = repo.ConsentKind.WITHDRAWN if in_force else repo.ConsentKind.REFUSED
         await repo.record_consent(
             self.conn,
             self.respondent.id,
-            granted=granted,
+            kind=kind,
             channel=self.respondent.channel,
             text_version=self.conv.consent.version,
             method="bot",
@@ -384,18 +431,29 @@ class _Turn:
         )
 
     async def withdraw(self) -> Result:
-        await repo.record_consent(
-            self.conn,
-            self.respondent.id,
-            granted=False,
-            channel=self.respondent.channel,
-            text_version=self.conv.consent.version,
-            method="bot",
-            now=self.now,
-        )
-        if self.dialog.get("phase") == "consent":
+        latest = await repo.latest_consent(self.conn, self.respondent.id)
+        asked = self.dialog.get("phase") == "consent"
+        if latest is not None and latest.granted:
+            kind: repo.ConsentKind | None = repo.ConsentKind.WITHDRAWN
+            reply = texts.CONSENT_WITHDRAWN
+        else:
+            # Nothing to withdraw. While the consent question is open, «стоп» answers it: a refusal.
+            kind = repo.ConsentKind.REFUSED if asked else None
+            withdrawn_before = latest is not None and latest.kind == repo.ConsentKind.WITHDRAWN
+            reply = texts.ALREADY_WITHDRAWN if withdrawn_before else texts.NOTHING_TO_WITHDRAW
+        if kind is not None:
+            await repo.record_consent(
+                self.conn,
+                self.respondent.id,
+                kind=kind,
+                channel=self.respondent.channel,
+                text_version=self.conv.consent.version,
+                method="bot",
+                now=self.now,
+            )
+        if asked:
             await self.set_dialog({"phase": "idle"})
-        return Result(messages=[Message(texts.CONSENT_WITHDRAWN)], notice=texts.CONSENT_WITHDRAWN)
+        return Result(messages=[Message(reply)], notice=reply)
 
     # --- rendering -------------------------------------------------------------------------
 
@@ -419,11 +477,12 @@ class _Turn:
         question = step.question
         if step.followup:
             text += f"\n\n{texts.FOLLOWUP_HINT}"
+            rows.append((Button(texts.SKIP, Action.SKIP),))
         elif question.kind == "scale":
             rows.append(tuple(Button(code, Action.ANSWER, code) for code in SCALE_CODES))
         else:
             shown = candidates or question.options
-            size = self.conv.layout.page_size
+            size = self.page_size
             pages = _page_count(len(shown), size)
             page = 0 if candidates else min(int(self.dialog.get("page", 0) or 0), pages - 1)
             for option in shown[page * size : (page + 1) * size]:

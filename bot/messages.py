@@ -24,9 +24,10 @@ class Action:
     CONSENT_NO = "cn"
     WITHDRAW = "stop"
     START = "start"
+    SKIP = "skip"  # «Пропустить»: the follow-up question is offered, not required
 
     ALL = frozenset(
-        {ANSWER, OTHER, PAGE, BACK, ABORT, CONTINUE, RESTART, CONSENT_YES, CONSENT_NO, WITHDRAW, START}
+        {ANSWER, OTHER, PAGE, BACK, ABORT, CONTINUE, RESTART, CONSENT_YES, CONSENT_NO, WITHDRAW, START, SKIP}
     )
 
 
@@ -50,6 +51,9 @@ class Incoming:
     value: str = ""
     update_id: str | None = None
     name: str | None = None
+    # Options per page for this event's replies when the client differs from the channel's usual
+    # (a VK client without inline keyboards reads whole numbered lists); None: the channel's layout.
+    page_size: int | None = None
 
 
 @dataclass

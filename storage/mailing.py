@@ -638,18 +638,19 @@ async def respondent_by_pseudonym(conn: AsyncConnection, pseudonym: str) -> Resp
 
 
 CONSENT_COLUMNS = (
-    "record_id", "respondent", "channel", "granted", "text_version", "method", "recorded_at", "recorded_by",
+    "record_id", "respondent", "channel", "kind", "text_version", "method", "recorded_at", "recorded_by",
 )  # fmt: skip
 
 
 async def consent_register(conn: AsyncConnection) -> list[tuple[Any, ...]]:
-    """Every grant and withdrawal in order, with the respondent's pseudonym (not the messenger id)."""
+    """Every record in order (kind: granted, refused, withdrawn, erased), with the respondent's
+    pseudonym (not the messenger id)."""
     rows = await conn.execute(
         select(
             consents.c.id,
             respondents.c.pseudonym,
             consents.c.channel,
-            consents.c.granted,
+            consents.c.kind,
             consents.c.text_version,
             consents.c.method,
             consents.c.recorded_at,
@@ -663,7 +664,7 @@ async def consent_register(conn: AsyncConnection) -> list[tuple[Any, ...]]:
             r.id,
             r.pseudonym,
             r.channel,
-            bool(r.granted),
+            r.kind,
             r.text_version,
             r.method,
             as_utc(r.recorded_at),

@@ -23,7 +23,7 @@ async def forget(conn: AsyncConnection, channel: str, external_id: str, now: dat
     await repo.record_consent(
         conn,
         found.id,
-        granted=False,
+        kind=repo.ConsentKind.ERASED,
         channel=channel,
         text_version="-",
         method="erasure",

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -28,6 +29,15 @@ from survey_flow.model import OTHER_CODE, Questionnaire
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"
 ABANDONED = "abandoned"
+
+
+class ConsentKind(StrEnum):
+    """What one record of the consent register says (the latest record of a person decides)."""
+
+    GRANTED = "granted"  # agreed to receive invitations
+    REFUSED = "refused"  # answered «Нет» when asked; there was no consent to withdraw
+    WITHDRAWN = "withdrawn"  # withdrew a consent given before (/stop, the button, an employee)
+    ERASED = "erased"  # the person's link to their answers was deleted on request (otklik forget)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -84,11 +94,15 @@ class PrefillKey:
 
 @dataclass(frozen=True)
 class ConsentRecord:
-    granted: bool
+    kind: ConsentKind
     channel: str
     text_version: str
     method: str
     recorded_at: datetime
+
+    @property
+    def granted(self) -> bool:
+        return self.kind == ConsentKind.GRANTED
 
 
 # --- respondents ---------------------------------------------------------------------------
@@ -118,6 +132,7 @@ _ANSWERS_OF = DirectStatement(
         answers.c.option_code,
         answers.c.value_text,
         answers.c.followup_text,
+        answers.c.followup_skipped,
         answers.c.prefilled,
     ).where(answers.c.session_id == bindparam("b_session"))
 )
@@ -126,7 +141,7 @@ _TOUCH_SESSION = DirectStatement(
 )
 _ANSWER_KEYS = (
     "session_id", "answered_at", "question_code", "platform_code", "option_code",
-    "option_platform_code", "value_text", "followup_text", "prefilled",
+    "option_platform_code", "value_text", "followup_text", "followup_skipped", "prefilled",
 )  # fmt: skip
 _INSERT_ANSWER = DirectStatement(insert(answers), column_keys=_ANSWER_KEYS)
 _UPDATE_ANSWER = DirectStatement(  # a follow-up text added, or an answer changed after "Назад"
@@ -167,6 +182,7 @@ _C = consents.c
 _CONSENT_KEYS = (
     "respondent_id",
     "granted",
+    "kind",
     "channel",
     "text_version",
     "method",
@@ -175,7 +191,7 @@ _CONSENT_KEYS = (
 )
 _RECORD_CONSENT = DirectStatement(insert(consents), column_keys=_CONSENT_KEYS)
 _LATEST_CONSENT = DirectStatement(
-    select(_C.granted, _C.channel, _C.text_version, _C.method, _C.recorded_at)
+    select(_C.kind, _C.channel, _C.text_version, _C.method, _C.recorded_at)
     .where(_C.respondent_id == bindparam("b_respondent"))
     .order_by(_C.id.desc())
     .limit(1)
@@ -279,8 +295,9 @@ async def load_answers(conn: AsyncConnection, session_id: int) -> dict[str, Answ
             text=value if option == OTHER_CODE else None,
             followup=followup,
             prefilled=bool(prefilled),
+            followup_skipped=bool(skipped),
         )
-        for question, option, value, followup, prefilled in rows
+        for question, option, value, followup, skipped, prefilled in rows
     }
 
 
@@ -297,6 +314,7 @@ def answer_values(questionnaire: Questionnaire, code: str, answer: Answer) -> di
         if answer.option == OTHER_CODE
         else answer_label(questionnaire, code, answer),
         "followup_text": answer.followup,
+        "followup_skipped": answer.followup_skipped,
         "prefilled": answer.prefilled,
     }
 
@@ -370,18 +388,27 @@ async def record_consent(
     conn: AsyncConnection,
     respondent_id: int,
     *,
-    granted: bool,
+    kind: ConsentKind | None = None,
+    granted: bool | None = None,
     channel: str,
     text_version: str,
     method: str,
     now: datetime,
     recorded_by: str | None = None,
 ) -> None:
+    """Append one record. `granted=True/False` is shorthand for a grant / a withdrawal."""
+    if kind is None:
+        if granted is None:
+            raise TypeError("record_consent needs kind (or granted)")
+        kind = ConsentKind.GRANTED if granted else ConsentKind.WITHDRAWN
+    elif granted is not None and granted != (kind == ConsentKind.GRANTED):
+        raise ValueError(f"granted={granted} contradicts kind={kind}")
     await _RECORD_CONSENT.run(
         conn,
         {
             "respondent_id": respondent_id,
-            "granted": granted,
+            "granted": kind == ConsentKind.GRANTED,
+            "kind": str(kind),
             "channel": channel,
             "text_version": text_version,
             "method": method,
@@ -395,10 +422,10 @@ async def latest_consent(conn: AsyncConnection, respondent_id: int) -> ConsentRe
     row = await _LATEST_CONSENT.first(conn, {"b_respondent": respondent_id})
     if row is None:
         return None
-    granted, channel, text_version, method, recorded_at = row
+    kind, channel, text_version, method, recorded_at = row
     recorded = as_utc(recorded_at)
     assert recorded is not None
-    return ConsentRecord(bool(granted), channel, text_version, method, recorded)
+    return ConsentRecord(ConsentKind(kind), channel, text_version, method, recorded)
 
 
 # --- idempotency and channel state --------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -72,6 +73,8 @@ answers = Table(
     Column("option_platform_code", String(64), nullable=False),
     Column("value_text", Text, nullable=False),  # the option's label or the typed «Другое» text
     Column("followup_text", Text),
+    # «Пропустить» chosen for the follow-up: no text, and the question is not asked again.
+    Column("followup_skipped", Boolean, nullable=False, default=False, server_default=false()),
     Column("prefilled", Boolean, nullable=False, default=False),
     Column("answered_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("session_id", "question_code", name="uq_answers_session_question"),
@@ -88,16 +91,19 @@ prefill_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
-# The consent register: every grant and withdrawal, never updated in place.
+# The consent register: every grant, refusal, withdrawal and erasure, never updated in place.
+# `kind` is one of storage.repository.ConsentKind; `granted` is true exactly for kind `granted`
+# (the mailing audience selects on it).
 consents = Table(
     "consents",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("respondent_id", Integer, ForeignKey("respondents.id"), nullable=False),
     Column("granted", Boolean, nullable=False),
+    Column("kind", String(16), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("text_version", String(32), nullable=False),
-    Column("method", String(16), nullable=False),  # bot, staff
+    Column("method", String(16), nullable=False),  # bot, staff, erasure
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("recorded_by", String(64)),
     Index("ix_consents_respondent", "respondent_id", "id"),

@@ -9,8 +9,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from survey_flow.model import OTHER_CODE, OTHER_LABEL, SCALE_CODES, Option, Question, Questionnaire
+from survey_flow.model import (
+    OTHER_CODE,
+    OTHER_LABEL,
+    SCALE_CODES,
+    Block,
+    Option,
+    Question,
+    Questionnaire,
+)
 from survey_flow.text import MAX_FREE_TEXT, normalize, strip_control
+
+# Typed words that skip the follow-up question (a channel's «Пропустить» button sends the same).
+SKIP_WORDS = frozenset({"пропустить", "пропуск", "skip", "/skip"})
+MAIN_QUESTION_REQUIRED = "Этот вопрос пропустить нельзя: пожалуйста, выберите ответ."
 
 
 @dataclass(frozen=True)
@@ -21,6 +33,14 @@ class Answer:
     text: str | None = None  # typed text for «Другое»
     followup: str | None = None  # the difficulties text after a score 1–3
     prefilled: bool = False
+    # The respondent chose «Пропустить» for the follow-up: it is offered, not required (Appendix 1
+    # says «предлагается»), so the survey moves on and no text is stored.
+    followup_skipped: bool = False
+
+    @property
+    def followup_done(self) -> bool:
+        """The follow-up was answered or skipped: it is not asked again."""
+        return self.followup is not None or self.followup_skipped
 
 
 Answers = Mapping[str, Answer]
@@ -75,7 +95,7 @@ def next_step(q: Questionnaire, answers: Answers) -> Step | None:
         answer = answers.get(question.code)
         if answer is None:
             return Step(question)
-        if needs_followup(q, question, answer) and answer.followup is None:
+        if needs_followup(q, question, answer) and not answer.followup_done:
             return Step(question, followup=True)
     return None
 
@@ -91,8 +111,8 @@ def prune(q: Questionnaire, answers: Answers) -> dict[str, Answer]:
         answer = answers.get(question.code)
         if answer is None or condition_holds(question, kept) is False:
             continue
-        if answer.followup is not None and not needs_followup(q, question, answer):
-            answer = replace(answer, followup=None)
+        if answer.followup_done and not needs_followup(q, question, answer):
+            answer = replace(answer, followup=None, followup_skipped=False)
         kept[question.code] = answer
     return kept
 
@@ -105,7 +125,7 @@ def answered_steps(q: Questionnaire, answers: Answers) -> list[Step]:
         if answer is None or answer.prefilled or not condition_holds(question, answers):
             continue
         steps.append(Step(question))
-        if answer.followup is not None:
+        if answer.followup_done:
             steps.append(Step(question, followup=True))
     return steps
 
@@ -118,10 +138,29 @@ def go_back(q: Questionnaire, answers: Answers) -> tuple[dict[str, Answer], Step
     last = steps[-1]
     updated = dict(answers)
     if last.followup:
-        updated[last.question.code] = replace(updated[last.question.code], followup=None)
+        updated[last.question.code] = replace(
+            updated[last.question.code], followup=None, followup_skipped=False
+        )
     else:
         del updated[last.question.code]
     return prune(q, updated), last
+
+
+def block_of(q: Questionnaire, step: Step) -> Block | None:
+    return next((b for b in q.blocks if b.number == step.question.block), None)
+
+
+def block_heading(q: Questionnaire, step: Step, shown_before: Step | None) -> Block | None:
+    """The block whose title goes above `step`: set when the respondent enters a block.
+
+    `shown_before` is the step the respondent saw just before this one (None at the start of a
+    survey or on resuming it): the title is shown when the block changes, going forward or back,
+    so a survey whose Block 1 was prefilled starts with the Block 2 title.
+    """
+    block = block_of(q, step)
+    if shown_before is None or shown_before.question.block != step.question.block:
+        return block
+    return None
 
 
 def progress(q: Questionnaire, answers: Answers) -> tuple[int, int]:
@@ -154,17 +193,33 @@ def apply_input(q: Questionnaire, answers: Answers, text: str) -> Outcome:
     return record(q, answers, step, parsed)
 
 
+def skip_followup(q: Questionnaire, answers: Answers) -> Outcome:
+    """«Пропустить»: only the follow-up may be skipped; the main questions stay required."""
+    step = next_step(q, answers)
+    if step is None:
+        return Rejected("Анкета уже заполнена. Спасибо!")
+    if not step.followup:
+        return Rejected(MAIN_QUESTION_REQUIRED)
+    return record(q, answers, step, Answer(option="", followup_skipped=True))
+
+
 def record(q: Questionnaire, answers: Answers, step: Step, answer: Answer) -> Accepted:
     updated = dict(answers)
     if step.followup:
-        answer = replace(updated[step.question.code], followup=answer.followup)
+        answer = replace(
+            updated[step.question.code], followup=answer.followup, followup_skipped=answer.followup_skipped
+        )
     updated[step.question.code] = answer
     return Accepted(prune(q, updated), step, answer)
 
 
 def parse_answer(q: Questionnaire, step: Step, text: str) -> Answer | Rejected:
     if step.followup:
+        if normalize(text) in SKIP_WORDS:
+            return Answer(option="", followup_skipped=True)
         return parse_free_text(text)
+    if normalize(text) in SKIP_WORDS:
+        return Rejected(MAIN_QUESTION_REQUIRED)
     question = step.question
     if question.kind == "scale":
         return parse_score(text)

@@ -14,6 +14,9 @@ from pydantic import ValidationError
 from survey_flow.model import OTHER_CODE, SCALE_CODES, Option, Question, Questionnaire
 
 DEFAULT_FILE = "appendix1.toml"
+# The form's and the blocks' titles are shown in chats as one heading message; Telegram and VK
+# take at most 4096 characters a message, so two titles of this length always fit in one.
+MAX_TITLE = 1000
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ def check_questionnaire(q: Questionnaire) -> list[Problem]:
     seen_codes: set[str] = set()
     seen_platform: dict[str, str] = {}
     blocks = {b.number for b in q.blocks}
+    problems += _check_titles(q)
     position: dict[str, int] = {}
     for index, question in enumerate(q.questions):
         code = question.code
@@ -149,6 +153,20 @@ def check_questionnaire(q: Questionnaire) -> list[Problem]:
     bad_scores = [s for s in q.followup.scores if s not in SCALE_CODES]
     if bad_scores:
         problems.append(Problem(None, f"уточняющий вопрос: оценки {bad_scores} вне шкалы 1–5"))
+    return problems
+
+
+def _check_titles(q: Questionnaire) -> list[Problem]:
+    problems: list[Problem] = []
+    titles = [("заголовок анкеты", q.title)] + [(f"заголовок блока {b.number}", b.title) for b in q.blocks]
+    for what, title in titles:
+        if not title.strip():
+            problems.append(Problem(None, f"{what} пуст"))
+        elif len(title) > MAX_TITLE:
+            problems.append(Problem(None, f"{what} длиннее {MAX_TITLE} символов ({len(title)})"))
+    numbers = [b.number for b in q.blocks]
+    for number in sorted({n for n in numbers if numbers.count(n) > 1}):
+        problems.append(Problem(None, f"блок {number} описан несколько раз"))
     return problems
 
 

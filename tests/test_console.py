@@ -97,3 +97,25 @@ def test_make_demo_completes_with_piped_answers(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Анкета заполнена" in proc.stdout
     assert table(db, "select status from survey_sessions") == [("completed",)]
+
+
+def test_console_shows_titles_and_skips_the_followup_by_number_or_word(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    # In person, provided; 11(23) = 2 and 12(24) = 1, each follow-up skipped (by number, by word).
+    lines = ["1", "2", "3", "4", "1", "2", "1", "1", "2", "1", "1", "пропустить", "5", "5", "5", "2"]
+    proc = subprocess.run(
+        otklik(db, "console", "--user", "sveta"), input="\n".join(lines) + "\n", capture_output=True,
+        text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    title = "ФОРМА опроса для проведения оценки удовлетворенности внешних клиентов в рамках предоставления"
+    assert out.index(title) < out.index("БЛОК 1. СТАТИСТИЧЕСКИЙ") < out.index("Вопрос 1 из 16")
+    assert out.index("Результат обращения") < out.index("БЛОК 2. ОЦЕНКА КАЧЕСТВА МЕР ПОДДЕРЖКИ")
+    assert out.count("Впишите _____.") == 2 and "  1. Пропустить" in out
+    assert "Анкета заполнена" in out
+    rows = table(
+        db, "select question_code, followup_text, followup_skipped from answers order by question_code"
+    )
+    assert [r for r in rows if r[0] in ("11", "12")] == [("11", None, 1), ("12", None, 1)]
+    assert table(db, "select kind from consents") == [("refused",)]

@@ -203,14 +203,15 @@ async def test_prefill_from_start_payload(conversation: Conversation, storage: S
     assert bad.last.text.startswith("Вопрос 1 из 16")
 
 
-async def test_stop_withdraws_consent_any_time(conversation: Conversation, storage: Storage) -> None:
+async def test_stop_without_consent_withdraws_nothing(conversation: Conversation, storage: Storage) -> None:
     chat = Chat(conversation)
     result = await chat.send(Incoming("test", "u1", "stop"))
-    assert result.messages[0].text == texts.CONSENT_WITHDRAWN
-    await chat.text("стоп")
+    assert result.messages[0].text == texts.NOTHING_TO_WITHDRAW
+    result = await chat.text("стоп")
+    assert result.messages[0].text == texts.NOTHING_TO_WITHDRAW
     async with storage.transaction() as conn:
         rows = list(await conn.execute(select(consents)))
-    assert [r.granted for r in rows] == [False, False]
+    assert rows == []
 
 
 async def test_non_text_input_gets_a_hint(conversation: Conversation) -> None:

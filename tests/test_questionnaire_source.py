@@ -91,10 +91,20 @@ OPTIONS = [
 
 FOLLOWUP = (
     "Уточните, пожалуйста, с какими конкретно сложностями Вы столкнулись в процессе получения "
-    "государственной поддержки. Впишите"
+    "государственной поддержки. Впишите _____."
 )
+TITLE = (
+    "ФОРМА опроса для проведения оценки удовлетворенности внешних клиентов в рамках предоставления "
+    "мер государственной поддержки министерством экономического развития Новосибирской области"
+)
+BLOCK_TITLES = ("БЛОК 1. СТАТИСТИЧЕСКИЙ", "БЛОК 2. ОЦЕНКА КАЧЕСТВА МЕР ПОДДЕРЖКИ")
 SCALE_INTRO = "Оцените, пожалуйста, по пятибалльной шкале, где 1 – самая низкая оценка, 5 – самая высокая:"
-SOURCE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_bcc6752bab5bf90c.txt"
+# The order's text beside the checkout (/work/main) or beside a worktree of it (/work/wt/<name>).
+_SEED = Path("shared") / "seed" / "000_bcc6752bab5bf90c.txt"
+SOURCE = next(
+    (p / _SEED for p in Path(__file__).resolve().parents[2:4] if (p / _SEED).exists()),
+    Path(__file__).resolve().parents[2] / _SEED,
+)
 
 
 def test_every_question_text_and_both_numbers(questionnaire: Questionnaire) -> None:
@@ -132,6 +142,11 @@ def test_conditions_followup_and_scale(questionnaire: Questionnaire) -> None:
     assert not questionnaire.question("7").asked
 
 
+def test_form_and_block_titles_as_printed(questionnaire: Questionnaire) -> None:
+    assert questionnaire.title == TITLE
+    assert tuple(b.title for b in questionnaire.blocks) == BLOCK_TITLES
+
+
 def _squash(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("*", "")).strip()
 
@@ -142,7 +157,8 @@ def test_texts_appear_verbatim_in_the_source_document(questionnaire: Questionnai
     pieces = [q.text for q in questionnaire.questions]
     pieces += [o.text for q in questionnaire.questions if q.options_from is None for o in q.options]
     pieces += [q.condition_note for q in questionnaire.questions if q.condition_note]
-    pieces += [questionnaire.followup.text, questionnaire.scale_intro]
+    pieces += [questionnaire.followup.text, questionnaire.scale_intro, questionnaire.title]
+    pieces += [b.title for b in questionnaire.blocks]
     assert questionnaire.footnote is not None
     pieces += ["¹ " + questionnaire.footnote]
     missing = [p for p in pieces if _squash(p) not in source]

@@ -20,6 +20,12 @@ from storage import repository as repo
 from storage.store import Storage
 
 CHANNELS = ("telegram", "vk")  # a transport each in bot/mailing/transport.py
+_RECORDED = {
+    repo.ConsentKind.GRANTED: "согласие",
+    repo.ConsentKind.WITHDRAWN: "отзыв согласия",
+    repo.ConsentKind.REFUSED: "отказ от приглашений (действующего согласия не было)",
+    repo.ConsentKind.ERASED: "удаление данных",
+}
 
 
 def register(sub: Any) -> None:
@@ -204,7 +210,6 @@ async def cmd_consents_export(args: argparse.Namespace, settings: Settings) -> i
     writer.writerow(store.CONSENT_COLUMNS)
     for row in rows:
         values = list(row)
-        values[3] = "grant" if values[3] else "withdrawal"
         values[6] = values[6].isoformat() if values[6] else ""
         writer.writerow(csv_row(values))  # recorded_by is typed by staff: never a formula
     if args.output is None:
@@ -233,10 +238,16 @@ async def cmd_consents_record(args: argparse.Namespace, settings: Settings) -> i
                 who = f"id {args.external_id} в канале {args.channel}"
             if person is None:
                 raise UsageError(f"Респондента с {who} нет: он еще не писал боту.")
+            kind = repo.ConsentKind.GRANTED
+            if not args.grant:
+                # A withdrawal needs a consent to withdraw; otherwise the person's «no» is a refusal.
+                latest = await repo.latest_consent(conn, person.id)
+                granted_now = latest is not None and latest.granted
+                kind = repo.ConsentKind.WITHDRAWN if granted_now else repo.ConsentKind.REFUSED
             await repo.record_consent(
                 conn,
                 person.id,
-                granted=bool(args.grant),
+                kind=kind,
                 channel=person.channel,
                 text_version=settings.consent.version,
                 method="staff",
@@ -245,5 +256,5 @@ async def cmd_consents_record(args: argparse.Namespace, settings: Settings) -> i
             )
     finally:
         await storage.close()
-    print(f"Записано: {'согласие' if args.grant else 'отзыв согласия'} респондента {person.pseudonym}.")
+    print(f"Записано: {_RECORDED[kind]} респондента {person.pseudonym}.")
     return 0

@@ -8,18 +8,18 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import requests
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from bot import texts
+from bot import numbered, texts
 from bot.conversation import Commands, Conversation, utcnow
 from bot.dead_letters import DeadLetters, describe, raw_json
 from bot.errors import UsageError
-from bot.messages import Incoming, Message, Result
+from bot.messages import Button, Incoming, Message, Result
 from bot.vk import render
 from bot.vk.api import UNREACHABLE_CODES, VkClient, VkError
 from bot.vk.staff import VkStaff
@@ -34,6 +34,8 @@ START_COMMAND = "start"  # payload {"command": "start"} of VK's own «Начат
 BATCH_ATTEMPTS = 3  # a batch that cannot be taken apart (no ts, …) is tried this often, then skipped
 CHATS_FROM = 2_000_000_000  # peer ids of group chats start here
 REMEMBERED_PEERS = 10_000  # last keyboard message per peer, kept in memory only
+# A client without inline keyboards reads whole lists as numbered text: no paging.
+NUMBERED_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,11 @@ class VkChannel:
         self._last_keyboard: dict[int, int] = {}
         # Peers whose VK client has no callback buttons: they get text buttons with a payload.
         self._text_buttons: set[int] = set()
+        # Peers whose VK client shows no inline keyboard at all: options are listed with numbers
+        # in the text, and the numbered buttons of the last such message are kept so that a typed
+        # number presses one, as in the console (in memory, and in channel_state for a restart).
+        self._numbered: set[int] = set()
+        self._choices: dict[int, tuple[str, list[Button]]] = {}
 
     # --- the long-poll loop ------------------------------------------------------------------
 
@@ -275,6 +282,11 @@ class VkChannel:
                 self._text_buttons.discard(peer)
             else:
                 self._text_buttons.add(peer)
+            if client_info.get("inline_keyboard", True) is False:
+                self._numbered.add(peer)
+            else:
+                self._numbered.discard(peer)
+                self._choices.pop(peer, None)
         update_id = str(event_id or f"m{message.get('id')}")
         user = str(sender)
         text = str(message.get("text") or "")
@@ -285,6 +297,11 @@ class VkChannel:
         raw_payload = message.get("payload")
         pressed = render.parse_payload(raw_payload)
         ref = message.get("ref")
+        page_size = NUMBERED_PAGE_SIZE if peer in self._numbered else None
+        choices = self._choices.get(peer)
+        if choices is None and peer in self._numbered and text.strip().isdigit():
+            choices = await self._load_choices(peer)
+        chosen = numbered.pick(text, choices[1]) if choices is not None and peer in self._numbered else None
         if ref:  # vk.me/<group>?ref=<key>: the first message of a respondent from a link or QR code
             incoming = Incoming(CHANNEL, user, "start", text=str(ref), update_id=update_id)
         elif pressed is not None:  # a text button of ours (clients without callback buttons)
@@ -294,11 +311,32 @@ class VkChannel:
             )
         elif _is_start_command(raw_payload):
             incoming = Incoming(CHANNEL, user, "start", update_id=update_id)
+        elif raw_payload:
+            # A text button from a keyboard this bot no longer understands: its label must not be
+            # taken for an answer to the current question.
+            notice = Result(messages=[Message(texts.STALE_BUTTON)])
+            await self.deliver(peer, notice, update_id)
+            return
+        elif chosen is not None and choices is not None:  # a number typed for a listed option
+            incoming = Incoming(
+                CHANNEL, user, "press", token=choices[0], action=chosen.action, value=chosen.value,
+                update_id=update_id,
+            )  # fmt: skip
         elif text.strip():
             incoming = Incoming(CHANNEL, user, "text", text=text, update_id=update_id)
         else:  # stickers, photos, voice messages, ...
             incoming = Incoming(CHANNEL, user, "unsupported", update_id=update_id)
+        if page_size is not None:
+            incoming = replace(incoming, page_size=page_size)
         result = await self.conversation.handle(incoming)
+        # A text button press (or a typed number) answered only with a notice, such as «Эта кнопка
+        # уже неактуальна»: there is no snackbar for a message, so the notice is sent as one.
+        if (
+            incoming.kind == "press"
+            and result.notice
+            and result.notice not in {m.text for m in result.messages}
+        ):
+            result.messages.insert(0, Message(result.notice))
         await self.deliver(peer, result, update_id)
 
     async def on_callback(self, obj: dict[str, Any], event_id: str | None) -> None:
@@ -393,8 +431,12 @@ class VkChannel:
                 return
 
     async def send(self, peer: int, message: Message, identity: str) -> None:
-        chunks = render.split_text(message.text)
-        markup = self._keyboard(peer, message)
+        text = message.text
+        if peer in self._numbered and message.buttons:
+            text, choices = numbered.render(message)
+            await self._remember_choices(peer, message.token, choices)
+        chunks = render.split_text(text)
+        markup = None if peer in self._numbered else self._keyboard(peer, message)
         for number, chunk in enumerate(chunks):
             last = number == len(chunks) - 1
             message_id = await self.client.call(
@@ -412,6 +454,39 @@ class VkChannel:
                 self._last_keyboard[peer] = message_id
                 if len(self._last_keyboard) > REMEMBERED_PEERS:  # forget the longest-quiet peer
                     del self._last_keyboard[next(iter(self._last_keyboard))]
+
+    def _choices_key(self, peer: int) -> str:
+        return f"vk:{self.group_id}:choices:{peer}"
+
+    async def _remember_choices(self, peer: int, token: str, choices: list[Button]) -> None:
+        self._choices.pop(peer, None)
+        self._choices[peer] = (token, choices)
+        if len(self._choices) > REMEMBERED_PEERS:  # forget the longest-quiet peer
+            del self._choices[next(iter(self._choices))]
+        data = {"t": token, "b": [[b.label, b.action, b.value] for b in choices]}
+        try:
+            async with self.storage.transaction() as conn:
+                await repo.set_state(
+                    conn, self._choices_key(peer), json.dumps(data, ensure_ascii=False), self.clock()
+                )
+        except (OperationalError, InterfaceError, OSError) as exc:
+            # The question still goes out; only a restart before the answer would lose the numbers.
+            log.warning("VK: could not store the numbered list for %s: %s", peer, exc)
+
+    async def _load_choices(self, peer: int) -> tuple[str, list[Button]] | None:
+        """The last numbered list sent to this peer before a restart, if any."""
+        async with self.storage.transaction() as conn:
+            raw = await repo.get_state(conn, self._choices_key(peer))
+        try:
+            data = json.loads(raw) if raw else None
+            if not isinstance(data, dict):
+                return None
+            buttons = [Button(str(label), str(action), str(value)) for label, action, value in data["b"]]
+            found = (str(data["t"]), buttons)
+        except (ValueError, KeyError, TypeError):  # not ours or damaged: the number is read as text
+            return None
+        self._choices[peer] = found
+        return found
 
     def _keyboard(self, peer: int, message: Message) -> str | None:
         return render.keyboard(message, callback=peer not in self._text_buttons)

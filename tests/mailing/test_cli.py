@@ -84,15 +84,15 @@ def test_consents_export_csv(database: Database, capsys: pytest.CaptureFixture[s
     assert main(run(database, "consents", "export")) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == 5
-    assert [r["granted"] for r in rows].count("withdrawal") == 1
+    assert [r["kind"] for r in rows].count("withdrawn") == 1 and [r["kind"] for r in rows].count(
+        "granted"
+    ) == 4
     assert {r["method"] for r in rows} == {"bot"} and {r["text_version"] for r in rows} == {"v1"}
     assert all(r["recorded_at"] and r["respondent"] and r["channel"] == "telegram" for r in rows)
     target = tmp_path / "register.csv"
     assert main(run(database, "consents", "export", "--output", str(target))) == 0
     assert "Записей в реестре: 5" in capsys.readouterr().err
-    assert (
-        target.read_text(encoding="utf-8").splitlines()[0].startswith("record_id,respondent,channel,granted")
-    )
+    assert target.read_text(encoding="utf-8").splitlines()[0].startswith("record_id,respondent,channel,kind")
 
 
 def test_staff_records_a_withdrawal_heard_by_phone(
@@ -107,7 +107,7 @@ def test_staff_records_a_withdrawal_heard_by_phone(
     assert "получат: 2" in capsys.readouterr().out  # FIRST_CHAT withdrew in the bot, +1 by staff
     assert main(run(database, "consents", "export")) == 0
     last = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))[-1]
-    assert (last["granted"], last["method"], last["recorded_by"]) == ("withdrawal", "staff", "Иванова И.И.")
+    assert (last["kind"], last["method"], last["recorded_by"]) == ("withdrawn", "staff", "Иванова И.И.")
     bad = [
         (["consents", "record", "--external-id", "42", "--grant", "--by", "X"], "Респондента с id 42"),
         (["consents", "record", "--respondent", "nobody", "--grant", "--by", "X"], "псевдонимом nobody"),

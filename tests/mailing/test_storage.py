@@ -131,6 +131,6 @@ async def test_consent_register_lists_every_change(storage: Storage) -> None:
     await seed(storage, 2, withdrawn=[FIRST_CHAT])
     async with storage.transaction() as conn:
         rows = await store.consent_register(conn)
-    assert [(r[3], r[5]) for r in rows] == [(True, "bot"), (False, "bot"), (True, "bot")]
+    assert [(r[3], r[5]) for r in rows] == [("granted", "bot"), ("withdrawn", "bot"), ("granted", "bot")]
     assert all(len(r) == len(store.CONSENT_COLUMNS) for r in rows)
     assert str(FIRST_CHAT) not in repr(rows)  # pseudonyms, not messenger ids

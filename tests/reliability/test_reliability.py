@@ -92,7 +92,7 @@ async def test_bot_api_timeouts_are_retried(database: Database, fake_tg: FakeTel
         fake_tg.fail("sendMessage", 500, "slow", delay=2.0, times=1)  # the client gives up after 1 s
         fake_tg.push_text(7_200_000, "/start")
         await fake_tg.wait_idle(timeout=30)
-        assert len(fake_tg.chat(7_200_000)) == 2  # greeting and first question, once each
+        assert len(fake_tg.chat(7_200_000)) == 3  # greeting, title, first question: once each
     finally:
         await service.stop()
 

@@ -176,13 +176,13 @@ async def test_resume_after_crash_and_restart(database, fake_tg: FakeTelegram) -
         await second.crash()
 
 
-async def test_stop_command_and_button_withdraw_consent(service: Service, fake_tg: FakeTelegram) -> None:
+async def test_stop_without_consent_withdraws_nothing(service: Service, fake_tg: FakeTelegram) -> None:
     await say(fake_tg, "/stop")
-    assert fake_tg.texts(CHAT)[-1] == texts.CONSENT_WITHDRAWN
+    assert fake_tg.texts(CHAT)[-1] == texts.NOTHING_TO_WITHDRAW
     assert service.storage is not None
     async with service.storage.transaction() as conn:
         rows = list(await conn.execute(select(consents)))
-    assert [(r.granted, r.channel, r.method) for r in rows] == [(False, "telegram", "bot")]
+    assert rows == []
 
 
 async def test_non_text_stale_and_forged_buttons(service: Service, fake_tg: FakeTelegram) -> None:
@@ -235,7 +235,7 @@ async def test_burst_of_429_is_waited_out(service: Service, fake_tg: FakeTelegra
     assert time.monotonic() - started >= 2.0  # both retry_after waits were honoured
     assert fake_tg.texts(CHAT)[0] == texts.GREETING
     sends = [m for m, _ in fake_tg.calls if m == "sendMessage"]
-    assert len(sends) == 4  # 2 refused + greeting + first question
+    assert len(sends) == 5  # 2 refused + greeting + the form's title + first question
 
 
 async def test_server_errors_and_timeouts_are_retried(service: Service, fake_tg: FakeTelegram) -> None:

@@ -71,7 +71,7 @@ async def test_webhook_checks_secret_and_answers_after_storing(
             assert fake_tg.texts(CHAT)[0] == texts.GREETING
             async with http.post(url, json=start_update(2), headers=good) as response:
                 assert response.status == 200  # a re-delivery is acknowledged and skipped
-            assert len(fake_tg.chat(CHAT)) == 2
+            assert len(fake_tg.chat(CHAT)) == 3  # greeting, the form's title, the first question
     finally:
         await service.stop()
 

@@ -48,7 +48,8 @@ def snackbars(fake: FakeVk) -> list[str]:
 async def test_full_survey_by_callback_buttons(bot: Bot, fake: FakeVk, user: User) -> None:
     sent = await user.say("Начать", payload=START)
     assert sent[0].text == texts.GREETING
-    assert sent[1].text.startswith("Вопрос 1 из")
+    assert sent[1].text.startswith("ФОРМА опроса") and sent[1].text.endswith("БЛОК 1. СТАТИСТИЧЕСКИЙ")
+    assert sent[2].text.startswith("Вопрос 1 из")
     for value in IN_PERSON_PROVIDED:
         question = user.last_with_buttons()
         await user.choose(value)
@@ -168,7 +169,7 @@ async def test_duplicate_event_is_processed_once(bot: Bot, fake: FakeVk, user: U
     fake.push(json.loads(json.dumps(update)))
     await fake.settled()
     assert [m.text for m in user.inbox()][:1] == [texts.GREETING]
-    assert len(user.inbox()) == 2
+    assert len(user.inbox()) == 3  # greeting, the form's title, the first question
     assert len(await rows(bot.db, select(survey_sessions.c.id))) == 1
 
 
@@ -221,7 +222,7 @@ async def test_user_without_permission_is_marked_unreachable(
     fake.refuse_peers[user.id] = code
     await user.choose("1")
     assert (await respondent(bot.db, user)).unreachable_at is not None
-    assert len(fake.calls_of("messages.send")) == 3  # no retries of a refusal
+    assert len(fake.calls_of("messages.send")) == 4  # 3 at the start, 1 refused: no retries
     del fake.refuse_peers[user.id]
     await user.push({"type": "message_allow", "object": {"user_id": user.id, "key": ""}})
     assert (await respondent(bot.db, user)).unreachable_at is None
@@ -235,7 +236,7 @@ async def test_errors_6_9_10_are_retried_with_the_same_random_id(bot: Bot, fake:
     assert [m.text for m in sent][:1] == [texts.GREETING]
     attempts = fake.calls_of("messages.send")[:4]
     assert len({a["random_id"] for a in attempts}) == 1 and len({a["message"] for a in attempts}) == 1
-    assert len(user.inbox()) == 2
+    assert len(user.inbox()) == 3
     ids = [int(a["random_id"]) for a in fake.calls_of("messages.send")]
     assert all(0 < i < 2**31 for i in ids)
 
