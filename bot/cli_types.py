@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import NoReturn
 
@@ -99,6 +99,18 @@ def russian(message: str) -> str:
 
 class CliParser(argparse.ArgumentParser):
     """Errors are one Russian line naming the command and the parameter, exit code 2."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # Bytes that are not UTF-8 arrive as lone surrogates and would fail later, in a database
+        # driver or a file name, with a traceback: refuse them here, for every parameter at once.
+        for value in sys.argv[1:] if args is None else args:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                self.error(f"параметр «{shown(value)}» не в кодировке UTF-8")
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         line = " ".join(f"{self.prog}: {russian(message)}".split())

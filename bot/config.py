@@ -159,6 +159,17 @@ class DatabaseConfig(_Section):
     def _known_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("ожидается sqlite+aiosqlite:///путь.db или postgresql+asyncpg://…")
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            port = make_url(value).port
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "адрес базы не разбирается (пример: postgresql+asyncpg://user@host:5432/db)"
+            ) from None
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"порт {port} вне диапазона 1–65535")
         return value
 
 
