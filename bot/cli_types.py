@@ -51,8 +51,9 @@ def bounded_int(low: int, high: int = DB_INT_MAX) -> Callable[[str], int]:
         except ValueError:  # also the digit-count limit of int() on very long strings
             raise argparse.ArgumentTypeError(f"ожидается целое число, получено «{shown(text)}»") from None
         if not low <= value <= high:
+            sign = "не может быть отрицательным: " if value < 0 <= low else ""
             raise argparse.ArgumentTypeError(
-                f"ожидается целое число от {low} до {high}, получено {shown(text)}"
+                f"{sign}ожидается целое число от {low} до {high}, получено {shown(text)}"
             )
         return value
 

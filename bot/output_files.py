@@ -46,7 +46,7 @@ def check_target(out: Path, flag: str, *, overwrite: bool = True) -> None:
         raise UsageError(f"{flag}: файл {out} уже существует: укажите новый, чтобы не затереть прежний")
     parent = out.parent
     if not parent.is_dir():
-        raise UsageError(f"{flag}: папки {parent} нет: создайте ее или укажите другой путь")
+        raise UsageError(f"{flag}: папка {parent} не существует: создайте ее или укажите другой путь")
 
 
 @contextmanager

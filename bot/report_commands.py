@@ -195,17 +195,18 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             "Внимание: выгрузка содержит идентификаторы респондентов в мессенджерах (персональные данные).",
             file=sys.stderr,
         )
-    async with opened(settings) as storage, write_errors_reported(args.out):
-        count = await export_file(
-            storage,
-            q,
-            period=period,
-            unit=unit,
-            out=args.out,
-            fmt=fmt,
-            labels=args.labels,
-            with_contacts=args.with_contacts,
-        )
+    with write_errors_reported(args.out):
+        async with opened(settings) as storage:
+            count = await export_file(
+                storage,
+                q,
+                period=period,
+                unit=unit,
+                out=args.out,
+                fmt=fmt,
+                labels=args.labels,
+                with_contacts=args.with_contacts,
+            )
     print(f"Выгружено анкет: {count} → {args.out}")
     return 0
 
@@ -226,19 +227,20 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("--out: отчет сохраняется в формате XLSX, укажите файл с расширением .xlsx")
     if args.charts_dir is not None:
         writable_folder(args.charts_dir, "--charts-dir")
-    async with opened(settings) as storage, write_errors_reported(args.out):
-        analysis = await write_report(
-            storage,
-            q,
-            period=period,
-            unit=unit,
-            unit_label=unit_label(q, unit),
-            title=quarter_title(args.quarter),
-            out=args.out,
-            charts_dir=args.charts_dir,
-            groups=groups,
-            quarter=quarter_key(args.quarter),
-        )
+    with write_errors_reported(args.out):
+        async with opened(settings) as storage:
+            analysis = await write_report(
+                storage,
+                q,
+                period=period,
+                unit=unit,
+                unit_label=unit_label(q, unit),
+                title=quarter_title(args.quarter),
+                out=args.out,
+                charts_dir=args.charts_dir,
+                groups=groups,
+                quarter=quarter_key(args.quarter),
+            )
     print(f"Анализ за {quarter_title(args.quarter)}: анкет {analysis.questionnaires} → {args.out}")
     return 0
 
@@ -259,37 +261,40 @@ async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
     groups = process_groups(q, settings.reports.process_groups)
     if args.out.suffix.lower() != ".xlsx":
         raise UsageError("--out: отчет сохраняется в формате XLSX, укажите файл с расширением .xlsx")
-    async with opened(settings) as storage, write_errors_reported(args.out):
-        if unit is None:
-            done = await write_appendix2_all(
-                storage, q, groups=groups, quarter=quarter, period=period, out=args.out
-            )
-            rows = done.summary
-            lines = [
-                line for label, unit_rows in done.by_unit.items() for line in share_warnings(unit_rows, label)
-            ]
-            if done.without_unit:
-                lines.append(
-                    f"Внимание: анкет без ответа на вопрос о подразделении: {done.without_unit} — "
-                    "они не вошли ни в один лист"
+    with write_errors_reported(args.out):
+        async with opened(settings) as storage:
+            if unit is None:
+                done = await write_appendix2_all(
+                    storage, q, groups=groups, quarter=quarter, period=period, out=args.out
                 )
-            print(
-                f"Приложение № 2 за {quarter_title(quarter)}: подразделений {len(done.by_unit)} "
-                f"и сводный лист → {args.out}"
-            )
-        else:
-            rows = await write_appendix2(
-                storage,
-                q,
-                groups=groups,
-                quarter=quarter,
-                period=period,
-                unit=unit,
-                unit_label=unit_label(q, unit),
-                out=args.out,
-            )
-            lines = share_warnings(rows)
-            print(f"Приложение № 2 за {quarter_title(quarter)}: строк {len(rows)} → {args.out}")
+                rows = done.summary
+                lines = [
+                    line
+                    for label, unit_rows in done.by_unit.items()
+                    for line in share_warnings(unit_rows, label)
+                ]
+                if done.without_unit:
+                    lines.append(
+                        f"Внимание: анкет без ответа на вопрос о подразделении: {done.without_unit} — "
+                        "они не вошли ни в один лист"
+                    )
+                print(
+                    f"Приложение № 2 за {quarter_title(quarter)}: подразделений {len(done.by_unit)} "
+                    f"и сводный лист → {args.out}"
+                )
+            else:
+                rows = await write_appendix2(
+                    storage,
+                    q,
+                    groups=groups,
+                    quarter=quarter,
+                    period=period,
+                    unit=unit,
+                    unit_label=unit_label(q, unit),
+                    out=args.out,
+                )
+                lines = share_warnings(rows)
+                print(f"Приложение № 2 за {quarter_title(quarter)}: строк {len(rows)} → {args.out}")
     for line in lines:
         print(line, file=sys.stderr)
     missing = sum(1 for row in rows if row.total is None and row.channel != reports_repo.UNSPECIFIED)

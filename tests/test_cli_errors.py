@@ -81,7 +81,7 @@ CASES = [
     (["mailing", "show", HUGE], "НОМЕР: ожидается целое число от 1 до 2147483647"),
     (["mailing", "show", INT32_OVERFLOW], "НОМЕР: ожидается целое число от 1 до 2147483647"),
     (["mailing", "pause", HUGE], "НОМЕР: ожидается целое число от 1"),
-    (["mailing", "resume", "-" + HUGE], "НОМЕР: ожидается целое число от 1"),
+    (["mailing", "resume", "-" + HUGE], "НОМЕР: не может быть отрицательным: ожидается целое число от 1"),
     (["mailing", "cancel", INT32_OVERFLOW], "НОМЕР: ожидается целое число от 1"),
     (["mailing", "create", "--text", "x", "--completed-before-days", HUGE], "--completed-before-days: ожидается"),
     (["mailing", "create", "--text", "x", "--at", "01.01.0001 00:00"], "вне допустимого периода"),
@@ -138,6 +138,31 @@ def test_argparse_mistakes_are_one_russian_line(
     assert "нет варианта 'nosuch'" in refused(capsys, database, "nosuch")
     assert "ожидается целое число, получено «abc»" in refused(capsys, database, "mailing", "show", "abc")
     assert "непонятные параметры: --bogus" in refused(capsys, database, "mailing", "list", "--bogus")
+    # Bytes that are not UTF-8 (a terminal in another encoding) arrive as lone surrogates.
+    assert "не в кодировке UTF-8" in refused(
+        capsys, database, "forget", "--channel", "console", "--id", "\udcff"
+    )
+    assert "не в кодировке UTF-8" in refused(
+        capsys, database, "consents", "record", "--respondent", "r", "--by", "\udcfe", "--grant"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "postgresql+asyncpg://postgres@127.0.0.1:99999999/test",
+            "database.url: порт 99999999 вне диапазона",
+        ),
+        ("postgresql+asyncpg://postgres@127.0.0.1:abc/test", "database.url: адрес базы не разбирается"),
+        ("sqlite+aiosqlite:////proc/no/such/o.db", "папку /proc/no/such нельзя создать"),
+    ],
+)
+def test_impossible_database_address_is_one_line(
+    capsys: pytest.CaptureFixture[str], url: str, message: str
+) -> None:
+    line = refused(capsys, Database("sqlite", url, None), "mailing", "list")
+    assert message in line
 
 
 @contextlib.contextmanager
@@ -160,9 +185,10 @@ def unwritable(folder: Path) -> Iterator[None]:
 
 @pytest.mark.usefixtures("_schema")
 def test_outputs_into_an_unwritable_folder_are_refused_and_nothing_is_left(
-    database: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    database: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = prepared(database)
+    monkeypatch.setenv("OTKLIK_TELEGRAM__BOT_USERNAME", "otklik_bot")  # qr needs a bot to link to
     folder = tmp_path / "locked"
     folder.mkdir()
     with unwritable(folder):
@@ -173,11 +199,22 @@ def test_outputs_into_an_unwritable_folder_are_refused_and_nothing_is_left(
             ["report", "--quarter", "2025Q3", "--out", str(folder / "r.xlsx")],
             ["appendix2", "--quarter", "2025Q3", "--unit", "1", "--out", str(folder / "a.xlsx")],
             ["consents", "export", "-o", str(folder / "c.csv")],
+            ["qr", "--point", "1", "--unit", "1", "--out", str(folder / "qr")],
+            [
+                "report",
+                "--quarter",
+                "2025Q3",
+                "--out",
+                str(tmp_path / "r.xlsx"),
+                "--charts-dir",
+                str(folder / "c"),
+            ],
         ):
             if db.kind == "postgresql" and argv[0] == "backup" and not _has_pg_dump():
                 continue
-            assert "нельзя записать файл в папку" in refused(capsys, db, *argv)
+            assert "нет прав на запись" in refused(capsys, db, *argv)
             only_expected_files(folder, set())
+    assert not (tmp_path / "r.xlsx").exists()
 
 
 @pytest.mark.usefixtures("_schema")
@@ -192,7 +229,7 @@ def test_outputs_into_a_missing_folder_are_refused_and_nothing_is_created(
         ["report", "--quarter", "2025Q3", "--out", str(missing / "r.xlsx")],
         ["consents", "export", "-o", str(missing / "c.csv")],
     ):
-        assert f"папки {missing} нет" in refused(capsys, db, *argv)
+        assert f"папка {missing} не существует" in refused(capsys, db, *argv)
     assert not (tmp_path / "no").exists()
     (tmp_path / "file").write_text("x")
     assert "в пути есть файл" in refused(capsys, db, "report", "--quarter", "2025Q3", "--out", str(tmp_path / "r.xlsx"), "--charts-dir", str(tmp_path / "file" / "charts"))  # fmt: skip
