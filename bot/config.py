@@ -457,7 +457,8 @@ def load_settings(
     else:
         toml_path = path
         try:
-            tomllib.loads(path.read_text(encoding="utf-8"))
+            # Bytes, as pydantic-settings reads them: text mode would turn a lone "\r" into a newline.
+            tomllib.loads(path.read_bytes().decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
             raise ConfigError(source, [f"файл не читается как TOML: {exc}"]) from None
     _TOML_PATH["path"] = toml_path
