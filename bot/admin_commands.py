@@ -19,7 +19,7 @@ from bot.cli import default_user
 from bot.cli_types import bounded_text
 from bot.config import Settings
 from bot.errors import UsageError
-from bot.output_files import atomic_output
+from bot.output_files import atomic_output, reason
 from storage.db import create_private
 from storage.privacy import forget
 from storage.store import Storage
@@ -70,6 +70,10 @@ def _backup(settings: Settings, out: Path) -> int:
         source = Path(url.database or "")
         if not source.is_file():
             raise UsageError(f"Файла базы {source} нет: копировать нечего.")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # backups go to dated folders, e.g. from cron
+    except OSError as exc:
+        raise UsageError(f"--out: папку {out.parent} нельзя создать: {reason(exc)}") from None
     with atomic_output(out, overwrite=False) as partial:
         if url.get_backend_name() == "sqlite":
             _sqlite_backup(source, partial)

@@ -72,8 +72,10 @@ def load(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # -h, or a bad value already reported in one line (CliParser.error)
-        return exc.code if isinstance(exc.code, int) else 2
+    except SystemExit as exc:
+        if not exc.code:
+            raise  # -h, --version: printed, a clean exit
+        return exc.code if isinstance(exc.code, int) else 2  # reported in one line (CliParser.error)
     # Long-running commands (run) log at INFO themselves; interactive ones stay quiet.
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

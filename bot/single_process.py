@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from bot.errors import UsageError
+from storage.db import create_private
 
 PROC_LOCKS = Path("/proc/locks")
 
@@ -31,8 +32,9 @@ class ProcessLock:
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            # An empty file is a valid new SQLite database; 0600 because it will hold personal data.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            # An empty file is a valid new SQLite database, created 0600 as Storage would.
+            create_private(self.path)
+            fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
         except OSError as exc:
             raise UsageError(f"Не удалось открыть базу {self.path}: {exc.strerror or exc}") from None
         try:

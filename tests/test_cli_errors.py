@@ -194,6 +194,7 @@ def test_outputs_into_an_unwritable_folder_are_refused_and_nothing_is_left(
     with unwritable(folder):
         for argv in (
             ["backup", "--out", str(folder / "copy.db")],
+            ["backup", "--out", str(folder / "new" / "copy.db")],
             ["export", "--out", str(folder / "a.csv")],
             ["export", "--out", str(folder / "a.xlsx")],
             ["report", "--quarter", "2025Q3", "--out", str(folder / "r.xlsx")],
@@ -224,7 +225,6 @@ def test_outputs_into_a_missing_folder_are_refused_and_nothing_is_created(
     db = prepared(database)
     missing = tmp_path / "no" / "such"
     for argv in (
-        ["backup", "--out", str(missing / "copy.db")],
         ["export", "--out", str(missing / "a.csv")],
         ["report", "--quarter", "2025Q3", "--out", str(missing / "r.xlsx")],
         ["consents", "export", "-o", str(missing / "c.csv")],
@@ -232,6 +232,8 @@ def test_outputs_into_a_missing_folder_are_refused_and_nothing_is_created(
         assert f"папка {missing} не существует" in refused(capsys, db, *argv)
     assert not (tmp_path / "no").exists()
     (tmp_path / "file").write_text("x")
+    # backup creates missing folders (dated folders from cron), but not under a file
+    assert "папку" in refused(capsys, db, "backup", "--out", str(tmp_path / "file" / "sub" / "copy.db"))
     assert "в пути есть файл" in refused(capsys, db, "report", "--quarter", "2025Q3", "--out", str(tmp_path / "r.xlsx"), "--charts-dir", str(tmp_path / "file" / "charts"))  # fmt: skip
     assert "это файл, а нужна папка" in refused(capsys, db, "report", "--quarter", "2025Q3", "--out", str(tmp_path / "r.xlsx"), "--charts-dir", str(tmp_path / "file"))  # fmt: skip
     assert not (tmp_path / "r.xlsx").exists()

@@ -158,7 +158,6 @@ def test_forget_and_backup_cli(tmp_path: Path) -> None:
     )  # fmt: skip
     assert ok.returncode == 0 and "отвязан" in ok.stdout
     out = tmp_path / "copies" / "o-backup.db"
-    out.parent.mkdir()  # backup does not create folders: a mistyped path is an error
     backup = subprocess.run(
         otklik("--database", url, "backup", "--out", str(out)), capture_output=True, text=True,
         cwd=tmp_path, timeout=60,
