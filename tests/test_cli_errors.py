@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import re
 import resource
@@ -15,8 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from bot.cli import main
+from bot.cli import build_parser, main
+from reports.period import FIRST_DATE, LAST_DATE
 from tests.conftest import PG_URL, REPO, Database, _drop_schema, pg_skip_reason
 
 CYRILLIC = re.compile("[а-яА-ЯёЁ]")
@@ -300,3 +304,41 @@ def test_export_that_fails_part_way_leaves_no_partial_file(tmp_path: Path) -> No
             only_expected_files(out, set())
     finally:
         asyncio.run(_drop_schema(str(db.schema)))
+
+
+DATE_LIKE = st.one_of(
+    st.text(max_size=30),
+    st.from_regex(r"\A-?[0-9]{1,6}-[0-9]{1,3}-[0-9]{1,3}\Z"),
+    st.from_regex(r"\A[0-9]{1,3}\.[0-9]{1,3}\.-?[0-9]{1,6}\Z"),
+)
+QUARTER_LIKE = st.one_of(st.text(max_size=12), st.from_regex(r"\A[0-9]{1,5}[QqКк][0-9]\Z"))
+INT_LIKE = st.one_of(st.text(max_size=30), st.integers().map(str), st.from_regex(r"\A-?[0-9]{1,40}\Z"))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(day=DATE_LIKE, quarter=QUARTER_LIKE, number=INT_LIKE)
+def test_any_typed_value_is_parsed_into_range_or_refused_in_one_line(
+    day: str, quarter: str, number: str
+) -> None:
+    """Whatever is typed, the parser either yields a value a report and the database can take or
+    refuses it in one Russian line with exit 2: no value out of range gets past it."""
+    parser = build_parser()
+    for argv, check in (
+        (["export", "--from", day, "--out", "x.csv"], lambda a: FIRST_DATE <= a.date_from <= LAST_DATE),
+        (["report", "--quarter", quarter, "--out", "r.xlsx"], lambda a: 2000 <= int(a.quarter[:4]) <= 2100),
+        (["mailing", "show", number], lambda a: 1 <= a.id <= 2**31 - 1),
+        (
+            ["clients", "show", "--quarter", quarter, "--unit", "1"],
+            lambda a: re.fullmatch(r"\d{4}Q[1-4]", a.quarter),
+        ),
+    ):
+        stderr = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(stderr):
+                args = parser.parse_args(argv)
+        except SystemExit as exc:
+            lines = stderr.getvalue().strip().splitlines()
+            assert exc.code == 2 and len(lines) == 1 and CYRILLIC.search(lines[0]), (argv, stderr.getvalue())
+            assert "Traceback" not in stderr.getvalue()
+        else:
+            assert check(args), argv
