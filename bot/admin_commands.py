@@ -36,7 +36,7 @@ def register(sub: Any) -> None:
     erase.set_defaults(handler=cmd_forget)
 
     backup = sub.add_parser("backup", help="резервная копия базы данных")
-    backup.add_argument("--out", required=True, type=Path, help="файл копии (папка должна существовать)")
+    backup.add_argument("--out", required=True, type=Path, help="файл копии (недостающие папки создаются)")
     backup.set_defaults(handler=cmd_backup)
 
 
