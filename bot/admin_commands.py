@@ -8,6 +8,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from bot.cli import default_user
+from bot.cli_types import bounded_text
 from bot.config import Settings
 from bot.errors import UsageError
+from bot.output_files import atomic_output, reason
 from storage.db import create_private
 from storage.privacy import forget
 from storage.store import Storage
@@ -27,11 +30,13 @@ CHANNELS = ("telegram", "vk", "console")
 def register(sub: Any) -> None:
     erase = sub.add_parser("forget", help="удалить связь человека с его ответами (по запросу)")
     erase.add_argument("--channel", required=True, choices=CHANNELS, help="канал: telegram, vk, console")
-    erase.add_argument("--id", required=True, dest="external_id", help="id пользователя в мессенджере")
+    erase.add_argument(
+        "--id", required=True, dest="external_id", type=bounded_text(64), help="id пользователя в мессенджере"
+    )
     erase.set_defaults(handler=cmd_forget)
 
     backup = sub.add_parser("backup", help="резервная копия базы данных")
-    backup.add_argument("--out", required=True, type=Path, help="файл копии")
+    backup.add_argument("--out", required=True, type=Path, help="файл копии (недостающие папки создаются)")
     backup.set_defaults(handler=cmd_backup)
 
 
@@ -60,18 +65,22 @@ async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _backup(settings: Settings, out: Path) -> int:
-    if out.exists():
-        raise UsageError(f"Файл {out} уже существует: укажите новый, чтобы не затереть прежнюю копию.")
-    out.parent.mkdir(parents=True, exist_ok=True)
     url = make_url(settings.database.url)
     if url.get_backend_name() == "sqlite":
         source = Path(url.database or "")
         if not source.is_file():
             raise UsageError(f"Файла базы {source} нет: копировать нечего.")
-        _sqlite_backup(source, out)
-    else:
-        _pg_dump(settings, out)
-    return out.stat().st_size
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # backups go to dated folders, e.g. from cron
+    except OSError as exc:
+        raise UsageError(f"--out: папку {out.parent} нельзя создать: {reason(exc)}") from None
+    with atomic_output(out, overwrite=False) as partial:
+        if url.get_backend_name() == "sqlite":
+            _sqlite_backup(source, partial)
+        else:
+            _pg_dump(settings, partial)
+        size = partial.stat().st_size
+    return size
 
 
 def _create_copy(out: Path) -> None:
@@ -85,8 +94,13 @@ def _create_copy(out: Path) -> None:
 def _sqlite_backup(source: Path, out: Path) -> None:
     _create_copy(out)
     # The online backup API copies a consistent snapshot while the service keeps writing.
-    with sqlite3.connect(source) as src, sqlite3.connect(out) as dst:
-        src.backup(dst)
+    try:
+        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(out)) as dst:
+            src.backup(dst)
+    except sqlite3.Error as exc:
+        raise UsageError(
+            f"Копия базы {source} не сделана: ошибка SQLite ({exc}); файл копии не создан."
+        ) from None
 
 
 def _pg_dump(settings: Settings, out: Path) -> None:
@@ -102,5 +116,4 @@ def _pg_dump(settings: Settings, out: Path) -> None:
     env = {**os.environ, **({"PGPASSWORD": url.password} if url.password else {})}
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        out.unlink(missing_ok=True)
         raise UsageError(f"pg_dump не смог сделать копию: {done.stderr.strip()[:300]}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import redact
+from bot.cli_types import CliParser
 from bot.config import ConfigError, Settings, load_settings
 from bot.errors import UsageError
 from storage.db import DatabaseUnavailable
@@ -23,9 +24,7 @@ log = logging.getLogger("otklik")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="otklik", description="Отклик: опросы удовлетворенности в чат-ботах"
-    )
+    parser = CliParser(prog="otklik", description="Отклик: опросы удовлетворенности в чат-ботах")
     parser.add_argument(
         "--config", type=Path, default=None, help="файл настроек TOML (по умолчанию ./config.toml)"
     )
@@ -71,7 +70,12 @@ def load(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        if not exc.code:
+            raise  # -h, --version: printed, a clean exit
+        return exc.code if isinstance(exc.code, int) else 2  # reported in one line (CliParser.error)
     # Long-running commands (run) log at INFO themselves; interactive ones stay quiet.
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

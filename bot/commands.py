@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.app import build_conversation, questionnaire_from
 from bot.cli import default_user, dump_json
+from bot.cli_types import bounded_text
 from bot.config import Settings
 from bot.console import CONSOLE_COMMANDS, run_console
 from bot.conversation import Layout
@@ -17,7 +18,9 @@ from survey_flow.export import questionnaire_summary
 
 def register(sub: Any) -> None:
     console = sub.add_parser("console", help="пройти опрос в терминале")
-    console.add_argument("--user", default=None, help="имя респондента (для продолжения анкеты)")
+    console.add_argument(
+        "--user", default=None, type=bounded_text(64), help="имя респондента (для продолжения анкеты)"
+    )
     console.set_defaults(handler=cmd_console)
 
     questionnaire = sub.add_parser("questionnaire", help="показать загруженную анкету")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,11 +26,13 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from bot import defaults
 from survey_flow.loader import ChoiceList
+from survey_flow.text import normalize
 
 TOKEN_RE = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{5,100}$")
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -154,6 +159,17 @@ class DatabaseConfig(_Section):
     def _known_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("ожидается sqlite+aiosqlite:///путь.db или postgresql+asyncpg://…")
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            port = make_url(value).port
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "адрес базы не разбирается (пример: postgresql+asyncpg://user@host:5432/db)"
+            ) from None
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"порт {port} вне диапазона 1–65535")
         return value
 
 
@@ -252,6 +268,41 @@ class StaffConfig(_Section):
     members: list[StaffMember] = []
 
 
+def staff_problems(staff: StaffConfig, units: ChoiceListConfig) -> list[str]:
+    """Staff entries that would be read two ways: an unknown unit, one person listed twice.
+
+    A unit is given by its code or its text, as staff type it elsewhere; an id may appear once per
+    channel, since access is decided by the first matching entry and a second one would be ignored.
+    """
+    known = units.to_choice_list().items
+    codes = {code for code, _ in known}
+    texts = {normalize(text) for _, text in known}
+    problems: list[str] = []
+    seen: dict[tuple[str, int], int] = {}
+    for index, member in enumerate(staff.members):
+        key = f"staff.members.{index}"
+        if (
+            member.unit is not None
+            and member.unit.strip() not in codes
+            and normalize(member.unit) not in texts
+        ):
+            problems.append(
+                f"{key}.unit: подразделения «{member.unit}» нет в списке [survey.lists.structural_units] "
+                f"(коды: {', '.join(sorted(codes))})"
+            )
+        for field, user_id in (("telegram_id", member.telegram_id), ("vk_id", member.vk_id)):
+            if user_id is None:
+                continue
+            first = seen.setdefault((field, user_id), index)
+            if first != index:
+                other = staff.members[first]
+                problems.append(
+                    f"{key}.{field}: id {user_id} уже указан в staff.members.{first} "
+                    f"(роль {other.role}, здесь {member.role}); у одного человека — одна запись"
+                )
+    return problems
+
+
 class ServiceConfig(_Section):
     # "host:port" for GET /healthz (e.g. "127.0.0.1:8090"); empty: no health endpoint.
     health_listen: OptionalHostPort = ""
@@ -340,6 +391,13 @@ class Settings(BaseSettings):
     alerts: AlertsConfig = AlertsConfig()
     mailing: MailingConfig = MailingConfig()
 
+    @model_validator(mode="after")
+    def _staff_consistent(self) -> Settings:
+        problems = staff_problems(self.staff, self.survey.lists.structural_units)
+        if problems:
+            raise ValueError("\n".join(problems))  # one line per problem in ConfigError
+        return self
+
     def send_rate(self, channel: str) -> float:
         """Messages per second a campaign of `channel` goes out at (for its time estimate)."""
         return self.vk.rps if channel == "vk" else self.mailing.rate()
@@ -373,6 +431,8 @@ class ConfigError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
+        if len(self.problems) == 1:
+            return f"Ошибка в конфигурации ({self.source}): {self.problems[0]}"
         lines = [f"Ошибка в конфигурации ({self.source}):"]
         lines += [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
@@ -397,20 +457,52 @@ def load_settings(
     else:
         toml_path = path
         try:
-            tomllib.loads(path.read_text(encoding="utf-8"))
+            # Bytes, as pydantic-settings reads them: text mode would turn a lone "\r" into a newline.
+            tomllib.loads(path.read_bytes().decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
             raise ConfigError(source, [f"файл не читается как TOML: {exc}"]) from None
     _TOML_PATH["path"] = toml_path
     try:
         settings = Settings(**overrides)
+    except SettingsError as exc:
+        # pydantic-settings reads lists and tables from the environment as JSON; its error names
+        # only the section, so find the variable. Values are never shown: they may hold tokens.
+        raise ConfigError("переменные окружения", _env_json_problems(exc, os.environ)) from None
     except ValidationError as exc:
-        raise ConfigError(source, [_describe(err) for err in exc.errors()]) from None
+        problems = [
+            _describe({**err, "msg": line})
+            for err in exc.errors()
+            for line in str(err.get("msg", "")).splitlines() or [""]
+        ]
+        raise ConfigError(source, problems) from None
     finally:
         _TOML_PATH.pop("path", None)
     missing = settings.telegram.missing_secrets() + settings.vk.missing_secrets() if require_secrets else []
     if missing:
         raise ConfigError(source, missing)
     return settings
+
+
+def _env_json_problems(exc: SettingsError, environ: Mapping[str, str]) -> list[str]:
+    found = re.search(r'field "(\w+)"', str(exc))
+    prefix = f"OTKLIK_{found.group(1) if found else ''}".upper()
+    problems = []
+    for name in sorted(environ):
+        if not name.upper().startswith(prefix):
+            continue
+        value = environ[name].strip()
+        if not value.startswith(("{", "[")):
+            continue
+        try:
+            json.loads(value)
+        except json.JSONDecodeError as err:
+            problems.append(
+                f"{name}: значение не читается как JSON (строка {err.lineno}, позиция {err.colno})"
+            )
+    if not problems:
+        names = ", ".join(n for n in sorted(environ) if n.upper().startswith(prefix)) or prefix
+        problems.append(f"{names}: значение не подходит для этого ключа (ожидается JSON-список или таблица)")
+    return problems
 
 
 def _describe(err: Any) -> str:
@@ -424,7 +516,9 @@ def _describe(err: Any) -> str:
     elif kind == "missing":
         msg = "обязательный ключ не задан"
     # A model-level check names its own key first ("token: ..."): attach it to the section.
-    if ": " in msg and msg.split(": ", 1)[0].isidentifier():
+    if ": " in msg and all(
+        part.isidentifier() or part.isdigit() for part in msg.split(": ", 1)[0].split(".")
+    ):
         sub, msg = msg.split(": ", 1)
         key = f"{key}.{sub}" if key else sub
     return f"{key or '—'}: {msg}"

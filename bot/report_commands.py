@@ -14,11 +14,13 @@ from zoneinfo import ZoneInfo
 
 from bot.app import questionnaire_from
 from bot.cli import default_user
+from bot.cli_types import DB_INT_MAX, bounded_int, bounded_text, date_arg, quarter_arg
 from bot.config import Settings
 from bot.conversation import utcnow
 from bot.errors import UsageError
+from bot.output_files import reason, writable_folder, write_errors_reported
 from reports.options import MEASURE, POINT, UNIT, option_text, resolve_option
-from reports.period import date_range, quarter_key, quarter_period, quarter_title
+from reports.period import RANGE_TEXT, date_range, quarter_key, quarter_period, quarter_title
 from storage import reports_repo
 from storage.store import Storage
 from survey_flow.engine import prefill_answers
@@ -31,10 +33,25 @@ if TYPE_CHECKING:
     from reports.qr import Link
 
 
+QUARTER_HELP = "квартал, например 2025Q3 (от 2000Q1 до 2100Q4)"
+
+
 def register(sub: Any) -> None:
     export = sub.add_parser("export", help="выгрузить заполненные анкеты в CSV или XLSX")
-    export.add_argument("--from", dest="date_from", default=None, help="с даты (ГГГГ-ММ-ДД), включительно")
-    export.add_argument("--to", dest="date_to", default=None, help="по дату (ГГГГ-ММ-ДД), включительно")
+    export.add_argument(
+        "--from",
+        dest="date_from",
+        default=None,
+        type=date_arg,
+        help=f"с даты (ГГГГ-ММ-ДД), включительно; {RANGE_TEXT}",
+    )
+    export.add_argument(
+        "--to",
+        dest="date_to",
+        default=None,
+        type=date_arg,
+        help=f"по дату (ГГГГ-ММ-ДД), включительно; {RANGE_TEXT}",
+    )
     export.add_argument("--unit", default=None, help="структурное подразделение (код или название)")
     export.add_argument(
         "--format", choices=["csv", "xlsx"], default=None, help="по умолчанию — по расширению --out"
@@ -49,14 +66,14 @@ def register(sub: Any) -> None:
     export.set_defaults(handler=cmd_export)
 
     report = sub.add_parser("report", help="квартальный анализ по параметрам пункта 11 (XLSX с диаграммами)")
-    report.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
+    report.add_argument("--quarter", required=True, type=quarter_arg, help=QUARTER_HELP)
     report.add_argument("--unit", default=None, help="структурное подразделение (код или название)")
     report.add_argument("--out", type=Path, required=True, help="файл отчета .xlsx")
     report.add_argument("--charts-dir", type=Path, default=None, help="сохранить диаграммы PNG еще и в папку")
     report.set_defaults(handler=cmd_report)
 
     appendix2 = sub.add_parser("appendix2", help="отчет по форме Приложения № 2 (подразделение, квартал)")
-    appendix2.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
+    appendix2.add_argument("--quarter", required=True, type=quarter_arg, help=QUARTER_HELP)
     appendix2.add_argument("--unit", default=None, help="структурное подразделение (код или название)")
     appendix2.add_argument(
         "--all", action="store_true", help="все подразделения: лист каждого и сводный лист в одном файле"
@@ -69,15 +86,19 @@ def register(sub: Any) -> None:
     )
     clients_sub = clients.add_subparsers(dest="clients_command", required=True, metavar="ДЕЙСТВИЕ")
     clients_set = clients_sub.add_parser("set", help="записать число клиентов за квартал")
-    clients_set.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
+    clients_set.add_argument("--quarter", required=True, type=quarter_arg, help=QUARTER_HELP)
     clients_set.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
     clients_set.add_argument("--group", required=True, help="группа процессов (название или код точки)")
     clients_set.add_argument("--channel", required=True, help="online (онлайн) или offline (оффлайн)")
-    clients_set.add_argument("total", type=int, help="число клиентов, человек")
-    clients_set.add_argument("--by", default=None, help="кто вносит (по умолчанию — пользователь системы)")
+    clients_set.add_argument(
+        "total", type=bounded_int(0), metavar="ЧИСЛО", help=f"число клиентов, человек (0–{DB_INT_MAX})"
+    )
+    clients_set.add_argument(
+        "--by", default=None, type=bounded_text(64), help="кто вносит (по умолчанию — пользователь системы)"
+    )
     clients_set.set_defaults(handler=cmd_clients_set)
     clients_show = clients_sub.add_parser("show", help="показать внесенные числа клиентов")
-    clients_show.add_argument("--quarter", required=True, help="квартал, например 2025Q3")
+    clients_show.add_argument("--quarter", required=True, type=quarter_arg, help=QUARTER_HELP)
     clients_show.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
     clients_show.set_defaults(handler=cmd_clients_show)
 
@@ -105,14 +126,21 @@ def register(sub: Any) -> None:
     form.add_argument("--unit", default=None, help="структурное подразделение (напечатать отмеченным)")
     form.add_argument("--point", default=None, help="точка взаимодействия (напечатать отмеченной)")
     form.add_argument("--measure", default=None, help="мера поддержки (напечатать отмеченной)")
-    form.add_argument("--label", default=None, help="подпись ключа QR-кода (для отчетов по источникам)")
+    form.add_argument(
+        "--label",
+        default=None,
+        type=bounded_text(200),
+        help="подпись ключа QR-кода (для отчетов по источникам)",
+    )
     form.set_defaults(handler=cmd_paper_form)
 
     qr = sub.add_parser("qr", help="QR-коды (PNG, SVG) и плакат со ссылками на опрос для места приема")
     qr.add_argument("--point", required=True, help="точка взаимодействия (код или название)")
     qr.add_argument("--unit", required=True, help="структурное подразделение (код или название)")
     qr.add_argument("--measure", default=None, help="мера поддержки (код или название)")
-    qr.add_argument("--label", default=None, help="подпись ключа (для отчетов по источникам)")
+    qr.add_argument(
+        "--label", default=None, type=bounded_text(200), help="подпись ключа (для отчетов по источникам)"
+    )
     qr.add_argument("--out", type=Path, required=True, help="папка для файлов")
     qr.set_defaults(handler=cmd_qr)
 
@@ -123,7 +151,9 @@ def register(sub: Any) -> None:
     letter.add_argument("--unit", default=None, help="с --bot: структурное подразделение (код или название)")
     letter.add_argument("--point", default=None, help="точка взаимодействия (код или название)")
     letter.add_argument("--measure", default=None, help="мера поддержки (код или название)")
-    letter.add_argument("--label", default=None, help="подпись ключа, например номер письма")
+    letter.add_argument(
+        "--label", default=None, type=bounded_text(200), help="подпись ключа, например номер письма"
+    )
     letter.set_defaults(handler=cmd_letter_footer)
 
 
@@ -165,17 +195,18 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             "Внимание: выгрузка содержит идентификаторы респондентов в мессенджерах (персональные данные).",
             file=sys.stderr,
         )
-    async with opened(settings) as storage:
-        count = await export_file(
-            storage,
-            q,
-            period=period,
-            unit=unit,
-            out=args.out,
-            fmt=fmt,
-            labels=args.labels,
-            with_contacts=args.with_contacts,
-        )
+    with write_errors_reported(args.out):
+        async with opened(settings) as storage:
+            count = await export_file(
+                storage,
+                q,
+                period=period,
+                unit=unit,
+                out=args.out,
+                fmt=fmt,
+                labels=args.labels,
+                with_contacts=args.with_contacts,
+            )
     print(f"Выгружено анкет: {count} → {args.out}")
     return 0
 
@@ -194,19 +225,22 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     groups = process_groups(q, settings.reports.process_groups)
     if args.out.suffix.lower() != ".xlsx":
         raise UsageError("--out: отчет сохраняется в формате XLSX, укажите файл с расширением .xlsx")
-    async with opened(settings) as storage:
-        analysis = await write_report(
-            storage,
-            q,
-            period=period,
-            unit=unit,
-            unit_label=unit_label(q, unit),
-            title=quarter_title(args.quarter),
-            out=args.out,
-            charts_dir=args.charts_dir,
-            groups=groups,
-            quarter=quarter_key(args.quarter),
-        )
+    if args.charts_dir is not None:
+        writable_folder(args.charts_dir, "--charts-dir")
+    with write_errors_reported(args.out):
+        async with opened(settings) as storage:
+            analysis = await write_report(
+                storage,
+                q,
+                period=period,
+                unit=unit,
+                unit_label=unit_label(q, unit),
+                title=quarter_title(args.quarter),
+                out=args.out,
+                charts_dir=args.charts_dir,
+                groups=groups,
+                quarter=quarter_key(args.quarter),
+            )
     print(f"Анализ за {quarter_title(args.quarter)}: анкет {analysis.questionnaires} → {args.out}")
     return 0
 
@@ -227,37 +261,40 @@ async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
     groups = process_groups(q, settings.reports.process_groups)
     if args.out.suffix.lower() != ".xlsx":
         raise UsageError("--out: отчет сохраняется в формате XLSX, укажите файл с расширением .xlsx")
-    async with opened(settings) as storage:
-        if unit is None:
-            done = await write_appendix2_all(
-                storage, q, groups=groups, quarter=quarter, period=period, out=args.out
-            )
-            rows = done.summary
-            lines = [
-                line for label, unit_rows in done.by_unit.items() for line in share_warnings(unit_rows, label)
-            ]
-            if done.without_unit:
-                lines.append(
-                    f"Внимание: анкет без ответа на вопрос о подразделении: {done.without_unit} — "
-                    "они не вошли ни в один лист"
+    with write_errors_reported(args.out):
+        async with opened(settings) as storage:
+            if unit is None:
+                done = await write_appendix2_all(
+                    storage, q, groups=groups, quarter=quarter, period=period, out=args.out
                 )
-            print(
-                f"Приложение № 2 за {quarter_title(quarter)}: подразделений {len(done.by_unit)} "
-                f"и сводный лист → {args.out}"
-            )
-        else:
-            rows = await write_appendix2(
-                storage,
-                q,
-                groups=groups,
-                quarter=quarter,
-                period=period,
-                unit=unit,
-                unit_label=unit_label(q, unit),
-                out=args.out,
-            )
-            lines = share_warnings(rows)
-            print(f"Приложение № 2 за {quarter_title(quarter)}: строк {len(rows)} → {args.out}")
+                rows = done.summary
+                lines = [
+                    line
+                    for label, unit_rows in done.by_unit.items()
+                    for line in share_warnings(unit_rows, label)
+                ]
+                if done.without_unit:
+                    lines.append(
+                        f"Внимание: анкет без ответа на вопрос о подразделении: {done.without_unit} — "
+                        "они не вошли ни в один лист"
+                    )
+                print(
+                    f"Приложение № 2 за {quarter_title(quarter)}: подразделений {len(done.by_unit)} "
+                    f"и сводный лист → {args.out}"
+                )
+            else:
+                rows = await write_appendix2(
+                    storage,
+                    q,
+                    groups=groups,
+                    quarter=quarter,
+                    period=period,
+                    unit=unit,
+                    unit_label=unit_label(q, unit),
+                    out=args.out,
+                )
+                lines = share_warnings(rows)
+                print(f"Приложение № 2 за {quarter_title(quarter)}: строк {len(rows)} → {args.out}")
     for line in lines:
         print(line, file=sys.stderr)
     missing = sum(1 for row in rows if row.total is None and row.channel != reports_repo.UNSPECIFIED)
@@ -277,8 +314,6 @@ async def cmd_clients_set(args: argparse.Namespace, settings: Settings) -> int:
     unit = required_unit(q, args.unit)
     group = resolve_group(process_groups(q, settings.reports.process_groups), args.group)
     channel = resolve_channel(args.channel)
-    if args.total < 0:
-        raise UsageError("Число клиентов не может быть отрицательным")
     async with opened(settings) as storage, storage.transaction() as conn:
         await reports_repo.set_client_total(
             conn,
@@ -399,12 +434,14 @@ async def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
     values = prefill_values(q, args)
     subtitle = describe(q, values)
     survey_links(settings, "-")  # no bot configured: fail before creating a key
-    if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"--out: {args.out} — это файл, а нужна папка")
+    writable_folder(args.out, "--out")
     async with opened(settings) as storage:
         key = await create_key(storage, q, values, "qr", args.label or f"QR: {subtitle}", utcnow())
     links = survey_links(settings, key)
-    files = await asyncio.to_thread(write_qr_files, args.out, links, subtitle)
+    try:
+        files = await asyncio.to_thread(write_qr_files, args.out, links, subtitle)
+    except OSError as exc:
+        raise UsageError(f"--out: не удалось записать файлы в {args.out}: {reason(exc)}") from None
     print(f"Ключ {key}: {subtitle}")
     for link in links:
         print(f"  {link.title}: {link.url}")

@@ -53,7 +53,12 @@ def create_engine(url: str, *, pool_size: int = 5, schema: str | None = None) ->
         database = parsed.database or ""
         if database and database != ":memory:":
             path = Path(database).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailable(
+                    f"База данных {safe_url(url)} недоступна: папку {path.parent} нельзя создать (errno {exc.errno})"
+                ) from None
             # Before SQLite creates it: SQLite gives the -wal and -shm files the main file's mode.
             # If it cannot be created here, SQLite's own attempt fails with the clear message.
             with contextlib.suppress(OSError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,102 @@ def test_config_example_loads_as_shipped() -> None:
     settings = load_settings(REPO / "config.example.toml", explicit=True)
     assert settings.reports.timezone == "Asia/Novosibirsk"
     assert not settings.telegram.enabled and settings.telegram.request_timeout == 30
+
+
+UNITS = (
+    "[survey.lists.structural_units]\n"
+    'items = [{code = "msp", text = "Управление МСП"}, {code = "inv", text = "Управление инвестиций"}]\n'
+)
+
+
+def test_staff_unit_must_be_in_the_list_of_units(tmp_path: Path) -> None:
+    problems = errors(
+        write(tmp_path, UNITS + "[[staff.members]]\ntelegram_id = 1\nrole = 'analyst'\nunit = 'mps'\n")
+    )
+    assert len(problems) == 1
+    assert problems[0].startswith("staff.members.0.unit: подразделения «mps» нет в списке")
+    assert "msp" in problems[0] and "inv" in problems[0]
+    # A code and a text (case and «ё» aside) are both accepted, as everywhere staff type a unit.
+    good = UNITS + (
+        "[[staff.members]]\ntelegram_id = 1\nrole = 'analyst'\nunit = 'inv'\n"
+        "[[staff.members]]\nvk_id = 2\nrole = 'operator'\nunit = 'управление мсп'\n"
+    )
+    settings = load_settings(write(tmp_path, good), explicit=True)
+    assert [m.unit for m in settings.staff.members] == ["inv", "управление мсп"]
+
+
+def test_staff_unit_checked_against_units_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTKLIK_STAFF__MEMBERS", '[{"telegram_id": 5, "role": "admin", "unit": "nope"}]')
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, UNITS), explicit=True)
+    assert info.value.problems[0].startswith("staff.members.0.unit: подразделения «nope» нет в списке")
+
+
+def test_one_id_twice_in_staff_is_refused_with_the_key_named(tmp_path: Path) -> None:
+    text = UNITS + (
+        "[[staff.members]]\ntelegram_id = 7\nrole = 'operator'\nunit = 'msp'\n"
+        "[[staff.members]]\nvk_id = 7\nrole = 'admin'\n"  # another channel: a different person
+        "[[staff.members]]\ntelegram_id = 7\nrole = 'admin'\n"
+        "[[staff.members]]\nvk_id = 7\ntelegram_id = 8\nrole = 'analyst'\nunit = 'zzz'\n"
+    )
+    assert errors(write(tmp_path, text)) == [
+        "staff.members.2.telegram_id: id 7 уже указан в staff.members.0 (роль operator, здесь admin); "
+        "у одного человека — одна запись",
+        "staff.members.3.unit: подразделения «zzz» нет в списке [survey.lists.structural_units] (коды: inv, msp)",
+        "staff.members.3.vk_id: id 7 уже указан в staff.members.1 (роль admin, здесь analyst); "
+        "у одного человека — одна запись",
+    ]
+
+
+def test_cli_refuses_staff_with_unknown_unit_in_one_message(tmp_path: Path) -> None:
+    path = write(tmp_path, UNITS + "[[staff.members]]\ntelegram_id = 1\nrole = 'analyst'\nunit = 'x'\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", str(path), "questionnaire"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "staff.members.0.unit: подразделения «x» нет в списке" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OTKLIK_STAFF", '{"members": ['),
+        ("OTKLIK_STAFF__MEMBERS", '[{"role": "admin", "telegram_id": 1}'),
+        ("OTKLIK_SURVEY__LISTS__DISTRICTS", "{bad"),
+        ("OTKLIK_SURVEY__LISTS__STRUCTURAL_UNITS__ITEMS", '["a",'),
+        ("OTKLIK_ALERTS__UNIT_CHATS", "no-json"),
+    ],
+)
+def test_malformed_json_in_an_environment_variable_is_one_clear_line(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    environ = {**os.environ, name: value, "OTKLIK_TELEGRAM__TOKEN": "999:SECRET-TOKEN"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "--database",
+            f"sqlite+aiosqlite:///{tmp_path / 'o.db'}",
+            "mailing",
+            "list",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environ,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "Ошибка в конфигурации (переменные окружения): " + name + ":"
+    )
+    assert "Traceback" not in proc.stderr and "SECRET-TOKEN" not in proc.stderr + proc.stdout
+    assert value not in proc.stderr  # values may hold secrets: only the variable is named
+    assert not (tmp_path / "o.db").exists()

@@ -58,6 +58,40 @@ async def test_second_run_on_the_same_sqlite_file_is_refused(tmp_path: Path) -> 
         await fake.stop()
 
 
+async def test_second_run_through_a_hard_link_symlink_or_relative_path_is_refused(tmp_path: Path) -> None:
+    fake = await FakeTelegram().start()
+    database = tmp_path / "o.db"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite+aiosqlite:///{database}"\n'
+        f'[telegram]\nenabled = true\ntoken = "{fake.token}"\napi_server = "{fake.base_url}"\n'
+    )
+    first = await asyncio.create_subprocess_exec(*otklik("run", config=config), cwd=REPO)
+    try:
+        await fake.wait_for(lambda: any(m == "getUpdates" for m, _ in fake.calls), timeout=30)
+        (tmp_path / "other").mkdir()
+        os.link(database, tmp_path / "other" / "hard.db")
+        (tmp_path / "sym.db").symlink_to(database)
+        for url in (
+            f"sqlite+aiosqlite:///{tmp_path / 'other' / 'hard.db'}",
+            f"sqlite+aiosqlite:///{tmp_path / 'sym.db'}",
+            "sqlite+aiosqlite:///./other/../o.db",
+        ):
+            second = await asyncio.create_subprocess_exec(
+                *otklik("--database", url, "run", config=config), cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+            )
+            _, err = await asyncio.wait_for(second.communicate(), 30)
+            message = err.decode()
+            assert second.returncode == 2, (url, message)
+            assert "уже используется другим процессом otklik run" in message and f"PID {first.pid}" in message
+            assert "Traceback" not in message and len(message.strip().splitlines()) == 1
+        assert first.returncode is None  # the holder keeps running
+    finally:
+        first.terminate()
+        await first.wait()
+        await fake.stop()
+
+
 async def test_healthz_reports_database_and_last_update(storage: Storage) -> None:
     health = Health()
     port = free_port()

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli import default_user
+from bot.cli_types import bounded_int, bounded_text
 from bot.config import Settings
 from bot.errors import UsageError
 from bot.mailing import texts
 from bot.mailing.control import ControlError, change_status
+from bot.output_files import atomic_output
 from storage import mailing as store
 from storage import repository as repo
 from storage.store import Storage
@@ -43,7 +45,9 @@ def register(sub: Any) -> None:
     create.add_argument("--unit", help="код структурного подразделения (вопрос 3)")
     create.add_argument("--district", help="код района или округа (вопрос 4)")
     create.add_argument(
-        "--completed-before-days", type=int, help="последний опрос пройден больше N дней назад или никогда"
+        "--completed-before-days",
+        type=bounded_int(1, 3650),
+        help="последний опрос пройден больше N дней назад или никогда (1–3650)",
     )
     create.add_argument("--never-completed", action="store_true", help="ни разу не прошли опрос")
     create.add_argument("--at", default="сейчас", help="время отправки: «сейчас» или 25.12.2026 10:00")
@@ -54,12 +58,12 @@ def register(sub: Any) -> None:
     listing.set_defaults(handler=cmd_list)
 
     show = actions.add_parser("show", help="ход рассылки с индикатором")
-    show.add_argument("id", type=int, help="номер рассылки")
+    show.add_argument("id", type=bounded_int(1), metavar="НОМЕР", help="номер рассылки")
     show.set_defaults(handler=cmd_show)
 
     for action, title in (("pause", "приостановить"), ("resume", "продолжить"), ("cancel", "отменить")):
         parser = actions.add_parser(action, help=f"{title} рассылку")
-        parser.add_argument("id", type=int, help="номер рассылки")
+        parser.add_argument("id", type=bounded_int(1), metavar="НОМЕР", help="номер рассылки")
         parser.set_defaults(handler=cmd_control, mailing_action=action)
 
     consents = sub.add_parser("consents", help="реестр согласий на приглашения")
@@ -71,8 +75,8 @@ def register(sub: Any) -> None:
         "record", help="внести согласие или отзыв со слов клиента (сотрудник)"
     )
     who = record.add_mutually_exclusive_group(required=True)
-    who.add_argument("--respondent", help="псевдоним респондента (из выгрузок)")
-    who.add_argument("--external-id", help="id пользователя в мессенджере")
+    who.add_argument("--respondent", type=bounded_text(32), help="псевдоним респондента (из выгрузок)")
+    who.add_argument("--external-id", type=bounded_text(64), help="id пользователя в мессенджере")
     record.add_argument("--channel", default="telegram", help="канал для --external-id (telegram, vk)")
     choice = record.add_mutually_exclusive_group(required=True)
     choice.add_argument("--grant", action="store_true", help="клиент дал согласие")
@@ -100,8 +104,6 @@ async def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
             raise UsageError(f"Не удалось прочитать {args.text_file}: {exc}") from None
     else:
         raw = args.text
-    if args.completed_before_days is not None and not 0 < args.completed_before_days <= 3650:
-        raise UsageError("--completed-before-days: целое число от 1 до 3650.")
     now = _now()
     try:
         text = texts.check_text(raw)
@@ -215,10 +217,8 @@ async def cmd_consents_export(args: argparse.Namespace, settings: Settings) -> i
     if args.output is None:
         sys.stdout.write(buffer.getvalue())
         return 0
-    try:
-        args.output.write_text(buffer.getvalue(), encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"Не удалось записать {args.output}: {exc.strerror or exc}") from None
+    with atomic_output(args.output, "--output") as partial:
+        partial.write_text(buffer.getvalue(), encoding="utf-8")
     print(f"Записей в реестре: {len(rows)}; файл {args.output}", file=sys.stderr)
     return 0
 

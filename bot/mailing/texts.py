@@ -8,6 +8,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from reports.period import FIRST_DATE, LAST_DATE, RANGE_TEXT
 from storage.mailing import (
     CAMPAIGN_FAILED,
     CANCELLED,
@@ -212,6 +213,7 @@ def parse_time(spec: str, zone: str, now: datetime) -> datetime:
             local = datetime.strptime(spec, pattern)
         except ValueError:
             continue
+        _check_year(spec, local)
         value = local.replace(tzinfo=tz).astimezone(UTC)
         if value < now - timedelta(minutes=1):
             raise TextProblem(f"Время {spec} уже прошло. {TIME_HELP}")
@@ -220,10 +222,17 @@ def parse_time(spec: str, zone: str, now: datetime) -> datetime:
         parsed = datetime.fromisoformat(spec)
     except ValueError:
         raise TextProblem(f"Не понимаю время «{spec}». {TIME_HELP}") from None
+    _check_year(spec, parsed)
     value = (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)).astimezone(UTC)
     if value < now - timedelta(minutes=1):
         raise TextProblem(f"Время {spec} уже прошло. {TIME_HELP}")
     return value
+
+
+def _check_year(spec: str, value: datetime) -> None:
+    # Far years overflow when converted between time zones and would wedge the scheduler.
+    if not FIRST_DATE.year <= value.year <= LAST_DATE.year:
+        raise TextProblem(f"Время {spec} вне допустимого периода {RANGE_TEXT}. {TIME_HELP}")
 
 
 def local_time(value: datetime, zone: str) -> str:

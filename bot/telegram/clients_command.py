@@ -11,6 +11,7 @@ from typing import Any
 
 from aiogram.types import Message as TgMessage
 
+from bot.cli_types import DB_INT_MAX
 from bot.config import Settings, StaffMember
 from bot.errors import UsageError
 from bot.telegram.staff import StaffCommand
@@ -33,9 +34,10 @@ def parse(text: str, q: Questionnaire, settings: Settings) -> tuple[str, str, st
     if len(parts) < 6:
         raise UsageError(USAGE)
     _, quarter, unit, channel, number, group = parts
-    if not number.isdigit():
+    # isascii: isdigit() also accepts «²» and other digits int() refuses; the bound is the column's.
+    if not (number.isascii() and number.isdigit()) or int(number) > DB_INT_MAX:
         raise UsageError(
-            f"Число клиентов — целое неотрицательное число, получено «{number[:20]}».\n\n{USAGE}"
+            f"Число клиентов — целое неотрицательное число (до {DB_INT_MAX}), получено «{number[:20]}».\n\n{USAGE}"
         )
     return (
         quarter_key(quarter),

@@ -71,7 +71,7 @@ def test_create_list_show_pause_resume_cancel(
         (["mailing", "create", "--text", "x", "--channel", "max"], "Неизвестный канал 'max'"),
         (["mailing", "create", "--text", "x", "--completed-before-days", "0"], "--completed-before-days"),
         (["mailing", "create", "--text-file", str(tmp_path / "none.txt")], "Не удалось прочитать"),
-        (["consents", "export", "-o", str(tmp_path / "no" / "dir.csv")], "Не удалось записать"),
+        (["consents", "export", "-o", str(tmp_path / "no" / "dir.csv")], "--output: папка"),
     ]
     for argv, message in cases:
         assert main(run(database, *argv)) == 2, argv

@@ -146,3 +146,28 @@ async def test_staff_enter_client_totals_in_the_bot(service: Service, fake_tg: F
     async with service.storage.transaction() as conn:
         assert await client_totals_for(conn, "2025Q3", "1") == {("Телефон", "offline"): 120}
         assert await client_totals_for(conn, "2025Q3", "2") == {("Телефон", "online"): 7}
+
+
+async def test_client_totals_out_of_range_are_refused_in_the_bot(
+    service: Service, fake_tg: FakeTelegram
+) -> None:
+    from storage.reports_repo import client_totals_for
+
+    for text in (
+        "/clients 2025Q3 1 offline 99999999999999999999 Телефон",  # overflows the database column
+        "/clients 2025Q3 1 offline 3000000000 Телефон",  # fits SQLite, overflows PostgreSQL INTEGER
+        "/clients 2025Q3 1 offline ² Телефон",  # a digit to str.isdigit(), not to int()
+        "/clients 9999Q4 1 offline 5 Телефон",  # a quarter no report can cover
+        "/clients 2025Q3 1 offline 2147483647 Телефон",  # the largest accepted
+    ):
+        fake_tg.push_text(901, text)
+    await fake_tg.wait_idle()
+    huge, overflow, superscript, far_quarter, saved = fake_tg.texts(901)
+    for reply in (huge, overflow, superscript):
+        assert reply.startswith("Число клиентов — целое неотрицательное число (до 2147483647)")
+    assert "9999Q4" in far_quarter and "вне допустимого периода" in far_quarter
+    assert saved.startswith("Записано: 2025Q3")
+    assert service.storage is not None
+    async with service.storage.transaction() as conn:
+        assert await client_totals_for(conn, "2025Q3", "1") == {("Телефон", "offline"): 2147483647}
+        assert await client_totals_for(conn, "9999Q4", "1") == {}
