@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
 
 
 async def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
-    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema)
+    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema, create=False)
     try:
         async with storage.transaction() as conn:
             found = await forget(conn, args.channel, args.external_id, datetime.now(UTC), default_user())

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot import redact
 from bot.cli_types import CliParser
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, database_url, load_settings
 from bot.errors import UsageError
 from storage.db import DatabaseUnavailable
 from survey_flow.loader import QuestionnaireError
@@ -58,6 +58,11 @@ def command_modules() -> list[Any]:
 def load(args: argparse.Namespace) -> Settings:
     overrides = {}
     if args.database:
+        try:
+            database_url(args.database)
+        except ValueError as exc:
+            # Named as given: the configuration file is not where this address came from.
+            raise UsageError(f"--database: {exc}") from None
         overrides["database"] = {"url": args.database}
     # Only commands that talk to the messengers (`run`) declare `needs_secrets`; the rest work
     # without the bots' tokens, e.g. a cron backup on a host where only the service has them.

@@ -146,6 +146,38 @@ class SurveyConfig(_Section):
     lists: SurveyLists = SurveyLists()
 
 
+# The drivers Otklik ships with; a URL without a driver (as libpq and psql write it) means them.
+_DATABASE_SCHEMES = {
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+DATABASE_URL_EXAMPLES = (
+    "sqlite+aiosqlite:///путь/otklik.db или postgresql+asyncpg://пользователь@сервер:5432/база"
+)
+
+
+def database_url(value: str) -> str:
+    """`value` with the driver Otklik uses; a ValueError naming only the scheme (the rest of the
+    address may hold a password) for anything else."""
+    scheme, sep, rest = value.partition("://")
+    if not sep or not scheme:
+        raise ValueError(f"адрес базы без схемы; ожидается {DATABASE_URL_EXAMPLES}")
+    known = _DATABASE_SCHEMES.get(scheme.lower())
+    if known is None:
+        shown = (
+            scheme
+            if len(scheme) <= 40 and scheme.isprintable()
+            else scheme[:40].encode("unicode_escape").decode()
+        )
+        raise ValueError(
+            f"схема «{shown}://» не поддерживается (только SQLite и PostgreSQL); ожидается {DATABASE_URL_EXAMPLES}"
+        )
+    return f"{known}://{rest}"
+
+
 class DatabaseConfig(_Section):
     url: str = DEFAULT_DATABASE_URL
     # PostgreSQL only: keep Otklik's tables in this schema (a shared database, tests).
@@ -157,8 +189,7 @@ class DatabaseConfig(_Section):
     @field_validator("url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("ожидается sqlite+aiosqlite:///путь.db или postgresql+asyncpg://…")
+        value = database_url(value)
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 

@@ -163,7 +163,8 @@ def zone(settings: Settings) -> ZoneInfo:
 
 @asynccontextmanager
 async def opened(settings: Settings) -> AsyncIterator[Storage]:
-    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema)
+    # Reports and data entry work on an existing database: a mistyped path is an error, not a new one.
+    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema, create=False)
     try:
         yield storage
     finally:

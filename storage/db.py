@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.engine.url import make_url
+from sqlalchemy.engine.url import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -46,13 +46,23 @@ def create_private(path: Path) -> bool:
     return True
 
 
-def create_engine(url: str, *, pool_size: int = 5, schema: str | None = None) -> AsyncEngine:
-    """An async engine; `schema` (PostgreSQL only) isolates a deployment or a test run."""
+def create_engine(
+    url: str, *, pool_size: int = 5, schema: str | None = None, create: bool = True
+) -> AsyncEngine:
+    """An async engine; `schema` (PostgreSQL only) isolates a deployment or a test run.
+
+    `create=False`: a SQLite file that does not exist is an error naming it, and neither it nor
+    its folder is created (a mistyped path must not turn into an empty database)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
             path = Path(database).expanduser()
+            if not create and not path.exists():
+                raise DatabaseUnavailable(
+                    f"Базы данных {path.absolute()} нет: проверьте путь в [database].url или --database "
+                    "(новую базу создает otklik migrate)"
+                )
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -103,10 +113,14 @@ def alembic_config() -> Config:
     return config
 
 
-def _upgrade(connection: Connection) -> None:
-    config = alembic_config()
+def _upgrade(connection: Connection, revision: str, config: Config | None) -> None:
+    config = config or alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        if broken:
+            raise MigrationBroken(f"после миграции нарушены ссылки между таблицами: {broken[:3]}")
 
 
 def _current_revision(connection: Connection) -> str | None:
@@ -117,15 +131,63 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def migrate(engine: AsyncEngine) -> None:
-    """Apply pending migrations (idempotent; migrations are additive, never destructive)."""
+async def migrate(engine: AsyncEngine, revision: str = "head", *, config: Config | None = None) -> None:
+    """Apply pending migrations (idempotent; migrations are additive, never destructive).
+
+    `config`: another Alembic configuration (tests add revisions on top of the chain)."""
     try:
-        async with engine.begin() as connection:
-            await connection.run_sync(_upgrade)
-    except (OSError, SQLAlchemyError) as exc:
+        async with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # SQLite alters a table by copying it and dropping the old one. With foreign keys
+                # enforced, that drop deletes every referencing row with ON DELETE CASCADE (all
+                # answers of survey_sessions) or fails; the pragma is ignored inside a transaction.
+                await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                await connection.commit()
+            try:
+                async with connection.begin():
+                    await connection.run_sync(_upgrade, revision, config)
+            finally:
+                if sqlite:
+                    await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    await connection.commit()
+    except (OSError, SQLAlchemyError, MigrationBroken) as exc:
         raise DatabaseUnavailable(
             f"База данных {safe_url(str(engine.url))} недоступна: {type(exc).__name__}: {_first_line(exc)}"
         ) from None
+    except Exception as exc:
+        problem = _server_refusal(exc, make_url(str(engine.url)))
+        if problem is None:
+            raise
+        raise DatabaseUnavailable(f"База данных {safe_url(str(engine.url))} недоступна: {problem}") from None
+
+
+class MigrationBroken(Exception):
+    """A migration left rows pointing at rows that do not exist."""
+
+
+# SQLSTATEs a PostgreSQL server answers a connection attempt with when the address names a
+# database or a role it does not have, or the password is wrong.
+_REFUSALS = {
+    "3D000": "базы «{database}» на сервере нет: создайте ее (createdb -O {user} {database}) "
+    "или исправьте [database].url",
+    "28000": "сервер не пускает пользователя «{user}»: такой роли нет (createuser {user}) "
+    "или вход запрещен в pg_hba.conf; исправьте [database].url",
+    "28P01": "неверный пароль пользователя «{user}»: исправьте пароль в [database].url",
+}
+
+
+def _server_refusal(exc: BaseException, url: URL) -> str | None:
+    """The Russian reason for a refused PostgreSQL connection, None for anything else. asyncpg
+    raises its own exceptions at connect (SQLAlchemy does not wrap them); SQLSTATE, not the
+    server's message, which may be in the server's language."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        state = getattr(seen, "sqlstate", None)
+        if isinstance(state, str) and state in _REFUSALS:
+            return _REFUSALS[state].format(user=url.username or "?", database=url.database or "?")
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

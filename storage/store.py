@@ -23,8 +23,12 @@ class Storage:
         self._sqlite_conn: AsyncConnection | None = None
 
     @classmethod
-    async def open(cls, url: str, *, schema: str | None = None, pool_size: int = 5) -> Storage:
-        engine = create_engine(url, schema=schema, pool_size=pool_size)
+    async def open(
+        cls, url: str, *, schema: str | None = None, pool_size: int = 5, create: bool = True
+    ) -> Storage:
+        """`create=False` for commands that only work with existing data: a SQLite file that
+        does not exist is then an error naming it, never a new empty database."""
+        engine = create_engine(url, schema=schema, pool_size=pool_size, create=create)
         try:
             await migrate(engine)
         except BaseException:

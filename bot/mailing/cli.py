@@ -86,7 +86,7 @@ def register(sub: Any) -> None:
 
 
 async def _open(settings: Settings) -> Storage:
-    return await Storage.open(settings.database.url, schema=settings.database.pg_schema)
+    return await Storage.open(settings.database.url, schema=settings.database.pg_schema, create=False)
 
 
 def _now() -> datetime:

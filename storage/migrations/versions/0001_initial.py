@@ -1,4 +1,5 @@
-"""Initial schema: respondents, survey sessions, answers, prefill keys, consents, channel state.
+"""Initial schema: respondents, survey sessions, answers, prefill keys, consents, processed
+updates, channel state.
 
 Revision ID: 0001_initial
 Revises:
