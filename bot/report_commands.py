@@ -162,9 +162,10 @@ def zone(settings: Settings) -> ZoneInfo:
 
 
 @asynccontextmanager
-async def opened(settings: Settings) -> AsyncIterator[Storage]:
-    # Reports and data entry work on an existing database: a mistyped path is an error, not a new one.
-    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema, create=False)
+async def opened(settings: Settings, *, create: bool = False) -> AsyncIterator[Storage]:
+    """The database; `create` only for commands that store answers (paper forms), as `run` and
+    `console` do. Any other command on a mistyped path is an error, not a new empty database."""
+    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema, create=create)
     try:
         yield storage
     finally:
@@ -374,7 +375,7 @@ async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
     preset, _problems = prefill_answers(q, values)  # options are resolved above: no problems
     if preset:
         print("Для всех анкет: " + describe(q, values))
-    async with opened(settings) as storage:
+    async with opened(settings, create=True) as storage:
         await run_paper(
             storage,
             q,
@@ -395,7 +396,7 @@ async def cmd_import_paper(args: argparse.Namespace, settings: Settings) -> int:
     if not args.file.is_file():
         raise UsageError(f"Файл {args.file} не найден")
     filled_at = form_date(args.date, settings)
-    async with opened(settings) as storage:
+    async with opened(settings, create=True) as storage:
         count = await import_paper(
             storage,
             q,
@@ -435,8 +436,8 @@ async def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
     values = prefill_values(q, args)
     subtitle = describe(q, values)
     survey_links(settings, "-")  # no bot configured: fail before creating a key
-    writable_folder(args.out, "--out")
     async with opened(settings) as storage:
+        writable_folder(args.out, "--out")  # after the database is found: a typo creates nothing
         key = await create_key(storage, q, values, "qr", args.label or f"QR: {subtitle}", utcnow())
     links = survey_links(settings, key)
     try:

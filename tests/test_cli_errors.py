@@ -165,7 +165,7 @@ def test_argparse_mistakes_are_one_russian_line(
 def test_impossible_database_address_is_one_line(
     capsys: pytest.CaptureFixture[str], url: str, message: str
 ) -> None:
-    line = refused(capsys, Database("sqlite", url, None), "mailing", "list")
+    line = refused(capsys, Database("sqlite", url, None), "migrate")
     assert message in line
 
 
