@@ -294,3 +294,21 @@ async def test_a_later_revision_that_rebuilds_a_referenced_table_keeps_its_rows(
     assert set(kept) == set(stored)
     assert kept["answers"]["session_id"] == 1 and kept["paper_forms"]["session_id"] == 1
     assert [getattr(c["type"], "length", None) for c in columns if c["name"] == "source_ref"] == [80]
+
+
+async def test_foreign_keys_are_enforced_again_after_the_migrations(tmp_path: Path) -> None:
+    from storage.store import Storage
+
+    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'otklik.db'}")
+    try:
+        async with storage.transaction() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+            with pytest.raises(sa.exc.IntegrityError):
+                await conn.execute(
+                    metadata.tables["answers"].insert().values(
+                        session_id=404, question_code="1", platform_code="11", option_code="1",
+                        option_platform_code="1", value_text="x", prefilled=False, answered_at=WHEN,
+                    )
+                )  # fmt: skip
+    finally:
+        await storage.close()

@@ -74,6 +74,8 @@ def test_bad_link_in_the_cli_is_one_clear_error(folder: Path, capsys: pytest.Cap
 
 def test_bot_links_follow_the_prescribed_line(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config(folder)
+    assert main(["migrate"]) == 0  # the key is stored: the database must exist
+    capsys.readouterr()
     assert main(["letter-footer", "--bot", "--unit", "1", "--label", "Письмо № 15-1234"]) == 0
     first, second = capsys.readouterr().out.rstrip("\n").split("\n")
     assert first == ORDER_NOTE

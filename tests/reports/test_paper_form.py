@@ -47,6 +47,7 @@ def make_form(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> t
     (tmp_path / "config.toml").write_text('[telegram]\nbot_username = "otklik_nso_bot"\n', "utf-8")
     out = tmp_path / "form.pdf"
     url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    assert main(["--database", url, "migrate"]) == 0  # the QR key is stored: the database must exist
     assert main(["--database", url, "paper-form", "--out", str(out), *extra]) == 0
     return out, url
 

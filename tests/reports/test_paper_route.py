@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic import command
 from openpyxl import load_workbook
-from sqlalchemy import func, insert, select
+from sqlalchemy import column, func, insert, select, table
 from sqlalchemy.engine import Connection
 
 from bot.errors import UsageError
@@ -30,6 +30,10 @@ from tests.conftest import REPO, Database
 NSK = ZoneInfo("Asia/Novosibirsk")
 NOW = datetime(2025, 10, 2, 3, 0, tzinfo=UTC)  # 10:00 on 2 October 2025 in Novosibirsk
 PREVIOUS = "0005_mailing"  # the revision before paper fingerprints
+# answers as that revision has it: `followup_skipped` came later (0008_chat)
+ANSWERS_BEFORE = table(
+    "answers", *(column(c.name, c.type) for c in answers.columns if c.name not in {"id", "followup_skipped"})
+)
 
 HEADER = "11;12;13;14;15;17;19;22;21;23;23_text;24;24_text;25;25_text;26;26_text;27;27_text;28;28_text;29;29_text;18"
 
@@ -332,7 +336,10 @@ async def test_the_migration_fingerprints_forms_entered_before_it(
             ).scalar_one()
             for code, answer in row.answers.items():
                 values = repo.answer_values(questionnaire, code, answer)
-                await conn.execute(insert(answers).values(session_id=session_id, answered_at=NOW, **values))
+                values.pop("followup_skipped", None)
+                await conn.execute(
+                    insert(ANSWERS_BEFORE).values(session_id=session_id, answered_at=NOW, **values)
+                )
     finally:
         await engine.dispose()
     storage = await database.open()  # migrates to the head

@@ -37,6 +37,7 @@ def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         '[telegram]\nbot_username = "otklik_test_bot"\n[vk]\ngroup_id = 4242\n',
         encoding="utf-8",
     )
+    assert main(["migrate"]) == 0  # the key is stored: the database must exist
     return tmp_path
 
 
