@@ -85,6 +85,8 @@ def test_cli_refuses_at_creation(
 ) -> None:  # fmt: skip
     if database.schema:
         monkeypatch.setenv("OTKLIK_DATABASE__PG_SCHEMA", database.schema)
+    assert main(["--database", database.url, "migrate"]) == 0  # mailing commands need the database
+    capsys.readouterr()
     assert main(["--database", database.url, "mailing", "create", "--text", text]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
