@@ -494,17 +494,31 @@ def _job(func: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Corout
     return job
 
 
-async def run_mailing(deps: MailingDeps, stop: asyncio.Event, *, schema: str | None = None) -> None:
-    """Until `stop`: lead (or wait to lead) and run the scheduler and the sender."""
+async def run_mailing(
+    deps: MailingDeps,
+    stop: asyncio.Event,
+    *,
+    schema: str | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Until `stop`: lead (or wait to lead) and run the scheduler and the sender.
+
+    `on_ready` is called once the sender has recovered and runs, or when another process leads.
+    An exception means the service stopped: the caller restarts it (bot/mailing/hub.py).
+    """
     lock = LeaderLock(deps.storage, "mailing", schema)
 
     async def work(lost: asyncio.Event) -> None:
         sender = Sender(deps)
         scheduler = CampaignScheduler(deps, sender)
         await sender.recover()
+        if on_ready is not None:
+            on_ready()
         await asyncio.gather(sender.run(lost), scheduler.run(lost))
 
-    await run_as_leader(lock, work, stop, retry_seconds=deps.config.leader_retry_seconds)
+    await run_as_leader(
+        lock, work, stop, retry_seconds=deps.config.leader_retry_seconds, on_standby=on_ready
+    )
 
 
 def telegram_transport(settings: Settings, bot: Bot, username: str) -> tuple[Transport, Notifier]:
