@@ -516,9 +516,7 @@ async def run_mailing(
             on_ready()
         await asyncio.gather(sender.run(lost), scheduler.run(lost))
 
-    await run_as_leader(
-        lock, work, stop, retry_seconds=deps.config.leader_retry_seconds, on_standby=on_ready
-    )
+    await run_as_leader(lock, work, stop, retry_seconds=deps.config.leader_retry_seconds, on_standby=on_ready)
 
 
 def telegram_transport(settings: Settings, bot: Bot, username: str) -> tuple[Transport, Notifier]:

@@ -51,9 +51,7 @@ async def test_database_write_locked_at_start_mailing_restarts_and_sends(
         assert len(invitations(fake_tg)) == 3
     finally:
         await service.stop()
-    failures = [
-        r for r in caplog.records if r.levelno == logging.ERROR and r.name == "bot.mailing.hub"
-    ]
+    failures = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "bot.mailing.hub"]
     assert failures, "the failure was not logged at ERROR"
     assert "restarting" in failures[0].getMessage()
     assert failures[0].exc_info is not None and "database is locked" in str(failures[0].exc_info[1])
