@@ -69,6 +69,9 @@ def create_engine(url: str, *, pool_size: int = 5, schema: str | None = None) ->
             cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             cursor.execute(f'SET search_path TO "{schema}"')
             cursor.close()
+            # Committed at once: if the connection's first transaction were rolled back (a failed
+            # statement), SET would be undone with it and the connection would stay on `public`.
+            dbapi_connection.commit()
 
         event.listen(engine.sync_engine, "connect", _search_path)
     return engine

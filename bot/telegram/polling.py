@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramConflictError, TelegramUnauthorizedError
@@ -31,7 +32,9 @@ async def run_polling(
     *,
     poll_seconds: int = 25,
     policy: RetryPolicy | None = None,
+    on_polled: Callable[[], None] | None = None,
 ) -> None:
+    """`on_polled` is called after every successful getUpdates (for /healthz)."""
     policy = policy or RetryPolicy(attempts=1_000_000, max_delay=15.0)
     await call_with_retry(
         lambda: bot.delete_webhook(drop_pending_updates=False), policy, what="deleteWebhook"
@@ -57,6 +60,8 @@ async def run_polling(
         if updates is None:
             break
         failures = 0
+        if on_polled is not None:
+            on_polled()
         if updates:
             await processor.process_batch(updates)
             offset = updates[-1].update_id + 1

@@ -92,7 +92,10 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
                 if settings.mode == "webhook":
                     await _serve_webhook(services, bot, processor, stop)
                 else:
-                    await run_polling(bot, processor, stop)
+                    services.health.polling("telegram")
+                    await run_polling(
+                        bot, processor, stop, on_polled=lambda: services.health.polled("telegram")
+                    )
         finally:
             for task in background:
                 task.cancel()

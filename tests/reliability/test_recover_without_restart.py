@@ -7,7 +7,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from bot import texts
 from storage.schema import answers, processed_updates
@@ -69,3 +70,22 @@ async def test_webhook_read_only_database_then_writable_redelivery_succeeds(
         make_writable(path)
         if service is not None:
             await service.stop()
+
+
+async def test_postgresql_connection_whose_first_transaction_failed_keeps_its_schema(
+    database: Database,
+) -> None:
+    """The schema of a deployment (`pg_schema`) is set when a connection opens; a failed first
+    transaction must not undo it (the connection would then see `public` for good)."""
+    if database.kind != "postgresql":
+        pytest.skip("PostgreSQL schemas only")
+    storage = await database.open()
+    try:
+        await storage.engine.dispose()  # the next transaction opens the pool's only connection
+        with pytest.raises(DBAPIError):
+            async with storage.transaction() as conn:
+                await conn.execute(text("SELECT no_such_column FROM processed_updates"))
+        async with storage.transaction() as conn:
+            assert (await conn.execute(select(func.count()).select_from(processed_updates))).scalar() == 0
+    finally:
+        await storage.close()
