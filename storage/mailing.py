@@ -1,10 +1,12 @@
 """Mailing campaigns, their delivery outbox and reminders (queries on an open connection).
 
 The outbox has one row per (campaign, respondent). A sender claims `pending` rows, re-checking
-consent, reachability and the frequency cap in the claiming transaction, marks them `sending`
-and commits before the message leaves; the result is recorded afterwards. A crash between the
-two leaves `sending` rows, which `recover_sending` turns into `unknown`: Telegram has no
-idempotency key, so such a message may or may not have arrived and is never sent again.
+consent, reachability and the frequency cap in the claiming transaction, and marks them
+`claimed`: queued in this process, not yet sent. Right before its request leaves, a row becomes
+`sending` (committed first); the result is recorded afterwards. After a crash, `claimed` rows go
+back to `pending` (nothing was sent: `requeue_claimed`), while `sending` rows become `unknown`
+(`recover_sending`): Telegram has no idempotency key, so such a message may or may not have
+arrived and is never sent again.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ ACTIVE = (SCHEDULED, RUNNING, PAUSED)
 
 # Outbox (and reminder) statuses.
 PENDING = "pending"
-SENDING = "sending"
+CLAIMED = "claimed"  # queued by a sender, no request made yet
+SENDING = "sending"  # the request is being made: it may reach the API
 SENT = "sent"
 FAILED = "failed"
 UNREACHABLE = "unreachable"
@@ -56,9 +59,10 @@ SKIPPED_NO_CONSENT = "skipped_no_consent"
 SKIPPED_RECENT = "skipped_recent"
 UNKNOWN = "unknown"
 OUTBOX_STATUSES = (
-    PENDING, SENDING, SENT, FAILED, UNREACHABLE, SKIPPED_NO_CONSENT, SKIPPED_RECENT, UNKNOWN,
+    PENDING, CLAIMED, SENDING, SENT, FAILED, UNREACHABLE, SKIPPED_NO_CONSENT, SKIPPED_RECENT, UNKNOWN,
 )  # fmt: skip
-# What counts as "invited" for the frequency cap: the message left or may have left.
+# What counts as "invited" for the frequency cap: the message left or may have left (a request
+# was made). A `claimed` row, only queued, does not count.
 INVITED = (SENDING, SENT, UNKNOWN)
 
 # Block 1 questions the audience can be filtered by (the form's own numbers).
@@ -162,7 +166,7 @@ class Progress:
 
     @property
     def left(self) -> int:
-        return self[PENDING] + self[SENDING]
+        return self[PENDING] + self[CLAIMED] + self[SENDING]
 
     @property
     def skipped(self) -> int:
@@ -175,7 +179,7 @@ class Progress:
 
 @dataclass(frozen=True)
 class Claimed:
-    """An outbox row marked `sending`: the message must leave now."""
+    """An outbox row marked `claimed` (a reminder: `sending`): queued for sending by this process."""
 
     outbox_id: int
     respondent_id: int
@@ -386,7 +390,8 @@ async def claim(
 
     Consent, reachability and the frequency cap are checked here, in the claiming transaction:
     a withdrawal committed before it is honoured. Rows that may not be sent get their final
-    status at once; the others become `sending`. Returns them and the count of skipped rows.
+    status at once; the others become `claimed` (`mark_sending` just before each request).
+    Returns them and the count of skipped rows.
     """
     running = (
         await conn.execute(
@@ -438,7 +443,7 @@ async def claim(
         elif row.respondent_id in recent:
             status = SKIPPED_RECENT
         else:
-            status = SENDING
+            status = CLAIMED
         result = await conn.execute(
             update(outbox)
             .where(outbox.c.id == row.id, outbox.c.status == PENDING)
@@ -446,7 +451,7 @@ async def claim(
         )
         if result.rowcount != 1:  # another sender took it (SQLite without row locks)
             continue
-        if status == SENDING:
+        if status == CLAIMED:
             claimed.append(Claimed(row.id, row.respondent_id, person.external_id, person.name))
         else:
             skipped[status] = skipped.get(status, 0) + 1
@@ -471,6 +476,19 @@ async def consenting_ids(conn: AsyncConnection, respondent_ids: Sequence[int]) -
     return {r.respondent_id for r in rows}
 
 
+async def mark_sending(conn: AsyncConnection, outbox_ids: Sequence[int]) -> set[int]:
+    """`claimed` -> `sending` right before the requests are made; returns the ids that changed (a
+    row no longer `claimed`, e.g. released meanwhile, must not be sent)."""
+    ids = list(outbox_ids)
+    if not ids:
+        return set()
+    await conn.execute(
+        update(outbox).where(outbox.c.id.in_(ids), outbox.c.status == CLAIMED).values(status=SENDING)
+    )
+    rows = await conn.execute(select(outbox.c.id).where(outbox.c.id.in_(ids), outbox.c.status == SENDING))
+    return {int(r.id) for r in rows}
+
+
 async def record(conn: AsyncConnection, outcomes: Iterable[Outcome], now: datetime) -> None:
     await _record_outcomes(conn, outbox, outcomes, now)
 
@@ -478,7 +496,8 @@ async def record(conn: AsyncConnection, outcomes: Iterable[Outcome], now: dateti
 async def _record_outcomes(
     conn: AsyncConnection, table: Any, outcomes: Iterable[Outcome], now: datetime
 ) -> None:
-    """Send results of claimed rows (outbox or reminders); a row no longer `sending` is left alone."""
+    """Send results of claimed rows (outbox or reminders); a row no longer `claimed` or `sending`
+    is left alone. A result may come without a request (the channel is gone: `failed`)."""
     for outcome in outcomes:
         values: dict[str, Any] = {
             "status": outcome.status,
@@ -488,17 +507,27 @@ async def _record_outcomes(
         if "message_id" in table.c:
             values["message_id"] = outcome.message_id
         await conn.execute(
-            update(table).where(table.c.id == outcome.outbox_id, table.c.status == SENDING).values(**values)
+            update(table)
+            .where(table.c.id == outcome.outbox_id, table.c.status.in_([CLAIMED, SENDING]))
+            .values(**values)
         )
 
 
 async def release(conn: AsyncConnection, outbox_ids: Sequence[int]) -> None:
-    """Claimed rows that were never handed to the channel go back to `pending`."""
+    """Claimed rows whose request was never made go back to `pending`."""
     await conn.execute(
         update(outbox)
-        .where(outbox.c.id.in_(list(outbox_ids)), outbox.c.status == SENDING)
+        .where(outbox.c.id.in_(list(outbox_ids)), outbox.c.status == CLAIMED)
         .values(status=PENDING, claimed_at=None)
     )
+
+
+async def requeue_claimed(conn: AsyncConnection) -> int:
+    """After a crash: rows that were only queued (no request made) go back to `pending`."""
+    result = await conn.execute(
+        update(outbox).where(outbox.c.status == CLAIMED).values(status=PENDING, claimed_at=None)
+    )
+    return int(result.rowcount or 0)
 
 
 # Channels whose send carries an idempotency key (VK's random_id, derived from the outbox row), and
@@ -547,10 +576,10 @@ async def progress(conn: AsyncConnection, campaign_id: int) -> Progress:
 
 
 async def finish_if_done(conn: AsyncConnection, campaign_id: int, now: datetime) -> bool:
-    """running -> done once no row is pending or being sent."""
+    """running -> done once no row is pending, queued or being sent."""
     left = await conn.execute(
         select(func.count()).where(
-            outbox.c.campaign_id == campaign_id, outbox.c.status.in_([PENDING, SENDING])
+            outbox.c.campaign_id == campaign_id, outbox.c.status.in_([PENDING, CLAIMED, SENDING])
         )
     )
     if int(left.scalar_one()):

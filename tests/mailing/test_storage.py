@@ -58,6 +58,7 @@ async def test_claim_rechecks_consent_cap_and_reachability(storage: Storage) -> 
     async with storage.transaction() as conn:
         assert await store.start_campaign(conn, earlier.id, now()) == 5
         claimed, _ = await store.claim(conn, earlier.id, 1, now(), 30)  # ids[0] invited recently
+        assert await store.mark_sending(conn, [claimed[0].outbox_id]) == {claimed[0].outbox_id}
         await store.record(conn, [store.Outcome(claimed[0].outbox_id, store.SENT, "1")], now())
         await store.set_status(conn, earlier.id, store.CANCELLED, allowed_from=[store.RUNNING], now=now())
     campaign = await _campaign(storage)
@@ -78,7 +79,10 @@ async def test_claim_rechecks_consent_cap_and_reachability(storage: Storage) -> 
     assert skipped == {store.SKIPPED_RECENT: 1, store.SKIPPED_NO_CONSENT: 1, store.UNREACHABLE: 1}
     async with storage.transaction() as conn:
         assert await store.claim(conn, campaign.id, 10, now(), 30) == ([], {})  # nothing left to claim
-        assert not await store.finish_if_done(conn, campaign.id, now())  # two still `sending`
+        assert not await store.finish_if_done(conn, campaign.id, now())  # two still `claimed`
+        assert await store.mark_sending(conn, [c.outbox_id for c in claimed]) == {
+            c.outbox_id for c in claimed
+        }
         await store.record(conn, [store.Outcome(claimed[0].outbox_id, store.SENT, "7")], now())
     # A crash now: the other row was mid-send. It becomes `unknown` and is never claimed again.
     async with storage.transaction() as conn:
@@ -88,6 +92,45 @@ async def test_claim_rechecks_consent_cap_and_reachability(storage: Storage) -> 
         rows = dict(await store.outbox_rows(conn, campaign.id))
     assert rows[ids[4]] == store.UNKNOWN and rows[ids[3]] == store.SENT
     assert (progress[store.SENT], progress[store.UNKNOWN], progress.skipped, progress.left) == (1, 1, 2, 0)
+
+
+async def test_queued_is_not_in_flight(storage: Storage) -> None:
+    """A claimed row whose request was never made: not `unknown` after a crash, not an invitation
+    for the frequency cap; it goes back to `pending` and is sent after the restart."""
+    ids = await seed(storage, 3)
+    first, second = await _campaign(storage), await _campaign(storage)
+    async with storage.transaction() as conn:
+        assert await store.start_campaign(conn, first.id, now()) == 3
+        claimed, _ = await store.claim(conn, first.id, 3, now(), 30)
+        # Only ids[0]'s request was made before the crash; ids[1] and ids[2] were queued.
+        assert await store.mark_sending(conn, [claimed[0].outbox_id]) == {claimed[0].outbox_id}
+        assert dict(await store.outbox_rows(conn, first.id)) == {
+            ids[0]: store.SENDING,
+            ids[1]: store.CLAIMED,
+            ids[2]: store.CLAIMED,
+        }
+        # Another campaign meanwhile: only the row whose request was made counts for the cap.
+        size = await store.audience_size(conn, store.Audience(), now(), 30)
+        assert (size.recently_invited, size.will_receive) == (1, 2)
+        assert await store.start_campaign(conn, second.id, now()) == 3
+        got, skipped = await store.claim(conn, second.id, 10, now(), 30)
+        assert [c.respondent_id for c in got] == [ids[1], ids[2]] and skipped == {store.SKIPPED_RECENT: 1}
+        await store.release(conn, [c.outbox_id for c in got])
+        await store.set_status(conn, second.id, store.CANCELLED, allowed_from=[store.RUNNING], now=now())
+    # The crash: recovery as the next leader runs it.
+    async with storage.transaction() as conn:
+        assert await store.requeue_claimed(conn) == 2
+        assert await store.recover_sending(conn) == (1, 0)
+        assert dict(await store.outbox_rows(conn, first.id)) == {
+            ids[0]: store.UNKNOWN,
+            ids[1]: store.PENDING,
+            ids[2]: store.PENDING,
+        }
+        again, _ = await store.claim(conn, first.id, 10, now(), 30)
+        assert [c.respondent_id for c in again] == [ids[1], ids[2]]
+        # A row released meanwhile is not marked: its request must not be made.
+        await store.release(conn, [again[1].outbox_id])
+        assert await store.mark_sending(conn, [c.outbox_id for c in again]) == {again[0].outbox_id}
 
 
 async def test_paused_campaign_is_not_claimed(storage: Storage) -> None:
