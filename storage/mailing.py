@@ -477,15 +477,18 @@ async def consenting_ids(conn: AsyncConnection, respondent_ids: Sequence[int]) -
 
 
 async def mark_sending(conn: AsyncConnection, outbox_ids: Sequence[int]) -> set[int]:
-    """`claimed` -> `sending` right before the requests are made; returns the ids that changed (a
-    row no longer `claimed`, e.g. released meanwhile, must not be sent)."""
+    """`claimed` -> `sending` right before the requests are made; returns the ids changed by this
+    call. Only those may be sent: a row no longer `claimed` (released meanwhile, or re-claimed and
+    already marked by another leader after a takeover) must not be sent twice."""
     ids = list(outbox_ids)
     if not ids:
         return set()
-    await conn.execute(
-        update(outbox).where(outbox.c.id.in_(ids), outbox.c.status == CLAIMED).values(status=SENDING)
+    rows = await conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids), outbox.c.status == CLAIMED)
+        .values(status=SENDING)
+        .returning(outbox.c.id)
     )
-    rows = await conn.execute(select(outbox.c.id).where(outbox.c.id.in_(ids), outbox.c.status == SENDING))
     return {int(r.id) for r in rows}
 
 

@@ -145,6 +145,8 @@ class SendingMarks:
                     marked = await store.mark_sending(conn, list(batch))
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("mailing: database error %s before sending, rows requeued", type(exc).__name__)
+            except Exception:  # a defect: the waiting senders must not wait forever
+                log.exception("mailing: marking rows as sending failed")
             for outbox_id, future in batch.items():
                 if not future.done():
                     future.set_result(outbox_id in marked)

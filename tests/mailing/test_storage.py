@@ -177,3 +177,16 @@ async def test_consent_register_lists_every_change(storage: Storage) -> None:
     assert [(r[3], r[5]) for r in rows] == [(True, "bot"), (False, "bot"), (True, "bot")]
     assert all(len(r) == len(store.CONSENT_COLUMNS) for r in rows)
     assert str(FIRST_CHAT) not in repr(rows)  # pseudonyms, not messenger ids
+
+
+async def test_a_row_is_marked_sending_once(storage: Storage) -> None:
+    """Two leaders around a takeover: whoever marks a claimed row first sends it, never both."""
+    await seed(storage, 2)
+    campaign = await _campaign(storage)
+    async with storage.transaction() as conn:
+        await store.start_campaign(conn, campaign.id, now())
+        claimed, _ = await store.claim(conn, campaign.id, 2, now(), 30)
+        ids = [c.outbox_id for c in claimed]
+        assert await store.mark_sending(conn, ids[:1]) == {ids[0]}
+        assert await store.mark_sending(conn, ids) == {ids[1]}  # the first is already being sent
+        assert await store.mark_sending(conn, ids) == set()
