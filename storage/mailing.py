@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, insert, literal, select, update
+from sqlalchemy import Select, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.repository import (
@@ -179,7 +179,7 @@ class Progress:
 
 @dataclass(frozen=True)
 class Claimed:
-    """An outbox row marked `claimed` (a reminder: `sending`): queued for sending by this process."""
+    """An outbox or reminder row marked `claimed`: queued for sending by this process."""
 
     outbox_id: int
     respondent_id: int
@@ -476,18 +476,19 @@ async def consenting_ids(conn: AsyncConnection, respondent_ids: Sequence[int]) -
     return {r.respondent_id for r in rows}
 
 
-async def mark_sending(conn: AsyncConnection, outbox_ids: Sequence[int]) -> set[int]:
+async def mark_sending(conn: AsyncConnection, outbox_ids: Sequence[int], *, table: Any = outbox) -> set[int]:
     """`claimed` -> `sending` right before the requests are made; returns the ids changed by this
     call. Only those may be sent: a row no longer `claimed` (released meanwhile, or re-claimed and
-    already marked by another leader after a takeover) must not be sent twice."""
+    already marked by another leader after a takeover) must not be sent twice. `table`: outbox or
+    reminders."""
     ids = list(outbox_ids)
     if not ids:
         return set()
     rows = await conn.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(ids), outbox.c.status == CLAIMED)
+        update(table)
+        .where(table.c.id.in_(ids), table.c.status == CLAIMED)
         .values(status=SENDING)
-        .returning(outbox.c.id)
+        .returning(table.c.id)
     )
     return {int(r.id) for r in rows}
 
@@ -526,11 +527,21 @@ async def release(conn: AsyncConnection, outbox_ids: Sequence[int]) -> None:
 
 
 async def requeue_claimed(conn: AsyncConnection) -> int:
-    """After a crash: rows that were only queued (no request made) go back to `pending`."""
+    """After a crash: rows that were only queued (no request made) go back to `pending`; reminders
+    only queued are forgotten, so their sessions are claimed again."""
     result = await conn.execute(
         update(outbox).where(outbox.c.status == CLAIMED).values(status=PENDING, claimed_at=None)
     )
+    await release_reminders(conn, None)
     return int(result.rowcount or 0)
+
+
+async def release_reminders(conn: AsyncConnection, reminder_ids: Sequence[int] | None) -> None:
+    """Reminders claimed but never requested (all of them if None): their sessions may be reminded."""
+    query = delete(reminders).where(reminders.c.status == CLAIMED)
+    if reminder_ids is not None:
+        query = query.where(reminders.c.id.in_(list(reminder_ids)))
+    await conn.execute(query)
 
 
 # Channels whose send carries an idempotency key (VK's random_id, derived from the outbox row), and
@@ -611,7 +622,8 @@ async def claim_reminders(
     now: datetime,
 ) -> list[Claimed]:
     """Unfinished sessions idle since `older_than` (and not before `newer_than`), consenting,
-    reachable, never reminded: a `sending` reminder row is inserted for each."""
+    reachable, never reminded: a `claimed` reminder row is inserted for each (`mark_sending`
+    with `table=reminders` right before its request)."""
     reminded = select(reminders.c.id).where(reminders.c.session_id == survey_sessions.c.id).exists()
     rows = list(
         await conn.execute(
@@ -643,7 +655,7 @@ async def claim_reminders(
             continue
         result = await conn.execute(
             insert_ignore(conn, reminders).values(
-                session_id=row.id, respondent_id=row.respondent_id, status=SENDING, created_at=now
+                session_id=row.id, respondent_id=row.respondent_id, status=CLAIMED, created_at=now
             )
         )
         if result.rowcount == 1:

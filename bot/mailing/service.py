@@ -31,6 +31,7 @@ from bot.mailing.transport import Delivered, TelegramTransport, Transport
 from bot.telegram.retry import RetryPolicy, call_with_retry
 from storage import mailing as store
 from storage import repository as repo
+from storage.schema import outbox, reminders
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -115,14 +116,15 @@ class NotMarked(Exception):
 
 
 class SendingMarks:
-    """Marks outbox rows `sending` right before their requests are made, committed first.
+    """Marks outbox (or reminder) rows `sending` right before their requests are made, committed first.
 
     Senders waiting at the same moment share one transaction, so the extra commit per message
     costs little at high rates.
     """
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, *, table: Any = outbox) -> None:
         self.storage = storage
+        self.table = table  # outbox or reminders
         self._waiting: dict[int, asyncio.Future[bool]] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -142,7 +144,7 @@ class SendingMarks:
             marked: set[int] = set()
             try:
                 async with self.storage.transaction() as conn:
-                    marked = await store.mark_sending(conn, list(batch))
+                    marked = await store.mark_sending(conn, list(batch), table=self.table)
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("mailing: database error %s before sending, rows requeued", type(exc).__name__)
             except Exception:  # a defect: the waiting senders must not wait forever
@@ -518,37 +520,54 @@ class CampaignScheduler:
         button = (deps.config.button_text, transport.survey_link(""))
         # `reminder:<row id>` is the identity: VK derives the random_id from it (a retry is not a
         # second message); Telegram ignores it.
+        marks = SendingMarks(deps.storage, table=reminders)
         results = await asyncio.gather(
             *(
-                _send_safely(transport, item, cfg.text, button, f"reminder:{item.outbox_id}")
+                _send_safely(transport, item, cfg.text, button, f"reminder:{item.outbox_id}", marks)
                 for item in claimed
             )
         )
+        done = [(i, r) for i, r in zip(claimed, results, strict=True) if r is not None]
+        unsent = [i.outbox_id for i, r in zip(claimed, results, strict=True) if r is None]
         async with deps.storage.transaction() as conn:
             now = deps.clock()
             await store.record_reminders(
-                conn,
-                [
-                    store.Outcome(i.outbox_id, r.status, r.message_id, r.error)
-                    for i, r in zip(claimed, results, strict=True)
-                ],
-                now,
+                conn, [store.Outcome(i.outbox_id, r.status, r.message_id, r.error) for i, r in done], now
             )
-            for item, r in zip(claimed, results, strict=True):
+            for item, r in done:
                 if r.status == store.UNREACHABLE:
                     await repo.mark_unreachable(conn, item.respondent_id, now)
-        log.info("reminders (%s): %d sent", channel, sum(r.status == store.SENT for r in results))
+            if unsent:
+                await store.release_reminders(conn, unsent)
+        log.info("reminders (%s): %d sent", channel, sum(r.status == store.SENT for _, r in done))
 
 
 async def _send_safely(
-    transport: Transport, item: store.Claimed, text: str, button: tuple[str, str], identity: str
-) -> Delivered:
-    """A defect in one send must not lose the other results of the batch (rows stay recorded)."""
+    transport: Transport,
+    item: store.Claimed,
+    text: str,
+    button: tuple[str, str],
+    identity: str,
+    marks: SendingMarks,
+) -> Delivered | None:
+    """A defect in one send must not lose the other results of the batch (rows stay recorded).
+    None: the row could not be marked `sending`, no request was made."""
+    requested = False
+
+    async def on_request() -> None:
+        nonlocal requested
+        await marks.mark(item.outbox_id)
+        requested = True
+
     try:
-        return await transport.send(item.external_id, text, button, identity=identity)
+        return await transport.send(item.external_id, text, button, identity=identity, on_request=on_request)
+    except NotMarked:
+        return None
     except Exception as exc:
         log.exception("reminder %s: sending failed", item.outbox_id)
-        return Delivered(store.UNKNOWN, error=f"{type(exc).__name__}: {exc}"[:300])
+        return Delivered(
+            store.UNKNOWN if requested else store.FAILED, error=f"{type(exc).__name__}: {exc}"[:300]
+        )
 
 
 def _job(func: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Coroutine[Any, Any, None]]:

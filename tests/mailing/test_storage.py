@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from storage import mailing as store
 from storage import repository as repo
+from storage.schema import reminders
 from storage.store import Storage
 from survey_flow.model import Questionnaire
 from tests.mailing.conftest import FIRST_CHAT, completed_survey, now, seed
@@ -168,6 +169,29 @@ async def test_reminders_only_for_consenting_idle_sessions_once(
     async with storage.transaction() as conn:
         await store.record_reminders(conn, [store.Outcome(claimed[0].outbox_id, store.SENT)], now())
         assert await store.claim_reminders(conn, now=now(), **window) == []  # type: ignore[arg-type]
+
+
+async def test_queued_reminder_is_not_lost_in_a_crash(storage: Storage, questionnaire: Questionnaire) -> None:
+    """A reminder only queued when the process died is sent later; one whose request was made
+    becomes `unknown` and is not repeated."""
+    ids = await seed(storage, 2)
+    old = now() - timedelta(hours=30)
+    async with storage.transaction() as conn:
+        for person in ids:
+            await repo.create_session(conn, questionnaire, respondent_id=person, channel="telegram",
+                                      source="direct", source_ref=None, prefill={}, now=old)  # fmt: skip
+    window = {"channel": "telegram", "older_than": now() - timedelta(hours=24),
+              "newer_than": now() - timedelta(days=7), "limit": 10}  # fmt: skip
+    async with storage.transaction() as conn:
+        claimed = await store.claim_reminders(conn, now=now(), **window)  # type: ignore[arg-type]
+        assert [c.respondent_id for c in claimed] == ids
+        marked = await store.mark_sending(conn, [claimed[0].outbox_id], table=reminders)
+        assert marked == {claimed[0].outbox_id}
+    async with storage.transaction() as conn:  # the crash, then the next leader's recovery
+        await store.requeue_claimed(conn)
+        assert await store.recover_sending(conn) == (0, 1)
+        again = await store.claim_reminders(conn, now=now(), **window)  # type: ignore[arg-type]
+    assert [c.respondent_id for c in again] == [ids[1]]
 
 
 async def test_consent_register_lists_every_change(storage: Storage) -> None:
