@@ -49,7 +49,6 @@ class MailingHub:
         self._stop = asyncio.Event()
         self._deps: MailingDeps | None = None
         self.failure: str | None = None  # why the service is down, until it runs again
-        self.restart = RESTART
 
     @property
     def running(self) -> bool:
@@ -119,14 +118,14 @@ class MailingHub:
             except Exception as exc:
                 failures += 1
                 self.failure = type(exc).__name__
-                delay = self.restart.backoff(failures)
+                delay = RESTART.backoff(failures)
                 log.exception("mailing service failed, restarting in %.1f s", delay)
             else:
                 if stop.is_set():
                     return
                 failures += 1
                 self.failure = "ended"
-                delay = self.restart.backoff(failures)
+                delay = RESTART.backoff(failures)
                 log.error("mailing service ended unexpectedly, restarting in %.1f s", delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
