@@ -337,6 +337,9 @@ def staff_problems(staff: StaffConfig, units: ChoiceListConfig) -> list[str]:
 class ServiceConfig(_Section):
     # "host:port" for GET /healthz (e.g. "127.0.0.1:8090"); empty: no health endpoint.
     health_listen: OptionalHostPort = ""
+    # /healthz fails when a polling channel has had no successful poll for this long; longer than
+    # one long poll (25 s) plus its request timeout, so an idle bot is not reported.
+    health_poll_stale_seconds: float = Field(default=120.0, ge=40, le=86400)
 
 
 class ProcessGroup(_Section):

@@ -93,14 +93,22 @@ async def run_as_leader(
     *,
     retry_seconds: float = 10.0,
     check_seconds: float = 5.0,
+    on_standby: Callable[[], None] | None = None,
 ) -> None:
-    """Run `work(lost)` whenever this process holds the lock; `lost` is set when it is lost or on stop."""
+    """Run `work(lost)` whenever this process holds the lock; `lost` is set when it is lost or on stop.
+
+    If `work` fails, the lock is released and its exception is raised here: the caller supervises
+    (logs it and restarts after a backoff, bot/mailing/hub.py).
+    """
     while not stop.is_set():
         try:
             acquired = await lock.try_acquire()
         except (SQLAlchemyError, OSError) as exc:
             log.warning("leader election: database unavailable (%s)", type(exc).__name__)
             acquired = False
+        else:
+            if not acquired and on_standby is not None:
+                on_standby()  # another process leads: nothing is expected of this one
         if not acquired:
             await _wait(stop, retry_seconds)
             continue
@@ -116,16 +124,15 @@ async def run_as_leader(
                     break
         finally:
             lost.set()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), 10)
+            # The work's own failure is raised below, once the lock is released; here only a
+            # slow stop is waited for (a failure raised from this wait would skip the release).
+            await asyncio.wait({task}, timeout=10)
             if not task.done():
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await asyncio.wait({task})
             await lock.release()
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            log.error("leader work failed: %r", task.exception())
-            await _wait(stop, retry_seconds)
+        if not task.cancelled() and (failure := task.exception()) is not None:
+            raise failure
 
 
 async def _wait(stop: asyncio.Event, seconds: float, task: asyncio.Task[None] | None = None) -> None:

@@ -103,7 +103,13 @@ async def _run(settings: Settings, runners: list[ChannelRunner], questionnaire: 
     try:
         if settings.service.health_listen:
             health_server = await start_server(
-                health_app(storage, services.health), settings.service.health_listen
+                health_app(
+                    storage,
+                    services.health,
+                    poll_stale_seconds=settings.service.health_poll_stale_seconds,
+                    mailing=services.mailing.problem,
+                ),
+                settings.service.health_listen,
             )
         await asyncio.gather(*(runner.run(services, stop) for runner in runners))
     finally:

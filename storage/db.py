@@ -15,13 +15,28 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from storage import inline_sqlite
 
 BUSY_TIMEOUT = 1.0  # seconds
+
+
+# SQLite result codes (the primary code, the low byte of an extended one) after which the
+# connection itself is suspect, not just the statement: opened read-only because the file was not
+# writable at that moment (it stays read-only after the file is writable again), an I/O error,
+# a file that could not be opened. Such a connection is discarded and the next one opened afresh.
+SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN = 8, 10, 14
+_REOPEN_CODES = frozenset({SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN})
+
+
+def needs_new_connection(exc: BaseException) -> bool:
+    """True if `exc` (a DBAPIError, or the driver's own error) means: open a new SQLite connection."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    code = getattr(orig, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in _REOPEN_CODES
 
 
 class DatabaseUnavailable(Exception):
@@ -90,6 +105,9 @@ def create_engine(
             cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             cursor.execute(f'SET search_path TO "{schema}"')
             cursor.close()
+            # Committed at once: if the connection's first transaction were rolled back (a failed
+            # statement), SET would be undone with it and the connection would stay on `public`.
+            dbapi_connection.commit()
 
         event.listen(engine.sync_engine, "connect", _search_path)
     return engine

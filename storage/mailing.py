@@ -1,10 +1,12 @@
 """Mailing campaigns, their delivery outbox and reminders (queries on an open connection).
 
 The outbox has one row per (campaign, respondent). A sender claims `pending` rows, re-checking
-consent, reachability and the frequency cap in the claiming transaction, marks them `sending`
-and commits before the message leaves; the result is recorded afterwards. A crash between the
-two leaves `sending` rows, which `recover_sending` turns into `unknown`: Telegram has no
-idempotency key, so such a message may or may not have arrived and is never sent again.
+consent, reachability and the frequency cap in the claiming transaction, and marks them
+`claimed`: queued in this process, not yet sent. Right before its request leaves, a row becomes
+`sending` (committed first); the result is recorded afterwards. After a crash, `claimed` rows go
+back to `pending` (nothing was sent: `requeue_claimed`), while `sending` rows become `unknown`
+(`recover_sending`): Telegram has no idempotency key, so such a message may or may not have
+arrived and is never sent again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, insert, literal, select, update
+from sqlalchemy import Select, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.repository import (
@@ -49,7 +51,8 @@ ACTIVE = (SCHEDULED, RUNNING, PAUSED)
 
 # Outbox (and reminder) statuses.
 PENDING = "pending"
-SENDING = "sending"
+CLAIMED = "claimed"  # queued by a sender, no request made yet
+SENDING = "sending"  # the request is being made: it may reach the API
 SENT = "sent"
 FAILED = "failed"
 UNREACHABLE = "unreachable"
@@ -57,9 +60,10 @@ SKIPPED_NO_CONSENT = "skipped_no_consent"
 SKIPPED_RECENT = "skipped_recent"
 UNKNOWN = "unknown"
 OUTBOX_STATUSES = (
-    PENDING, SENDING, SENT, FAILED, UNREACHABLE, SKIPPED_NO_CONSENT, SKIPPED_RECENT, UNKNOWN,
+    PENDING, CLAIMED, SENDING, SENT, FAILED, UNREACHABLE, SKIPPED_NO_CONSENT, SKIPPED_RECENT, UNKNOWN,
 )  # fmt: skip
-# What counts as "invited" for the frequency cap: the message left or may have left.
+# What counts as "invited" for the frequency cap: the message left or may have left (a request
+# was made). A `claimed` row, only queued, does not count.
 INVITED = (SENDING, SENT, UNKNOWN)
 
 # Block 1 questions the audience can be filtered by (the form's own numbers).
@@ -163,7 +167,7 @@ class Progress:
 
     @property
     def left(self) -> int:
-        return self[PENDING] + self[SENDING]
+        return self[PENDING] + self[CLAIMED] + self[SENDING]
 
     @property
     def skipped(self) -> int:
@@ -176,7 +180,7 @@ class Progress:
 
 @dataclass(frozen=True)
 class Claimed:
-    """An outbox row marked `sending`: the message must leave now."""
+    """An outbox or reminder row marked `claimed`: queued for sending by this process."""
 
     outbox_id: int
     respondent_id: int
@@ -387,7 +391,8 @@ async def claim(
 
     Consent, reachability and the frequency cap are checked here, in the claiming transaction:
     a withdrawal committed before it is honoured. Rows that may not be sent get their final
-    status at once; the others become `sending`. Returns them and the count of skipped rows.
+    status at once; the others become `claimed` (`mark_sending` just before each request).
+    Returns them and the count of skipped rows.
     """
     running = (
         await conn.execute(
@@ -439,7 +444,7 @@ async def claim(
         elif row.respondent_id in recent:
             status = SKIPPED_RECENT
         else:
-            status = SENDING
+            status = CLAIMED
         result = await conn.execute(
             update(outbox)
             .where(outbox.c.id == row.id, outbox.c.status == PENDING)
@@ -447,7 +452,7 @@ async def claim(
         )
         if result.rowcount != 1:  # another sender took it (SQLite without row locks)
             continue
-        if status == SENDING:
+        if status == CLAIMED:
             claimed.append(Claimed(row.id, row.respondent_id, person.external_id, person.name))
         else:
             skipped[status] = skipped.get(status, 0) + 1
@@ -472,6 +477,23 @@ async def consenting_ids(conn: AsyncConnection, respondent_ids: Sequence[int]) -
     return {r.respondent_id for r in rows}
 
 
+async def mark_sending(conn: AsyncConnection, outbox_ids: Sequence[int], *, table: Any = outbox) -> set[int]:
+    """`claimed` -> `sending` right before the requests are made; returns the ids changed by this
+    call. Only those may be sent: a row no longer `claimed` (released meanwhile, or re-claimed and
+    already marked by another leader after a takeover) must not be sent twice. `table`: outbox or
+    reminders."""
+    ids = list(outbox_ids)
+    if not ids:
+        return set()
+    rows = await conn.execute(
+        update(table)
+        .where(table.c.id.in_(ids), table.c.status == CLAIMED)
+        .values(status=SENDING)
+        .returning(table.c.id)
+    )
+    return {int(r.id) for r in rows}
+
+
 async def record(conn: AsyncConnection, outcomes: Iterable[Outcome], now: datetime) -> None:
     await _record_outcomes(conn, outbox, outcomes, now)
 
@@ -479,7 +501,8 @@ async def record(conn: AsyncConnection, outcomes: Iterable[Outcome], now: dateti
 async def _record_outcomes(
     conn: AsyncConnection, table: Any, outcomes: Iterable[Outcome], now: datetime
 ) -> None:
-    """Send results of claimed rows (outbox or reminders); a row no longer `sending` is left alone."""
+    """Send results of claimed rows (outbox or reminders); a row no longer `claimed` or `sending`
+    is left alone. A result may come without a request (the channel is gone: `failed`)."""
     for outcome in outcomes:
         values: dict[str, Any] = {
             "status": outcome.status,
@@ -489,17 +512,37 @@ async def _record_outcomes(
         if "message_id" in table.c:
             values["message_id"] = outcome.message_id
         await conn.execute(
-            update(table).where(table.c.id == outcome.outbox_id, table.c.status == SENDING).values(**values)
+            update(table)
+            .where(table.c.id == outcome.outbox_id, table.c.status.in_([CLAIMED, SENDING]))
+            .values(**values)
         )
 
 
 async def release(conn: AsyncConnection, outbox_ids: Sequence[int]) -> None:
-    """Claimed rows that were never handed to the channel go back to `pending`."""
+    """Claimed rows whose request was never made go back to `pending`."""
     await conn.execute(
         update(outbox)
-        .where(outbox.c.id.in_(list(outbox_ids)), outbox.c.status == SENDING)
+        .where(outbox.c.id.in_(list(outbox_ids)), outbox.c.status == CLAIMED)
         .values(status=PENDING, claimed_at=None)
     )
+
+
+async def requeue_claimed(conn: AsyncConnection) -> int:
+    """After a crash: rows that were only queued (no request made) go back to `pending`; reminders
+    only queued are forgotten, so their sessions are claimed again."""
+    result = await conn.execute(
+        update(outbox).where(outbox.c.status == CLAIMED).values(status=PENDING, claimed_at=None)
+    )
+    await release_reminders(conn, None)
+    return int(result.rowcount or 0)
+
+
+async def release_reminders(conn: AsyncConnection, reminder_ids: Sequence[int] | None) -> None:
+    """Reminders claimed but never requested (all of them if None): their sessions may be reminded."""
+    query = delete(reminders).where(reminders.c.status == CLAIMED)
+    if reminder_ids is not None:
+        query = query.where(reminders.c.id.in_(list(reminder_ids)))
+    await conn.execute(query)
 
 
 # Channels whose send carries an idempotency key (VK's random_id, derived from the outbox row), and
@@ -548,10 +591,10 @@ async def progress(conn: AsyncConnection, campaign_id: int) -> Progress:
 
 
 async def finish_if_done(conn: AsyncConnection, campaign_id: int, now: datetime) -> bool:
-    """running -> done once no row is pending or being sent."""
+    """running -> done once no row is pending, queued or being sent."""
     left = await conn.execute(
         select(func.count()).where(
-            outbox.c.campaign_id == campaign_id, outbox.c.status.in_([PENDING, SENDING])
+            outbox.c.campaign_id == campaign_id, outbox.c.status.in_([PENDING, CLAIMED, SENDING])
         )
     )
     if int(left.scalar_one()):
@@ -580,7 +623,8 @@ async def claim_reminders(
     now: datetime,
 ) -> list[Claimed]:
     """Unfinished sessions idle since `older_than` (and not before `newer_than`), consenting,
-    reachable, never reminded: a `sending` reminder row is inserted for each."""
+    reachable, never reminded: a `claimed` reminder row is inserted for each (`mark_sending`
+    with `table=reminders` right before its request)."""
     reminded = select(reminders.c.id).where(reminders.c.session_id == survey_sessions.c.id).exists()
     rows = list(
         await conn.execute(
@@ -612,7 +656,7 @@ async def claim_reminders(
             continue
         result = await conn.execute(
             insert_ignore(conn, reminders).values(
-                session_id=row.id, respondent_id=row.respondent_id, status=SENDING, created_at=now
+                session_id=row.id, respondent_id=row.respondent_id, status=CLAIMED, created_at=now
             )
         )
         if result.rowcount == 1:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.db import create_engine, migrate, safe_url
+from storage.db import create_engine, migrate, needs_new_connection, safe_url
 
 
 class Storage:
@@ -52,10 +53,20 @@ class Storage:
                 yield conn
             return
         async with self._sqlite_lock:
-            if self._sqlite_conn is None or self._sqlite_conn.closed:
+            if self._sqlite_conn is None or self._sqlite_conn.closed or self._sqlite_conn.invalidated:
                 self._sqlite_conn = await self.engine.connect()
-            async with self._sqlite_conn.begin():
-                yield self._sqlite_conn
+            conn = self._sqlite_conn
+            try:
+                async with conn.begin():
+                    yield conn
+            except Exception as exc:
+                if needs_new_connection(exc):
+                    # Kept, this connection would fail the same way after the cause is gone (a
+                    # read-only one stays read-only): the next transaction opens a new one.
+                    self._sqlite_conn = None
+                    with contextlib.suppress(Exception):
+                        await conn.invalidate()
+                raise
 
     async def close(self) -> None:
         if self._sqlite_conn is not None:

@@ -18,11 +18,14 @@ from collections.abc import AsyncIterator
 from bot.config import Settings
 from bot.mailing.service import LogNotifier, MailingDeps, Notifier, admin_chats, run_mailing
 from bot.mailing.transport import Transport
+from bot.telegram.retry import RetryPolicy
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
 
 STOP_SECONDS = 15.0
+# Restarts of a failed mailing service: about 1 s, doubling, at most a minute; reset once it runs.
+RESTART = RetryPolicy(base_delay=1.0, max_delay=60.0)
 
 
 class HubNotifier:
@@ -45,10 +48,22 @@ class MailingHub:
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._deps: MailingDeps | None = None
+        self.failure: str | None = None  # why the service is down, until it runs again
 
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    def problem(self) -> str | None:
+        """For /healthz: why the mailing service is not running here, or None (also when this
+        process has no mailing to run: mailing off, or no channel up yet)."""
+        if self._task is None:
+            return None
+        if self._task.done():
+            return "mailing service stopped"
+        if self.failure is not None:
+            return f"mailing service not running ({self.failure})"
+        return None
 
     @contextlib.asynccontextmanager
     async def channel(
@@ -76,9 +91,8 @@ class MailingHub:
                 rates={channel: settings.send_rate(channel) for channel in ("telegram", "vk")},
             )
             self._stop = asyncio.Event()
-            self._task = asyncio.create_task(
-                run_mailing(deps, self._stop, schema=settings.database.pg_schema)
-            )
+            self.failure = None
+            self._task = asyncio.create_task(self._supervise(deps, self._stop, settings.database.pg_schema))
             self._deps = deps
         elif self._deps is not None:
             self._deps.wake.set()  # campaigns of this channel may be waiting
@@ -89,6 +103,32 @@ class MailingHub:
             self.transports.pop(name, None)
             if notifier is not None and self.notifier.target is notifier:
                 self.notifier.target = LogNotifier()
+
+    async def _supervise(self, deps: MailingDeps, stop: asyncio.Event, schema: str | None) -> None:
+        """Run the service until `stop`; whatever stops it earlier is logged and it starts again."""
+        failures = 0
+
+        def ready() -> None:
+            nonlocal failures
+            failures, self.failure = 0, None
+
+        while not stop.is_set():
+            try:
+                await run_mailing(deps, stop, schema=schema, on_ready=ready)
+            except Exception as exc:
+                failures += 1
+                self.failure = type(exc).__name__
+                delay = RESTART.backoff(failures)
+                log.exception("mailing service failed, restarting in %.1f s", delay)
+            else:
+                if stop.is_set():
+                    return
+                failures += 1
+                self.failure = "ended"
+                delay = RESTART.backoff(failures)
+                log.error("mailing service ended unexpectedly, restarting in %.1f s", delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
 
     async def stop(self) -> None:
         task = self._task

@@ -31,6 +31,7 @@ from bot.mailing.transport import Delivered, TelegramTransport, Transport
 from bot.telegram.retry import RetryPolicy, call_with_retry
 from storage import mailing as store
 from storage import repository as repo
+from storage.schema import outbox, reminders
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -110,30 +111,80 @@ def admin_chats(settings: Settings) -> list[str]:
     return [str(m.telegram_id) for m in settings.staff.members if m.role == "admin" and m.telegram_id]
 
 
+class NotMarked(Exception):
+    """The row could not be marked `sending`: its request must not be made."""
+
+
+class SendingMarks:
+    """Marks outbox (or reminder) rows `sending` right before their requests are made, committed first.
+
+    Senders waiting at the same moment share one transaction, so the extra commit per message
+    costs little at high rates.
+    """
+
+    def __init__(self, storage: Storage, *, table: Any = outbox) -> None:
+        self.storage = storage
+        self.table = table  # outbox or reminders
+        self._waiting: dict[int, asyncio.Future[bool]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def mark(self, outbox_id: int) -> None:
+        """Return once the row is `sending`; raise NotMarked if it cannot be (database error, or
+        the row is no longer `claimed`)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting[outbox_id] = future
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._commit())
+        if not await future:
+            raise NotMarked(outbox_id)
+
+    async def _commit(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, {}
+            marked: set[int] = set()
+            try:
+                async with self.storage.transaction() as conn:
+                    marked = await store.mark_sending(conn, list(batch), table=self.table)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("mailing: database error %s before sending, rows requeued", type(exc).__name__)
+            except Exception:  # a defect: the waiting senders must not wait forever
+                log.exception("mailing: marking rows as sending failed")
+            for outbox_id, future in batch.items():
+                if not future.done():
+                    future.set_result(outbox_id in marked)
+
+
 class Sender:
     """Claims outbox rows of running campaigns, sends them through the rate limiter, records results.
 
     A pipeline keeps the limiter fed: one claimer fills a small queue (about a quarter second of
-    sending), several senders take from it, and a recorder writes outcomes every 0.1 s. On a
-    graceful stop, rows still in the queue were never handed to Telegram and go back to `pending`.
+    sending) with `claimed` rows, several senders take from it, and a recorder writes outcomes
+    every 0.1 s. A row becomes `sending` only right before its request (SendingMarks). Rows still
+    `claimed` were never handed to the channel: they go back to `pending` on a graceful stop and,
+    after a crash, when the next leader starts.
     """
 
     def __init__(self, deps: MailingDeps) -> None:
         self.deps = deps
         rate = deps.config.rate()
-        # Claimed-but-unrecorded rows are what a kill -9 turns into `unknown`: keep them few.
         self.batch = min(50, max(1, int(rate * 0.25)))
         self.concurrency = min(50, max(4, int(rate * 0.05)))
         self._shown: dict[int, str] = {}  # the progress text last shown per campaign
         # Results not yet written; kept across batches so a database hiccup loses none of them.
         self._outcomes: list[tuple[store.Claimed, Delivered]] = []
+        self._unsent: list[int] = []  # claimed rows whose request was not made: back to pending
+        self._marks = SendingMarks(deps.storage)
 
     async def recover(self) -> None:
-        """Before anything is claimed: rows a dead leader left mid-send become `unknown`, except
-        recent VK rows, which go back to `pending` (VK deduplicates the resend by random_id)."""
+        """Before anything is claimed: rows a dead leader only queued go back to `pending`; rows
+        it left mid-send become `unknown`, except recent VK rows, which go back to `pending` (VK
+        deduplicates the resend by random_id)."""
         async with self.deps.storage.transaction() as conn:
+            queued = await store.requeue_claimed(conn)
             requeued = await store.requeue_idempotent(conn, self.deps.clock())
             outbox_unknown, reminders_unknown = await store.recover_sending(conn)
+        if queued:
+            log.info("mailing: %d invitations queued at the last stop (not sent): queued again", queued)
         if requeued:
             log.warning(
                 "mailing: %d VK invitations were mid-send at the last stop: resent (same random_id)", requeued
@@ -244,7 +295,11 @@ class Sender:
         while True:
             item = await queue.get()
             try:
-                outcomes.append((item, await self._send(campaign, item)))
+                result = await self._send(campaign, item)
+                if result is None:
+                    self._unsent.append(item.outbox_id)
+                else:
+                    outcomes.append((item, result))
             finally:
                 queue.task_done()
 
@@ -257,8 +312,8 @@ class Sender:
                 log.warning("mailing: recording results failed (%s), retrying", type(exc).__name__)
 
     async def _flush(self, outcomes: list[tuple[store.Claimed, Delivered]]) -> None:
-        batch = list(outcomes)
-        if not batch:
+        batch, unsent = list(outcomes), list(self._unsent)
+        if not batch and not unsent:
             return
         async with self.deps.storage.transaction() as conn:
             now = self.deps.clock()
@@ -268,10 +323,13 @@ class Sender:
             for item, result in batch:
                 if result.status == store.UNREACHABLE:
                     await repo.mark_unreachable(conn, item.respondent_id, now)
+            if unsent:
+                await store.release(conn, unsent)
         del outcomes[: len(batch)]
+        del self._unsent[: len(unsent)]
 
     async def _release_queued(self, queue: asyncio.Queue[store.Claimed]) -> None:
-        """Rows claimed but never handed to Telegram: back to `pending` on a graceful stop."""
+        """Rows claimed but never handed to the channel: back to `pending` on a graceful stop."""
         waiting: list[int] = []
         while not queue.empty():
             waiting.append(queue.get_nowait().outbox_id)
@@ -280,7 +338,8 @@ class Sender:
             async with self.deps.storage.transaction() as conn:
                 await store.release(conn, waiting)
 
-    async def _send(self, campaign: store.Campaign, item: store.Claimed) -> Delivered:
+    async def _send(self, campaign: store.Campaign, item: store.Claimed) -> Delivered | None:
+        """The outcome, or None if no request was made and the row goes back to `pending`."""
         cfg = self.deps.config
         transport = self.deps.transports.get(campaign.channel)
         if transport is None:  # the channel went away mid-campaign: the row was never sent
@@ -291,11 +350,24 @@ class Sender:
             return Delivered(store.FAILED, error=str(exc)[:300])
         button = (cfg.button_text, transport.survey_link(campaign.prefill_key))
         identity = f"campaign:{campaign.id}:{item.respondent_id}"
+        requested = False
+
+        async def on_request() -> None:
+            nonlocal requested
+            await self._marks.mark(item.outbox_id)
+            requested = True
+
         try:
-            return await transport.send(item.external_id, text, button, identity=identity)
+            return await transport.send(
+                item.external_id, text, button, identity=identity, on_request=on_request
+            )
+        except NotMarked:
+            return None
         except Exception as exc:  # a defect must not lose the batch's other results
             log.exception("mailing: sending outbox row %s failed", item.outbox_id)
-            return Delivered(store.UNKNOWN, error=f"{type(exc).__name__}: {exc}"[:300])
+            # Before the request nothing left: `failed`; after it, it may have arrived: `unknown`.
+            status = store.UNKNOWN if requested else store.FAILED
+            return Delivered(status, error=f"{type(exc).__name__}: {exc}"[:300])
 
     async def _progress_loop(self, lost: asyncio.Event) -> None:
         while not lost.is_set():
@@ -472,37 +544,54 @@ class CampaignScheduler:
         button = (deps.config.button_text, transport.survey_link(""))
         # `reminder:<row id>` is the identity: VK derives the random_id from it (a retry is not a
         # second message); Telegram ignores it.
+        marks = SendingMarks(deps.storage, table=reminders)
         results = await asyncio.gather(
             *(
-                _send_safely(transport, item, cfg.text, button, f"reminder:{item.outbox_id}")
+                _send_safely(transport, item, cfg.text, button, f"reminder:{item.outbox_id}", marks)
                 for item in claimed
             )
         )
+        done = [(i, r) for i, r in zip(claimed, results, strict=True) if r is not None]
+        unsent = [i.outbox_id for i, r in zip(claimed, results, strict=True) if r is None]
         async with deps.storage.transaction() as conn:
             now = deps.clock()
             await store.record_reminders(
-                conn,
-                [
-                    store.Outcome(i.outbox_id, r.status, r.message_id, r.error)
-                    for i, r in zip(claimed, results, strict=True)
-                ],
-                now,
+                conn, [store.Outcome(i.outbox_id, r.status, r.message_id, r.error) for i, r in done], now
             )
-            for item, r in zip(claimed, results, strict=True):
+            for item, r in done:
                 if r.status == store.UNREACHABLE:
                     await repo.mark_unreachable(conn, item.respondent_id, now)
-        log.info("reminders (%s): %d sent", channel, sum(r.status == store.SENT for r in results))
+            if unsent:
+                await store.release_reminders(conn, unsent)
+        log.info("reminders (%s): %d sent", channel, sum(r.status == store.SENT for _, r in done))
 
 
 async def _send_safely(
-    transport: Transport, item: store.Claimed, text: str, button: tuple[str, str], identity: str
-) -> Delivered:
-    """A defect in one send must not lose the other results of the batch (rows stay recorded)."""
+    transport: Transport,
+    item: store.Claimed,
+    text: str,
+    button: tuple[str, str],
+    identity: str,
+    marks: SendingMarks,
+) -> Delivered | None:
+    """A defect in one send must not lose the other results of the batch (rows stay recorded).
+    None: the row could not be marked `sending`, no request was made."""
+    requested = False
+
+    async def on_request() -> None:
+        nonlocal requested
+        await marks.mark(item.outbox_id)
+        requested = True
+
     try:
-        return await transport.send(item.external_id, text, button, identity=identity)
+        return await transport.send(item.external_id, text, button, identity=identity, on_request=on_request)
+    except NotMarked:
+        return None
     except Exception as exc:
         log.exception("reminder %s: sending failed", item.outbox_id)
-        return Delivered(store.UNKNOWN, error=f"{type(exc).__name__}: {exc}"[:300])
+        return Delivered(
+            store.UNKNOWN if requested else store.FAILED, error=f"{type(exc).__name__}: {exc}"[:300]
+        )
 
 
 def _job(func: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Coroutine[Any, Any, None]]:
@@ -518,17 +607,29 @@ def _job(func: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Corout
     return job
 
 
-async def run_mailing(deps: MailingDeps, stop: asyncio.Event, *, schema: str | None = None) -> None:
-    """Until `stop`: lead (or wait to lead) and run the scheduler and the sender."""
+async def run_mailing(
+    deps: MailingDeps,
+    stop: asyncio.Event,
+    *,
+    schema: str | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Until `stop`: lead (or wait to lead) and run the scheduler and the sender.
+
+    `on_ready` is called once the sender has recovered and runs, or when another process leads.
+    An exception means the service stopped: the caller restarts it (bot/mailing/hub.py).
+    """
     lock = LeaderLock(deps.storage, "mailing", schema)
 
     async def work(lost: asyncio.Event) -> None:
         sender = Sender(deps)
         scheduler = CampaignScheduler(deps, sender)
         await sender.recover()
+        if on_ready is not None:
+            on_ready()
         await asyncio.gather(sender.run(lost), scheduler.run(lost))
 
-    await run_as_leader(lock, work, stop, retry_seconds=deps.config.leader_retry_seconds)
+    await run_as_leader(lock, work, stop, retry_seconds=deps.config.leader_retry_seconds, on_standby=on_ready)
 
 
 def telegram_transport(settings: Settings, bot: Bot, username: str) -> tuple[Transport, Notifier]:

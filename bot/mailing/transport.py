@@ -56,6 +56,9 @@ class SendStats:
     retried: int = 0
 
 
+OnRequest = Callable[[], Awaitable[None]]
+
+
 class Transport(Protocol):
     """One channel's way to deliver an invitation.
 
@@ -70,8 +73,17 @@ class Transport(Protocol):
         ...
 
     async def send(
-        self, external_id: str, text: str, button: tuple[str, str] | None, *, identity: str = ""
-    ) -> Delivered: ...
+        self,
+        external_id: str,
+        text: str,
+        button: tuple[str, str] | None,
+        *,
+        identity: str = "",
+        on_request: OnRequest | None = None,
+    ) -> Delivered:
+        """`on_request` is awaited once, right before the first request is made (after any wait
+        for the rate limit); if it raises, nothing is sent and the exception propagates."""
+        ...
 
 
 class TelegramTransport:
@@ -100,7 +112,13 @@ class TelegramTransport:
         return f"https://t.me/{self.username}?start={key}" if key else f"https://t.me/{self.username}"
 
     async def send(
-        self, external_id: str, text: str, button: tuple[str, str] | None, *, identity: str = ""
+        self,
+        external_id: str,
+        text: str,
+        button: tuple[str, str] | None,
+        *,
+        identity: str = "",
+        on_request: OnRequest | None = None,
     ) -> Delivered:
         del identity  # Telegram has no idempotency key
         markup = None
@@ -110,6 +128,9 @@ class TelegramTransport:
         failures = floods = 0
         while True:
             await self.limiter.acquire(external_id)
+            if on_request is not None:
+                await on_request()
+                on_request = None  # retries repeat the same request
             try:
                 sent = await self.bot.send_message(
                     int(external_id),
@@ -167,7 +188,13 @@ class VkTransport:
         return f"{base}?ref={key}" if key else base
 
     async def send(
-        self, external_id: str, text: str, button: tuple[str, str] | None, *, identity: str = ""
+        self,
+        external_id: str,
+        text: str,
+        button: tuple[str, str] | None,
+        *,
+        identity: str = "",
+        on_request: OnRequest | None = None,
     ) -> Delivered:
         if not identity:
             raise ValueError("VK invitations need an identity for their random_id")
@@ -177,6 +204,8 @@ class VkTransport:
             label, url = button
             action = {"type": "open_link", "link": url, "label": vk_render.label(label)}
             keyboard = json.dumps({"inline": True, "buttons": [[{"action": action}]]}, ensure_ascii=False)
+        if on_request is not None:
+            await on_request()
         try:
             message_id = await self.client.call(
                 "messages.send",

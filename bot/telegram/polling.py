@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,9 @@ async def run_polling(
     poll_seconds: int = 25,
     policy: RetryPolicy | None = None,
     dead_letters: DeadLetters | None = None,
+    on_polled: Callable[[], None] | None = None,
 ) -> None:
+    """`on_polled` is called after every successful getUpdates (for /healthz)."""
     policy = policy or RetryPolicy(attempts=1_000_000, max_delay=15.0)
     await call_with_retry(
         lambda: bot.delete_webhook(drop_pending_updates=False), policy, what="deleteWebhook"
@@ -78,6 +81,8 @@ async def run_polling(
                 await _sleep_or_stop(stop, delay)
                 continue
             failures = 0
+            if on_polled is not None:
+                on_polled()  # the poll itself succeeded; only some of its updates were broken
             if batch.updates:
                 await processor.process_batch(batch.updates)
             offset = batch.next_offset
@@ -91,6 +96,8 @@ async def run_polling(
         if updates is None:
             break
         failures = 0
+        if on_polled is not None:
+            on_polled()
         if updates:
             await processor.process_batch(updates)
             offset = updates[-1].update_id + 1

@@ -109,7 +109,14 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
                 if settings.mode == "webhook":
                     await _serve_webhook(services, bot, processor, stop, dead_letters)
                 else:
-                    await run_polling(bot, processor, stop, dead_letters=dead_letters)
+                    services.health.polling("telegram")
+                    await run_polling(
+                        bot,
+                        processor,
+                        stop,
+                        dead_letters=dead_letters,
+                        on_polled=lambda: services.health.polled("telegram"),
+                    )
         finally:
             for task in background:
                 task.cancel()

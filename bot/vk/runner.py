@@ -42,9 +42,10 @@ async def run(services: Services, stop: asyncio.Event) -> None:
         conversation,
         services.storage,
         config.group_id,
-        on_handled=lambda: services.health.handled(CHANNEL),
+        on_handled=lambda: _handled(services),
         staff=VkStaff(services.settings.staff),
     )
+    services.health.polling(CHANNEL)
     try:
         async with services.mailing.channel(
             services.settings, services.storage, CHANNEL, VkTransport(client, config.group_id)
@@ -52,3 +53,9 @@ async def run(services: Services, stop: asyncio.Event) -> None:
             await channel.run(stop)
     finally:
         client.close()
+
+
+def _handled(services: Services) -> None:
+    """A long-poll answer was handled: a successful poll, and the channel's latest activity."""
+    services.health.handled(CHANNEL)
+    services.health.polled(CHANNEL)

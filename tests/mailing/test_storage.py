@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from storage import mailing as store
 from storage import repository as repo
+from storage.schema import reminders
 from storage.store import Storage
 from survey_flow.model import Questionnaire
 from tests.mailing.conftest import FIRST_CHAT, completed_survey, now, seed
@@ -58,6 +59,7 @@ async def test_claim_rechecks_consent_cap_and_reachability(storage: Storage) -> 
     async with storage.transaction() as conn:
         assert await store.start_campaign(conn, earlier.id, now()) == 5
         claimed, _ = await store.claim(conn, earlier.id, 1, now(), 30)  # ids[0] invited recently
+        assert await store.mark_sending(conn, [claimed[0].outbox_id]) == {claimed[0].outbox_id}
         await store.record(conn, [store.Outcome(claimed[0].outbox_id, store.SENT, "1")], now())
         await store.set_status(conn, earlier.id, store.CANCELLED, allowed_from=[store.RUNNING], now=now())
     campaign = await _campaign(storage)
@@ -78,7 +80,10 @@ async def test_claim_rechecks_consent_cap_and_reachability(storage: Storage) -> 
     assert skipped == {store.SKIPPED_RECENT: 1, store.SKIPPED_NO_CONSENT: 1, store.UNREACHABLE: 1}
     async with storage.transaction() as conn:
         assert await store.claim(conn, campaign.id, 10, now(), 30) == ([], {})  # nothing left to claim
-        assert not await store.finish_if_done(conn, campaign.id, now())  # two still `sending`
+        assert not await store.finish_if_done(conn, campaign.id, now())  # two still `claimed`
+        assert await store.mark_sending(conn, [c.outbox_id for c in claimed]) == {
+            c.outbox_id for c in claimed
+        }
         await store.record(conn, [store.Outcome(claimed[0].outbox_id, store.SENT, "7")], now())
     # A crash now: the other row was mid-send. It becomes `unknown` and is never claimed again.
     async with storage.transaction() as conn:
@@ -88,6 +93,45 @@ async def test_claim_rechecks_consent_cap_and_reachability(storage: Storage) -> 
         rows = dict(await store.outbox_rows(conn, campaign.id))
     assert rows[ids[4]] == store.UNKNOWN and rows[ids[3]] == store.SENT
     assert (progress[store.SENT], progress[store.UNKNOWN], progress.skipped, progress.left) == (1, 1, 2, 0)
+
+
+async def test_queued_is_not_in_flight(storage: Storage) -> None:
+    """A claimed row whose request was never made: not `unknown` after a crash, not an invitation
+    for the frequency cap; it goes back to `pending` and is sent after the restart."""
+    ids = await seed(storage, 3)
+    first, second = await _campaign(storage), await _campaign(storage)
+    async with storage.transaction() as conn:
+        assert await store.start_campaign(conn, first.id, now()) == 3
+        claimed, _ = await store.claim(conn, first.id, 3, now(), 30)
+        # Only ids[0]'s request was made before the crash; ids[1] and ids[2] were queued.
+        assert await store.mark_sending(conn, [claimed[0].outbox_id]) == {claimed[0].outbox_id}
+        assert dict(await store.outbox_rows(conn, first.id)) == {
+            ids[0]: store.SENDING,
+            ids[1]: store.CLAIMED,
+            ids[2]: store.CLAIMED,
+        }
+        # Another campaign meanwhile: only the row whose request was made counts for the cap.
+        size = await store.audience_size(conn, store.Audience(), now(), 30)
+        assert (size.recently_invited, size.will_receive) == (1, 2)
+        assert await store.start_campaign(conn, second.id, now()) == 3
+        got, skipped = await store.claim(conn, second.id, 10, now(), 30)
+        assert [c.respondent_id for c in got] == [ids[1], ids[2]] and skipped == {store.SKIPPED_RECENT: 1}
+        await store.release(conn, [c.outbox_id for c in got])
+        await store.set_status(conn, second.id, store.CANCELLED, allowed_from=[store.RUNNING], now=now())
+    # The crash: recovery as the next leader runs it.
+    async with storage.transaction() as conn:
+        assert await store.requeue_claimed(conn) == 2
+        assert await store.recover_sending(conn) == (1, 0)
+        assert dict(await store.outbox_rows(conn, first.id)) == {
+            ids[0]: store.UNKNOWN,
+            ids[1]: store.PENDING,
+            ids[2]: store.PENDING,
+        }
+        again, _ = await store.claim(conn, first.id, 10, now(), 30)
+        assert [c.respondent_id for c in again] == [ids[1], ids[2]]
+        # A row released meanwhile is not marked: its request must not be made.
+        await store.release(conn, [again[1].outbox_id])
+        assert await store.mark_sending(conn, [c.outbox_id for c in again]) == {again[0].outbox_id}
 
 
 async def test_paused_campaign_is_not_claimed(storage: Storage) -> None:
@@ -127,6 +171,29 @@ async def test_reminders_only_for_consenting_idle_sessions_once(
         assert await store.claim_reminders(conn, now=now(), **window) == []  # type: ignore[arg-type]
 
 
+async def test_queued_reminder_is_not_lost_in_a_crash(storage: Storage, questionnaire: Questionnaire) -> None:
+    """A reminder only queued when the process died is sent later; one whose request was made
+    becomes `unknown` and is not repeated."""
+    ids = await seed(storage, 2)
+    old = now() - timedelta(hours=30)
+    async with storage.transaction() as conn:
+        for person in ids:
+            await repo.create_session(conn, questionnaire, respondent_id=person, channel="telegram",
+                                      source="direct", source_ref=None, prefill={}, now=old)  # fmt: skip
+    window = {"channel": "telegram", "older_than": now() - timedelta(hours=24),
+              "newer_than": now() - timedelta(days=7), "limit": 10}  # fmt: skip
+    async with storage.transaction() as conn:
+        claimed = await store.claim_reminders(conn, now=now(), **window)  # type: ignore[arg-type]
+        assert [c.respondent_id for c in claimed] == ids
+        marked = await store.mark_sending(conn, [claimed[0].outbox_id], table=reminders)
+        assert marked == {claimed[0].outbox_id}
+    async with storage.transaction() as conn:  # the crash, then the next leader's recovery
+        await store.requeue_claimed(conn)
+        assert await store.recover_sending(conn) == (0, 1)
+        again = await store.claim_reminders(conn, now=now(), **window)  # type: ignore[arg-type]
+    assert [c.respondent_id for c in again] == [ids[1]]
+
+
 async def test_consent_register_lists_every_change(storage: Storage) -> None:
     await seed(storage, 2, withdrawn=[FIRST_CHAT])
     async with storage.transaction() as conn:
@@ -134,3 +201,16 @@ async def test_consent_register_lists_every_change(storage: Storage) -> None:
     assert [(r[3], r[5]) for r in rows] == [("granted", "bot"), ("withdrawn", "bot"), ("granted", "bot")]
     assert all(len(r) == len(store.CONSENT_COLUMNS) for r in rows)
     assert str(FIRST_CHAT) not in repr(rows)  # pseudonyms, not messenger ids
+
+
+async def test_a_row_is_marked_sending_once(storage: Storage) -> None:
+    """Two leaders around a takeover: whoever marks a claimed row first sends it, never both."""
+    await seed(storage, 2)
+    campaign = await _campaign(storage)
+    async with storage.transaction() as conn:
+        await store.start_campaign(conn, campaign.id, now())
+        claimed, _ = await store.claim(conn, campaign.id, 2, now(), 30)
+        ids = [c.outbox_id for c in claimed]
+        assert await store.mark_sending(conn, ids[:1]) == {ids[0]}
+        assert await store.mark_sending(conn, ids) == {ids[1]}  # the first is already being sent
+        assert await store.mark_sending(conn, ids) == set()

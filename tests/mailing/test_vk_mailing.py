@@ -146,7 +146,9 @@ async def test_vk_rows_mid_send_after_a_crash_are_resent_once(
             conn, text="x", audience=store.Audience(), scheduled_at=now(), created_by="t", now=now()
         )
         await store.start_campaign(conn, tg_campaign.id, now())
-        await store.claim(conn, tg_campaign.id, 1, now(), 30)
+        tg_claimed, _ = await store.claim(conn, tg_campaign.id, 1, now(), 30)
+        # The dead leader had started the requests of all of them (`sending`).
+        await store.mark_sending(conn, [c.outbox_id for c in (*claimed, *tg_claimed)])
     assert len(claimed) == 3
     # The dead leader had handed two of the three to VK; the third never left.
     client = VkClient(TOKEN, api_version="5.199", api_base_url=fake.url, rps=100)
@@ -163,6 +165,7 @@ async def test_vk_rows_mid_send_after_a_crash_are_resent_once(
     # One more VK row claimed long ago: outside VK's window, it must not be resent.
     async with storage.transaction() as conn:
         old, _ = await store.claim(conn, campaign.id, 1, now() - timedelta(hours=2), 30)
+        await store.mark_sending(conn, [old[0].outbox_id])
     assert len(old) == 1
 
     service = VkService(vk_settings(database, fake), storage)
