@@ -164,6 +164,12 @@ async def migrate(engine: AsyncEngine, revision: str = "head", *, config: Config
                 await connection.commit()
             try:
                 async with connection.begin():
+                    if sqlite:
+                        # The driver opens a transaction only before INSERT/UPDATE/DELETE, so each
+                        # CREATE/ALTER would commit at once: a revision failing half-way would leave
+                        # its first tables behind and fail again on the next try. SQLite's DDL is
+                        # transactional once a transaction is open.
+                        await connection.exec_driver_sql("BEGIN")
                     await connection.run_sync(_upgrade, revision, config)
             finally:
                 if sqlite:

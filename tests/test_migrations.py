@@ -312,3 +312,52 @@ async def test_foreign_keys_are_enforced_again_after_the_migrations(tmp_path: Pa
                 )  # fmt: skip
     finally:
         await storage.close()
+
+
+FAILING = '''"""A revision that fails half-way: its first table is created, then an error."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9998_failing"
+down_revision = {head!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
+    op.execute("UPDATE answers SET value_text = 'changed'")
+    raise RuntimeError("the revision fails here")
+
+
+def downgrade() -> None:
+    op.drop_table("half_done")
+'''
+
+
+async def test_a_revision_failing_half_way_leaves_nothing_behind(database: Database, tmp_path: Path) -> None:
+    # SQLite: without an explicit transaction each CREATE would commit on its own.
+    versions = tmp_path / "failing_versions"
+    versions.mkdir()
+    (versions / "9998_failing.py").write_text(FAILING.format(head=head_revision()), encoding="utf-8")
+    config = alembic_config()
+    chain = config.get_main_option("script_location")
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join([f"{chain}/versions", str(versions)]))
+    engine = create_engine(database.url, schema=database.schema)
+    try:
+        await migrate(engine)
+        async with engine.begin() as conn:
+            stored = await conn.run_sync(fill)
+        with pytest.raises(RuntimeError, match="fails here"):
+            await migrate(engine, "9998_failing", config=config)
+        async with engine.begin() as conn:
+            tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
+            kept = await conn.run_sync(read_back)
+            version = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert "half_done" not in tables
+    assert version == head_revision()
+    assert kept["answers"]["value_text"] == stored["answers"]["value_text"]
