@@ -86,6 +86,9 @@ async def adopt_processed_updates(conn: AsyncConnection, channel: str, bot: str)
     that ran before the upgrade, in every ordinary case): a batch re-delivered across the
     upgrade is still recognised. Later calls find nothing to adopt."""
     table = processed_updates
+    legacy = select(table.c.update_id).where(table.c.channel == channel, table.c.bot == "").limit(1)
+    if (await conn.execute(legacy)).first() is None:
+        return 0  # nothing to adopt: no write, so a service can start on a read-only database
     mine = select(table.c.update_id).where(table.c.channel == channel, table.c.bot == bot)
     # An id already recorded for this bot needs no legacy twin (and would collide with it).
     await conn.execute(
