@@ -58,10 +58,7 @@ def register(sub: Any) -> None:
 
 async def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     backup: Path = args.file
-    if backup.is_dir():
-        raise UsageError(f"{backup} — это папка, а нужен файл копии")
-    if not backup.is_file():
-        raise UsageError(f"Файла копии {backup} нет: проверьте путь.")
+    await asyncio.to_thread(_check_file, backup)
     url = make_url(settings.database.url)
     if url.get_backend_name() == "sqlite":
         return await _restore_sqlite(backup, url, yes=args.yes)
@@ -69,6 +66,13 @@ async def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # --- common -------------------------------------------------------------------------------------
+
+
+def _check_file(backup: Path) -> None:
+    if backup.is_dir():
+        raise UsageError(f"{backup} — это папка, а нужен файл копии")
+    if not backup.is_file():
+        raise UsageError(f"Файла копии {backup} нет: проверьте путь.")
 
 
 def known_revisions() -> tuple[set[str], str | None]:
@@ -114,11 +118,7 @@ class SqliteCopy:
 
 
 async def _restore_sqlite(backup: Path, url: URL, *, yes: bool) -> int:
-    if not url.database or url.database == ":memory:":
-        raise UsageError("База в памяти (:memory:) не восстанавливается из копии: укажите файл базы.")
-    target = Path(url.database).expanduser().absolute()
-    if not target.parent.is_dir():
-        raise UsageError(f"Папки базы {target.parent} нет: создайте ее или проверьте [database].url.")
+    target = await asyncio.to_thread(_sqlite_target, url)
     with _held(target), _temporary_next_to(target) as temp:
         copy = await asyncio.to_thread(_copy_and_check, backup, temp)
         await asyncio.to_thread(_close_old_database, target)
@@ -140,6 +140,15 @@ async def _restore_sqlite(backup: Path, url: URL, *, yes: bool) -> int:
         + "). Запустите службу: systemctl start otklik"
     )
     return 0
+
+
+def _sqlite_target(url: URL) -> Path:
+    if not url.database or url.database == ":memory:":
+        raise UsageError("База в памяти (:memory:) не восстанавливается из копии: укажите файл базы.")
+    target = Path(url.database).expanduser().absolute()
+    if not target.parent.is_dir():
+        raise UsageError(f"Папки базы {target.parent} нет: создайте ее или проверьте [database].url.")
+    return target
 
 
 @contextlib.contextmanager
