@@ -5,6 +5,7 @@ refused in one line with the database untouched."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import stat
 import subprocess
@@ -389,3 +390,42 @@ def test_pg_restore_waits_no_longer_than_the_lock_timeout_for_a_running_service(
             await storage.close()
 
     assert "остановите ее" in asyncio.run(hold_and_restore())
+
+
+def test_documented_weekly_restore_check_needs_no_token(tmp_path: Path) -> None:
+    """The cron line of docs/deploy.md, run as written (system paths moved under tmp_path) with a
+    Telegram channel enabled and no token: a good copy passes quietly, a corrupt one is reported."""
+    page = (REPO / "docs/deploy.md").read_text(encoding="utf-8")
+    line = next(x for x in page.splitlines() if x.startswith("45 3 * * 0 otklik "))
+    command = line.removeprefix("45 3 * * 0 otklik ")
+    for path in ("/var/backups/otklik", "/var/lib/otklik", "/etc/otklik"):
+        command = command.replace(path, f"{tmp_path}{path}")
+    command = command.replace("/opt/otklik/venv/bin/otklik", f"{sys.executable} -m bot.cli")
+    for folder in ("var/backups/otklik", "var/lib/otklik", "etc/otklik"):
+        (tmp_path / folder).mkdir(parents=True)
+    live = tmp_path / "var/lib/otklik/otklik.db"
+    (tmp_path / "etc/otklik/config.toml").write_text(
+        f'[database]\nurl = "sqlite+aiosqlite:///{live}"\n[telegram]\nenabled = true\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTKLIK_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", str(tmp_path / "etc/otklik/config.toml"), "migrate"],
+        cwd=REPO, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    good = tmp_path / "var/backups/otklik/otklik-2025-01-01.db"
+    good.write_bytes(live.read_bytes())
+
+    def cron() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["sh", "-c", command], cwd=REPO, env=env, capture_output=True, text=True)
+
+    done = cron()
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert sorted(p.name for p in (tmp_path / "var/lib/otklik").iterdir()) == ["otklik.db"]
+
+    corrupt = tmp_path / "var/backups/otklik/otklik-2025-01-02.db"  # the newest copy is damaged
+    corrupt.write_bytes(b"SQLite format 3\x00" + b"\xa5" * 8192)
+    os.utime(corrupt, (good.stat().st_mtime + 60,) * 2)
+    done = cron()
+    assert done.stdout == "" and "повреждена" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in (tmp_path / "var/lib/otklik").iterdir()) == ["otklik.db"]
