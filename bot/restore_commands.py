@@ -359,7 +359,7 @@ def _inspect_dump(backup: Path) -> tuple[str | None, str]:
 
 
 def _pg_replay(backup: Path, url: URL, schema: str) -> None:
-    """Empty the schema and replay the dump in one transaction (psql --single-transaction).
+    """Empty the schema and replay the dump in one transaction (BEGIN … COMMIT through psql).
 
     pg_restore writes the dump as SQL (--clean --if-exists: it drops what it recreates, quietly
     when absent; --no-owner: objects belong to the configured user, the dump's owner may not
@@ -367,7 +367,6 @@ def _pg_replay(backup: Path, url: URL, schema: str) -> None:
     of a newer migration, which would make the later `migrate` fail: the schema is emptied first
     in the same transaction. A running service's locks make it give up after PG_LOCK_TIMEOUT.
     """
-    script = _pg_restore(["--clean", "--if-exists", "--no-owner", "--file=-"], backup)
     quoted = '"' + schema.replace('"', '""') + '"'
     if schema == "public":
         # The public schema belongs to the database (owner, grants): empty it, do not drop it.
@@ -379,20 +378,56 @@ def _pg_replay(backup: Path, url: URL, schema: str) -> None:
     else:
         prologue = f"DROP SCHEMA IF EXISTS {quoted} CASCADE;\n"
     command = [
-        "psql", "--no-psqlrc", "--quiet", "--single-transaction", "--set", "ON_ERROR_STOP=1",
+        "psql", "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1",
         "--host", url.host or "127.0.0.1", "--port", str(url.port or 5432),
         "--username", url.username or "postgres", "--dbname", url.database or "postgres",
     ]  # fmt: skip
-    sql = f"SET lock_timeout = '{PG_LOCK_TIMEOUT}';\n{prologue}{script}"
-    done = subprocess.run(
-        command, input=sql, env=_pg_env(url), capture_output=True, text=True, encoding="utf-8", check=False
-    )
-    if done.returncode != 0:
-        errors = [line for line in done.stderr.splitlines() if "ERROR" in line or "FATAL" in line]
-        first = (errors or done.stderr.splitlines() or [""])[0].strip()
+    head = f"SET LOCAL lock_timeout = '{PG_LOCK_TIMEOUT}';\n{prologue}".encode()
+    returncode, stderr = _pipe_into_psql(command, head, backup, url)
+    if returncode != 0:
+        errors = [line for line in stderr.splitlines() if "ERROR" in line or "FATAL" in line]
+        first = (errors or stderr.splitlines() or [""])[0].strip()
         if "lock timeout" in first:
             raise UsageError(
                 "База занята запущенной службой: остановите ее (systemctl stop otklik) и повторите; "
                 "база не изменена."
             )
         raise UsageError(f"Восстановление PostgreSQL не удалось ({first[:300]}); база не изменена.")
+
+
+def _pipe_into_psql(command: list[str], head: bytes, backup: Path, url: URL) -> tuple[int, str]:
+    """BEGIN, `head`, pg_restore's SQL streamed into psql (a dump may be larger than memory), and
+    COMMIT only once pg_restore has finished well: a dump that breaks off part-way (a truncated
+    file) ends psql's input without COMMIT, so nothing is kept.
+
+    The programs' messages go to temporary files, not pipes: a pipe nobody reads while the dump
+    is streamed would fill and stall both programs.
+    """
+    _pg_restore(["--list"], backup)  # a foreign or unreadable file fails here, before psql starts
+    with tempfile.TemporaryFile() as psql_err, tempfile.TemporaryFile() as restore_err:
+        psql = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_err, env=_pg_env(url)
+        )
+        restore = subprocess.Popen(
+            ["pg_restore", "--clean", "--if-exists", "--no-owner", "--exit-on-error", "--file=-", str(backup)],
+            stdout=subprocess.PIPE, stderr=restore_err,
+        )  # fmt: skip
+        assert psql.stdin is not None and restore.stdout is not None
+        try:
+            psql.stdin.write(b"BEGIN;\n" + head)
+            shutil.copyfileobj(restore.stdout, psql.stdin, 1024 * 1024)
+            restored = restore.wait()
+            if restored == 0:
+                psql.stdin.write(b"COMMIT;\n")
+        except BrokenPipeError:
+            restore.kill()  # psql stopped at an error: its message says why
+        finally:
+            restore.stdout.close()
+            with contextlib.suppress(BrokenPipeError):
+                psql.stdin.close()
+        restored, replayed = restore.wait(), psql.wait()
+        psql_err.seek(0)
+        restore_err.seek(0)
+        if replayed == 0 and restored != 0:  # psql saw no COMMIT: rolled back; pg_restore says why
+            return restored, restore_err.read().decode("utf-8", "replace")
+        return replayed, psql_err.read().decode("utf-8", "replace")

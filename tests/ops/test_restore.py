@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sqlite3
 import stat
 import subprocess
@@ -28,7 +29,7 @@ from storage.schema import campaigns, consents, metadata, respondents
 from storage.store import Storage
 from survey_flow.model import Questionnaire
 from tests.chat import Chat
-from tests.conftest import CONSENT, REPO, Database
+from tests.conftest import CONSENT, PG_URL, REPO, Database, pg_skip_reason
 from tests.helpers import IN_PERSON_PROVIDED
 
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
@@ -329,13 +330,18 @@ def test_pg_restore_password_only_in_the_environment(
     config = tmp_path / "with-password.toml"
     config.write_text(f'[database]\nurl = "{url}"\npg_schema = "{database.schema}"\n')
     calls: list[tuple[list[str], dict[str, str] | None]] = []
-    real_run = subprocess.run
+    real_run, real_popen = subprocess.run, subprocess.Popen
 
-    def spy(command: list[str], *args: Any, **kwargs: Any) -> Any:
+    def spy_run(command: list[str], *args: Any, **kwargs: Any) -> Any:
         calls.append((list(command), kwargs.get("env")))
         return real_run(command, *args, **kwargs)
 
-    monkeypatch.setattr(subprocess, "run", spy)
+    def spy_popen(command: list[str], *args: Any, **kwargs: Any) -> Any:
+        calls.append((list(command), kwargs.get("env")))
+        return real_popen(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", spy_run)
+    monkeypatch.setattr(subprocess, "Popen", spy_popen)
     assert cli(config, "restore", str(copy), "--yes") == 0
     psql = [(c, env) for c, env in calls if c[0] == "psql"]
     assert psql and all(env and env["PGPASSWORD"] == "s3cret-pw" for _, env in psql)
@@ -343,7 +349,25 @@ def test_pg_restore_password_only_in_the_environment(
     assert any(
         c[:1] == ["pg_restore"] and {"--clean", "--if-exists", "--no-owner"} <= set(c) for c, _ in calls
     )
-    assert all("--single-transaction" in c for c, _ in psql)
+
+
+def test_pg_restore_of_a_truncated_dump_keeps_the_database(
+    pg_copy: tuple[Database, Path, Path], questionnaire: Questionnaire, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The table of contents is whole, the data breaks off: the schema was already emptied in the
+    transaction when the stream ends, and nothing of it is committed."""
+    database, config, copy = pg_copy
+    asyncio.run(change_everything(database, questionnaire))
+    changed = asyncio.run(snapshot(database))
+    truncated = tmp_path / "truncated.dump"
+    data = copy.read_bytes()
+    truncated.write_bytes(data[: len(data) * 3 // 4])
+    capsys.readouterr()
+    assert cli(config, "restore", str(truncated), "--yes") == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "база не изменена" in err, err
+    assert asyncio.run(snapshot(database)) == changed
 
 
 def test_pg_restore_refusals_are_one_line(
@@ -429,3 +453,53 @@ def test_documented_weekly_restore_check_needs_no_token(tmp_path: Path) -> None:
     done = cron()
     assert done.stdout == "" and "повреждена" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert sorted(p.name for p in (tmp_path / "var/lib/otklik").iterdir()) == ["otklik.db"]
+
+
+def test_pg_restore_of_a_whole_database_without_pg_schema(
+    questionnaire: Questionnaire, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No pg_schema: the tables live in `public` of their own database (a scratch database here,
+    the shared test database is not touched)."""
+    reason = pg_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    if not _has_pg_tools():
+        pytest.skip("pg_dump/pg_restore/psql not installed")
+    name = f"otklik_restore_{secrets.token_hex(4)}"
+    admin = [
+        "psql",
+        "--no-psqlrc",
+        "--quiet",
+        "--host",
+        "127.0.0.1",
+        "--username",
+        "postgres",
+        "--dbname",
+        "test",
+    ]
+    subprocess.run([*admin, "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    try:
+        database = Database("postgresql", PG_URL.rsplit("/", 1)[0] + f"/{name}", None)
+        config = write_config(database, tmp_path)
+
+        async def prepare() -> Snapshot:
+            storage = await database.open()
+            try:
+                await seed(storage, questionnaire, "before")
+            finally:
+                await storage.close()
+            return await snapshot(database)
+
+        before = asyncio.run(prepare())
+        copy = tmp_path / "whole.dump"
+        assert cli(config, "backup", "--out", str(copy)) == 0
+        asyncio.run(change_everything(database, questionnaire))
+        assert cli(config, "restore", str(copy), "--yes") == 0, capsys.readouterr().err
+        assert asyncio.run(snapshot(database)) == before
+        done = subprocess.run(
+            [*admin[:-1], name, "-Atc", "SELECT count(*) FROM pg_tables WHERE tablename = 'added_later'"],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.stdout.strip() == "0"
+    finally:
+        subprocess.run([*admin, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], capture_output=True)
