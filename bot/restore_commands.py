@@ -145,7 +145,8 @@ async def _restore_sqlite(backup: Path, url: URL, *, yes: bool) -> int:
 def _sqlite_target(url: URL) -> Path:
     if not url.database or url.database == ":memory:":
         raise UsageError("База в памяти (:memory:) не восстанавливается из копии: укажите файл базы.")
-    target = Path(url.database).expanduser().absolute()
+    # The real file: a symlink in the configured path stays and points at the restored database.
+    target = Path(url.database).expanduser().resolve()
     if not target.parent.is_dir():
         raise UsageError(f"Папки базы {target.parent} нет: создайте ее или проверьте [database].url.")
     return target

@@ -281,6 +281,29 @@ def test_sqlite_restore_drops_the_old_databases_stale_wal(
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
+def test_sqlite_restore_through_a_symlink_keeps_link_owner_and_mode(
+    sqlite_copy: tuple[Database, Path, Path, Snapshot], questionnaire: Questionnaire, tmp_path: Path
+) -> None:
+    """Configured through a symlink: the real file is replaced, the link stays; run by root, the
+    restored file keeps the old file's owner (the service's user can still open it)."""
+    database, _, copy, before = sqlite_copy
+    real = Path(database.url.split("///", 1)[1])
+    asyncio.run(change_everything(database, questionnaire))
+    link = tmp_path / "link.db"
+    link.symlink_to(real)
+    linked = Database("sqlite", f"sqlite+aiosqlite:///{link}", None)
+    config = write_config(linked, tmp_path / "db")
+    if os.geteuid() == 0:
+        os.chown(real, 4242, 4343)
+    assert cli(config, "restore", str(copy), "--yes") == 0
+    assert link.is_symlink() and link.resolve() == real
+    assert asyncio.run(snapshot(database)) == before
+    info = real.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o600
+    if os.geteuid() == 0:
+        assert (info.st_uid, info.st_gid) == (4242, 4343)
+
+
 def test_sqlite_restore_asks_on_a_terminal(
     sqlite_copy: tuple[Database, Path, Path, Snapshot], questionnaire: Questionnaire,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
