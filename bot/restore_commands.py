@@ -132,6 +132,9 @@ async def _restore_sqlite(backup: Path, url: URL, *, yes: bool) -> int:
             raise UsageError(f"Миграции копии не прошли ({exc}); база не изменена.") from None
         finally:
             await engine.dispose()
+        await asyncio.to_thread(_settle, temp)
+        # Again right before the rename: a program may have opened the old file during the question.
+        await asyncio.to_thread(_close_old_database, target)
         await asyncio.to_thread(_replace, temp, target)
     _, head = known_revisions()
     print(
@@ -173,10 +176,10 @@ def _held(target: Path) -> Iterator[None]:
             ) from None
         try:
             yield
-        except BaseException:
+        finally:
+            # Made only to be locked and not replaced (refused, declined): leave no empty database.
             if created and target.exists() and target.stat().st_size == 0:
-                target.unlink()  # made only to be locked: leave no empty database behind
-            raise
+                target.unlink()
     finally:
         os.close(fd)  # releases the flock
 
@@ -260,6 +263,18 @@ def _close_old_database(target: Path) -> None:
     for leftover in _companions(target):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
+
+
+def _settle(temp: Path) -> None:
+    """The migrated copy as one file: whatever the migrations left in a -wal is merged into it
+    (only the main file is renamed into place)."""
+    try:
+        with closing(sqlite3.connect(temp)) as conn:
+            conn.execute("PRAGMA journal_mode=DELETE").fetchall()
+    except sqlite3.Error as exc:
+        raise UsageError(f"Копию после миграций не удалось записать ({exc}); база не изменена.") from None
+    if any(path.exists() for path in _companions(temp)):
+        raise UsageError("Копия после миграций не собрана в один файл; база не изменена.")
 
 
 def _replace(temp: Path, target: Path) -> None:

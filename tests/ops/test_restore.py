@@ -526,3 +526,22 @@ def test_pg_restore_of_a_whole_database_without_pg_schema(
         assert done.stdout.strip() == "0"
     finally:
         subprocess.run([*admin, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], capture_output=True)
+
+
+def test_sqlite_restore_of_a_lost_database_file(
+    sqlite_copy: tuple[Database, Path, Path, Snapshot], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The database file is gone (deleted, disk replaced): declined, nothing is left behind;
+    confirmed, the copy becomes the database."""
+    database, config, copy, before = sqlite_copy
+    target = Path(database.url.split("///", 1)[1])
+    for path in (target, *(Path(f"{target}{suffix}") for suffix in ("-wal", "-shm"))):
+        path.unlink(missing_ok=True)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr("builtins.input", lambda prompt: "нет")
+    assert cli(config, "restore", str(copy)) == 1
+    assert list(target.parent.iterdir()) == []
+    assert cli(config, "restore", str(copy), "--yes") == 0
+    assert asyncio.run(snapshot(database)) == before
+    assert sorted(p.name for p in target.parent.iterdir()) == ["otklik.db"]
