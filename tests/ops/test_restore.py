@@ -30,6 +30,7 @@ from storage.store import Storage
 from survey_flow.model import Questionnaire
 from tests.chat import Chat
 from tests.conftest import CONSENT, PG_URL, REPO, Database, pg_skip_reason
+from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import IN_PERSON_PROVIDED
 
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
@@ -545,3 +546,34 @@ def test_sqlite_restore_of_a_lost_database_file(
     assert cli(config, "restore", str(copy), "--yes") == 0
     assert asyncio.run(snapshot(database)) == before
     assert sorted(p.name for p in target.parent.iterdir()) == ["otklik.db"]
+
+
+async def test_sqlite_restore_refused_while_otklik_run_serves_the_database(
+    sqlite_copy: tuple[Database, Path, Path, Snapshot], tmp_path: Path
+) -> None:
+    database, _, copy, _ = sqlite_copy
+    fake = await FakeTelegram().start()
+    config = tmp_path / "service.toml"
+    config.write_text(
+        f'[database]\nurl = "{database.url}"\n'
+        f'[telegram]\nenabled = true\ntoken = "{fake.token}"\napi_server = "{fake.base_url}"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTKLIK_")}
+    service = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "--config", str(config), "run", cwd=REPO, env=env
+    )
+    try:
+        await fake.wait_for(lambda: any(m == "getUpdates" for m, _ in fake.calls), timeout=30)
+        restore = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "--config", str(config), "restore", str(copy), "--yes",
+            cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(restore.communicate(), 60)
+        assert restore.returncode == 2 and out == b""
+        message = err.decode()
+        assert len(message.strip().splitlines()) == 1, message
+        assert f"otklik run (PID {service.pid})" in message and "systemctl stop otklik" in message
+    finally:
+        service.terminate()
+        await service.wait()
+        await fake.stop()
