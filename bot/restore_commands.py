@@ -38,6 +38,7 @@ from bot.errors import UsageError
 from bot.output_files import reason
 from bot.single_process import holder_pid
 from storage.db import DatabaseUnavailable, alembic_config, create_engine, create_private, migrate
+from storage.repository import COMPLETED
 from storage.store import Storage
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -122,7 +123,7 @@ async def _restore_sqlite(backup: Path, url: URL, *, yes: bool) -> int:
     with _held(target), _temporary_next_to(target) as temp:
         copy = await asyncio.to_thread(_copy_and_check, backup, temp)
         await asyncio.to_thread(_close_old_database, target)
-        question = f"Восстановить базу {target} из копии {backup} (анкет в копии: {copy.questionnaires})?"
+        question = f"Восстановить базу {target} из копии {backup} (заполненных анкет в копии: {copy.questionnaires})?"
         if not confirm(question, yes=yes):
             return declined()
         engine = create_engine(f"sqlite+aiosqlite:///{temp}")
@@ -230,7 +231,9 @@ def _copy_and_check(backup: Path, temp: Path) -> SqliteCopy:
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
             revision = row[0] if row else None
             check_revision(revision, backup)
-            (count,) = conn.execute("SELECT count(*) FROM survey_sessions").fetchone()
+            (count,) = conn.execute(
+                "SELECT count(*) FROM survey_sessions WHERE status = ?", (COMPLETED,)
+            ).fetchone()
     except sqlite3.DatabaseError as exc:
         raise UsageError(
             f"Копия {backup} повреждена или это не база SQLite ({exc}); база не изменена."
@@ -365,7 +368,7 @@ def _pg_restore_error(stderr: str, backup: Path) -> str:
 def _inspect_dump(backup: Path) -> tuple[str | None, str]:
     """The schema revision stored in the dump and the schema its tables live in."""
     listing = _pg_restore(["--list"], backup)
-    found = re.search(r"^\d+; \d+ \d+ TABLE (\S+) alembic_version ", listing, re.M)
+    found = re.search(r"^\d+; \d+ \d+ TABLE (\S+) alembic_version(?: |$)", listing, re.M)
     if found is None:
         raise UsageError(f"{backup} — копия PostgreSQL, но не копия базы Отклика (нет alembic_version).")
     data = _pg_restore(["--data-only", "--table=alembic_version", "--file=-"], backup)

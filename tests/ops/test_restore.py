@@ -314,8 +314,10 @@ def test_sqlite_restore_asks_on_a_terminal(
     changed = asyncio.run(snapshot(database))
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
     answers = iter(["нет", "да"])
-    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    prompts: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda prompt: (prompts.append(prompt), next(answers))[1])
     assert cli(config, "restore", str(copy)) == 1
+    assert "заполненных анкет в копии: 1" in prompts[0] and str(copy) in prompts[0]
     assert "база не изменена" in capsys.readouterr().out
     assert asyncio.run(snapshot(database)) == changed
     assert cli(config, "restore", str(copy)) == 0
