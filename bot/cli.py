@@ -49,10 +49,10 @@ def installed_version() -> str:
 
 def command_modules() -> list[Any]:
     """Each module adds its sub-commands with `register(subparsers)` (handler in `set_defaults`)."""
-    from bot import admin_commands, commands, dead_letter_commands, report_commands, run
+    from bot import admin_commands, commands, dead_letter_commands, report_commands, restore_commands, run
     from bot.mailing import cli as mailing
 
-    return [commands, run, admin_commands, report_commands, mailing, dead_letter_commands]
+    return [commands, run, admin_commands, restore_commands, report_commands, mailing, dead_letter_commands]
 
 
 def load(args: argparse.Namespace) -> Settings:

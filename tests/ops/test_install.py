@@ -218,6 +218,5 @@ def test_documented_install_upgrade_and_rollback(tmp_path: Path, dependency_site
         "systemctl stop otklik",
         "systemctl start otklik",
         "systemctl stop otklik",
-        f"chown otklik:otklik {root}/var/lib/otklik/otklik.db",
         "systemctl start otklik",
     ]
