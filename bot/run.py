@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.errors import UsageError
 from bot.health import Health, health_app
 from bot.http import start_server
+from bot.metrics import Metrics
 from bot.single_process import sqlite_lock
 from storage.store import Storage
 from survey_flow.model import Questionnaire
@@ -44,6 +45,7 @@ class Services:
     questionnaire: Questionnaire
     health: Health = field(default_factory=Health)
     mailing: MailingHub = field(default_factory=_mailing_hub)  # channels register their transports
+    metrics: Metrics = field(default_factory=Metrics)  # served at /metrics
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ async def _run(settings: Settings, runners: list[ChannelRunner], questionnaire: 
                     services.health,
                     poll_stale_seconds=settings.service.health_poll_stale_seconds,
                     mailing=services.mailing.problem,
+                    metrics=services.metrics,
                 ),
                 settings.service.health_listen,
             )

@@ -19,6 +19,7 @@ from bot.errors import UsageError
 from bot.http import start_server
 from bot.mailing.admin import MAILING_COMMANDS, mailing_dialog_router
 from bot.mailing.service import telegram_transport
+from bot.metrics import UpdateOutcome
 from bot.run import ChannelRunner, Services
 from bot.telegram.clients_command import CLIENTS
 from bot.telegram.delivery import Delivery
@@ -59,7 +60,7 @@ def build_dispatcher(
 ) -> Dispatcher:
     conversation = build_conversation(
         services.settings, services.storage, services.questionnaire, layout=LAYOUT, commands=Commands(),
-        bot_key=bot_key(bot),
+        bot_key=bot_key(bot), events=services.metrics,
     )  # fmt: skip
     dispatcher = Dispatcher(
         # Conversation state lives in our tables; aiogram's in-memory FSM would only cost time.
@@ -96,15 +97,21 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
         log.info("telegram: bot @%s, mode %s", me.username, settings.mode)
         async with services.storage.transaction() as conn:
             await adopt_processed_updates(conn, "telegram", bot_key(bot))
-        dead_letters = DeadLetters(services.storage, "telegram", bot_key(bot))
+        metrics = services.metrics
+        dead_letters = DeadLetters(
+            services.storage, "telegram", bot_key(bot),
+            on_kept=lambda: metrics.update("telegram", UpdateOutcome.DEAD_LETTER),
+        )  # fmt: skip
         dispatcher = build_dispatcher(services, bot)
-        processor = UpdateProcessor(dispatcher, bot, on_handled=lambda: services.health.handled("telegram"))
+        processor = UpdateProcessor(
+            dispatcher, bot, on_handled=lambda: services.health.handled("telegram"), metrics=metrics
+        )
         username = me.username or settings.bot_username
         background = [asyncio.create_task(alert_watcher(services, bot).run(stop))]
         try:
-            transport, notifier = telegram_transport(services.settings, bot, username)
+            transport, notifier = telegram_transport(services.settings, bot, username, metrics)
             async with services.mailing.channel(
-                services.settings, services.storage, "telegram", transport, notifier
+                services.settings, services.storage, "telegram", transport, notifier, metrics=metrics
             ):
                 if settings.mode == "webhook":
                     await _serve_webhook(services, bot, processor, stop, dead_letters)
