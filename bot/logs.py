@@ -52,3 +52,25 @@ def apply(kind: LogFormat) -> None:
     """Give every root handler the formatter of `kind` (its filters, the redaction among them, stay)."""
     for handler in logging.getLogger().handlers:
         handler.setFormatter(formatter(kind))
+
+
+class DemoteToDebug(logging.Filter):
+    """Turns a chatty library's INFO records into DEBUG ones (dropped unless DEBUG is on)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+# APScheduler logs every run of every job at INFO ("Running job …", "… executed successfully"):
+# the mailing scheduler's poll every few seconds would fill the log with two idle lines per poll.
+CHATTY_LOGGERS = ("apscheduler.executors.default",)
+
+
+def quiet_chatty_loggers() -> None:
+    for name in CHATTY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DemoteToDebug) for f in logger.filters):
+            logger.addFilter(DemoteToDebug())

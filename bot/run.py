@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot import redact
+from bot import logs, redact
 from bot.app import questionnaire_from
 from bot.config import Settings
 from bot.errors import UsageError
@@ -72,6 +72,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.INFO)
     # aiogram logs every update at INFO ("Update id=… is handled"); ours log what matters.
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    logs.quiet_chatty_loggers()
     redact.install(settings)
     runners = [r for r in channel_runners() if r.enabled(settings)]
     if not runners:

@@ -174,6 +174,7 @@ class Sender:
         self.batch = min(50, max(1, int(rate * 0.25)))
         self.concurrency = min(50, max(4, int(rate * 0.05)))
         self._shown: dict[int, str] = {}  # the progress text last shown per campaign
+        self._logged: dict[int, str] = {}  # the progress last logged per campaign
         # Results not yet written; kept across batches so a database hiccup loses none of them.
         self._outcomes: list[tuple[store.Claimed, Delivered]] = []
         self._unsent: list[int] = []  # claimed rows whose request was not made: back to pending
@@ -395,11 +396,14 @@ class Sender:
             if campaign is None:
                 return
             progress = await store.progress(conn, campaign_id)
-        log.info(
-            "mailing %d: %s, sent %d, failed %d, unreachable %d, left %d",
-            campaign.id, campaign.status, progress[store.SENT], progress[store.FAILED],
-            progress[store.UNREACHABLE], progress.left,
-        )  # fmt: skip
+        line = (
+            f"mailing {campaign.id}: {campaign.status}, sent {progress[store.SENT]}, "
+            f"failed {progress[store.FAILED]}, unreachable {progress[store.UNREACHABLE]}, left {progress.left}"
+        )
+        # A paused or stalled campaign is checked every few seconds: INFO only when it changed.
+        changed = self._logged.get(campaign_id) != line
+        self._logged[campaign_id] = line
+        log.log(logging.INFO if changed or final else logging.DEBUG, "%s", line)
         if campaign.notify_chat is None:
             return
         rate = deps.rates.get(campaign.channel, deps.config.rate())

@@ -1,15 +1,17 @@
-"""`/metrics` of a real `otklik run` against the fake Bot API: a survey answered, one started and
-left, a broken update, an invitation that first gets a 429; the scraped numbers are exact."""
+"""A real `otklik run` against the fake Bot API as an operator watches it: `/metrics` after a survey
+answered, one started and left, a broken update and an invitation that first gets a 429 (the
+scraped numbers are exact); and a log without a line per idle scheduler tick."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -44,22 +46,25 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 class Running:
     def __init__(self, process: asyncio.subprocess.Process, health: str, database: Path) -> None:
         self.process, self.health, self.database = process, health, database
+        self.log = ""
 
     async def get(self, path: str) -> tuple[int, str, str]:
         async with aiohttp.ClientSession() as session, session.get(f"http://{self.health}{path}") as response:
             return response.status, response.headers.get("Content-Type", ""), await response.text()
 
 
-@pytest.fixture
-async def running(fake_tg: FakeTelegram, tmp_path: Path) -> AsyncIterator[Running]:
+@contextlib.asynccontextmanager
+async def otklik_run(fake: FakeTelegram, tmp_path: Path, extra: str = "") -> AsyncIterator[Running]:
+    """A real `otklik run` (Telegram polling, /healthz and /metrics); stopped with SIGTERM, its
+    log kept in `Running.log`."""
     health = f"127.0.0.1:{free_port()}"
     database = tmp_path / "otklik.db"
     config = tmp_path / "config.toml"
     config.write_text(
         f'[database]\nurl = "sqlite+aiosqlite:///{database}"\n'
-        f'[telegram]\nenabled = true\ntoken = "{fake_tg.token}"\napi_server = "{fake_tg.base_url}"\n'
+        f'[telegram]\nenabled = true\ntoken = "{fake.token}"\napi_server = "{fake.base_url}"\n'
         f'[service]\nhealth_listen = "{health}"\n'
-        "[mailing]\npoll_seconds = 0.3\n",
+        f"[mailing]\npoll_seconds = 0.3\n{extra}",
         encoding="utf-8",
     )
     process = await asyncio.create_subprocess_exec(
@@ -83,7 +88,14 @@ async def running(fake_tg: FakeTelegram, tmp_path: Path) -> AsyncIterator[Runnin
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(process.wait(), 30)
+        _out, err = await asyncio.wait_for(process.communicate(), 30)
+        service.log = err.decode()
+
+
+@pytest.fixture
+async def running(fake_tg: FakeTelegram, tmp_path: Path) -> AsyncIterator[Running]:
+    async with otklik_run(fake_tg, tmp_path) as service:
+        yield service
 
 
 async def say(fake: FakeTelegram, chat: int, text: str) -> None:
@@ -145,3 +157,27 @@ async def test_metrics_count_updates_questionnaires_and_mailing(
     assert value(samples, "otklik_mailing_leader") == 1
     assert not any(name == "otklik_database_errors_total" for name, _ in samples)
     assert all(name.startswith("otklik_") for name, _ in samples), sorted({n for n, _ in samples})
+
+
+async def test_idle_scheduler_and_paused_campaign_stay_out_of_the_info_log(
+    fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    async with otklik_run(fake_tg, tmp_path, "progress_seconds = 0.3\n") as service:
+        storage = await Storage.open(f"sqlite+aiosqlite:///{service.database}")
+        try:
+            async with storage.transaction() as conn:
+                now = datetime.now(UTC)
+                campaign = await store.create_campaign(
+                    conn, text="Опрос", audience=store.Audience(), created_by="test", now=now,
+                    scheduled_at=now + timedelta(days=1),
+                )  # fmt: skip
+                await store.set_status(
+                    conn, campaign.id, store.PAUSED, allowed_from=[store.SCHEDULED], now=now
+                )
+        finally:
+            await storage.close()
+        await asyncio.sleep(3)  # ten scheduler polls and progress checks
+    assert "starting channels: telegram" in service.log  # INFO lines are there
+    assert "Running job" not in service.log and "executed successfully" not in service.log, service.log
+    # The paused campaign's unchanged progress is logged once, not at every check.
+    assert service.log.count(f"mailing {campaign.id}: paused") == 1, service.log
