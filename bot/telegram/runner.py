@@ -95,6 +95,7 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
                 "Проверьте [telegram].api_server и сеть."
             ) from None
         log.info("telegram: bot @%s, mode %s", me.username, settings.mode)
+        check_username(settings.bot_username, me.username)
         async with services.storage.transaction() as conn:
             await adopt_processed_updates(conn, "telegram", bot_key(bot))
         metrics = services.metrics
@@ -165,6 +166,20 @@ async def _serve_webhook(
         await stop.wait()
     finally:
         await server.cleanup()
+
+
+def check_username(configured: str, actual: str | None) -> bool:
+    """Warn when `[telegram] bot_username` (used in QR codes, letters and paper forms, which are
+    made without asking Telegram) is not the bot the token belongs to. True if they agree."""
+    wanted = configured.strip().lstrip("@")
+    if not wanted or not actual or wanted.casefold() == actual.casefold():  # usernames ignore case
+        return True
+    log.warning(
+        "telegram: [telegram] bot_username is @%s, but the token belongs to @%s: QR codes, letters "
+        "and paper forms made with @%s lead people to another bot; set bot_username = \"%s\"",
+        wanted, actual, wanted, actual,
+    )  # fmt: skip
+    return False
 
 
 def _unreachable_reason(exc: Exception) -> str:
