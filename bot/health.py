@@ -80,6 +80,8 @@ def health_app(
 
     async def healthz(request: web.Request) -> web.Response:
         database = await probe_database(storage, probe_seconds)
+        if database and metrics is not None:
+            metrics.database_error("health")
         problems = [database] if database else []
         mailing_problem = mailing() if mailing is not None else None
         if mailing_problem:
