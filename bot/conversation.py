@@ -108,39 +108,41 @@ class Conversation:
         )
 
     async def handle(self, event: Incoming) -> Result:
+        # Reported only once the transaction committed: a rolled-back event counts nothing.
+        committed: list[Callable[[str], None]] = []
+        result = await self._handle(event, committed)
+        for report in committed:
+            report(event.channel)
+        return result
+
+    async def _handle(self, event: Incoming, committed: list[Callable[[str], None]]) -> Result:
         key = (event.channel, event.external_id)
         lock = self._locks.get(key)
         if lock is None:
             lock = asyncio.Lock()
             self._locks[key] = lock
-        # Reported only once the transaction committed: a rolled-back event counts nothing.
-        committed: list[Callable[[str], None]] = []
         async with lock, self.storage.transaction() as conn:
-            result = await self._handle(conn, event, committed)
-        for report in committed:
-            report(event.channel)
-        return result
-
-    async def _handle(
-        self, conn: AsyncConnection, event: Incoming, committed: list[Callable[[str], None]]
-    ) -> Result:
-        now = self.clock()
-        if event.update_id is not None and not await repo.mark_processed(
-            conn, event.channel, event.update_id, now, bot=self.bot_key
-        ):
-            committed.append(self.events.update_duplicate)
-            return Result(duplicate=True)
-        found = await repo.get_or_create_respondent(conn, event.channel, event.external_id, now, event.name)
-        # SQLite: Storage already serialises transactions and the row was just read.
-        respondent = found if conn.dialect.name == "sqlite" else await repo.lock_respondent(conn, found.id)
-        if respondent.unreachable_at is not None:  # they wrote to us: reachable again
-            await repo.mark_unreachable(conn, respondent.id, None)
-        turn = _Turn(self, conn, respondent, now, page_size=event.page_size)
-        turn.committed = committed
-        result = await turn.dispatch(event)
-        result.respondent_id = respondent.id
-        result.phase = str(turn.dialog.get("phase", "idle"))
-        return result
+            now = self.clock()
+            if event.update_id is not None and not await repo.mark_processed(
+                conn, event.channel, event.update_id, now, bot=self.bot_key
+            ):
+                committed.append(self.events.update_duplicate)
+                return Result(duplicate=True)
+            found = await repo.get_or_create_respondent(
+                conn, event.channel, event.external_id, now, event.name
+            )
+            # SQLite: Storage already serialises transactions and the row was just read.
+            respondent = (
+                found if conn.dialect.name == "sqlite" else await repo.lock_respondent(conn, found.id)
+            )
+            if respondent.unreachable_at is not None:  # they wrote to us: reachable again
+                await repo.mark_unreachable(conn, respondent.id, None)
+            turn = _Turn(self, conn, respondent, now, page_size=event.page_size)
+            turn.committed = committed
+            result = await turn.dispatch(event)
+            result.respondent_id = respondent.id
+            result.phase = str(turn.dialog.get("phase", "idle"))
+            return result
 
 
 class _Turn:
