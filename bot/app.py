@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.conversation import Commands, ConsentTerms, Conversation, Layout
+from bot.conversation import Commands, ConsentTerms, Conversation, Layout, SurveyEvents
 from storage.store import Storage
 from survey_flow.loader import load_questionnaire
 from survey_flow.model import Questionnaire
@@ -27,7 +27,9 @@ def build_conversation(
     layout: Layout | None = None,
     commands: Commands | None = None,
     bot_key: str = "",
+    events: SurveyEvents | None = None,
 ) -> Conversation:
     return Conversation(
-        storage, questionnaire, consent_terms(settings), layout=layout, commands=commands, bot_key=bot_key
-    )
+        storage, questionnaire, consent_terms(settings), layout=layout, commands=commands, bot_key=bot_key,
+        events=events,
+    )  # fmt: skip

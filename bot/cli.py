@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bot import redact
+from bot import logs, redact
 from bot.cli_types import CliParser
 from bot.config import ConfigError, Settings, database_url, load_settings
 from bot.errors import UsageError
@@ -83,11 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2  # reported in one line (CliParser.error)
     # Long-running commands (run) log at INFO themselves; interactive ones stay quiet.
     level = logging.INFO if args.verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, format=logs.TEXT_FORMAT)
     # Before anything can fail: an error text may quote a token (a proxy echoing /bot<token>/).
     redactor = redact.install()
     try:
         settings = load(args)
+        logs.apply(settings.service.log_format)
         redact.install(settings)
         return asyncio.run(dispatch(args, settings))
     except (ConfigError, QuestionnaireError, DatabaseUnavailable, UsageError) as exc:

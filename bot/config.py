@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from bot import defaults
+from bot.logs import LogFormat
 from survey_flow.loader import ChoiceList
 from survey_flow.text import normalize
 
@@ -75,6 +76,14 @@ def _ip_network(value: object) -> object:
         raise ValueError(
             f"{value!r}: ожидается IP-адрес или сеть, например 127.0.0.1 или 10.0.0.0/8"
         ) from None
+
+
+def _log_format(value: object) -> object:
+    if isinstance(value, str) and value not in {kind.value for kind in LogFormat}:
+        raise ValueError(
+            f'{value!r}: ожидается "text" (строки для человека) или "json" (для сборщиков журналов)'
+        )
+    return value
 
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -340,6 +349,8 @@ class ServiceConfig(_Section):
     # /healthz fails when a polling channel has had no successful poll for this long; longer than
     # one long poll (25 s) plus its request timeout, so an idle bot is not reported.
     health_poll_stale_seconds: float = Field(default=120.0, ge=40, le=86400)
+    # "text": human-readable lines; "json": one JSON object per line for log collectors.
+    log_format: Annotated[LogFormat, BeforeValidator(_log_format)] = LogFormat.TEXT
 
 
 class ProcessGroup(_Section):

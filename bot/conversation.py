@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -59,6 +59,27 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class SurveyEvents(Protocol):
+    """What the conversation reports for monitoring (bot/metrics.py), called once committed."""
+
+    def survey_started(self, channel: str) -> None: ...
+
+    def survey_completed(self, channel: str) -> None: ...
+
+    def update_duplicate(self, channel: str) -> None: ...
+
+
+class NoEvents:
+    def survey_started(self, channel: str) -> None:
+        return None
+
+    def survey_completed(self, channel: str) -> None:
+        return None
+
+    def update_duplicate(self, channel: str) -> None:
+        return None
+
+
 class Conversation:
     def __init__(
         self,
@@ -70,8 +91,10 @@ class Conversation:
         commands: Commands | None = None,
         clock: Callable[[], datetime] = utcnow,
         bot_key: str = "",
+        events: SurveyEvents | None = None,
     ) -> None:
         self.storage = storage
+        self.events: SurveyEvents = events or NoEvents()
         self.q = questionnaire
         self.consent = consent
         self.layout = layout or Layout()
@@ -85,6 +108,14 @@ class Conversation:
         )
 
     async def handle(self, event: Incoming) -> Result:
+        # Reported only once the transaction committed: a rolled-back event counts nothing.
+        committed: list[Callable[[str], None]] = []
+        result = await self._handle(event, committed)
+        for report in committed:
+            report(event.channel)
+        return result
+
+    async def _handle(self, event: Incoming, committed: list[Callable[[str], None]]) -> Result:
         key = (event.channel, event.external_id)
         lock = self._locks.get(key)
         if lock is None:
@@ -95,6 +126,7 @@ class Conversation:
             if event.update_id is not None and not await repo.mark_processed(
                 conn, event.channel, event.update_id, now, bot=self.bot_key
             ):
+                committed.append(self.events.update_duplicate)
                 return Result(duplicate=True)
             found = await repo.get_or_create_respondent(
                 conn, event.channel, event.external_id, now, event.name
@@ -106,6 +138,7 @@ class Conversation:
             if respondent.unreachable_at is not None:  # they wrote to us: reachable again
                 await repo.mark_unreachable(conn, respondent.id, None)
             turn = _Turn(self, conn, respondent, now, page_size=event.page_size)
+            turn.committed = committed
             result = await turn.dispatch(event)
             result.respondent_id = respondent.id
             result.phase = str(turn.dialog.get("phase", "idle"))
@@ -131,6 +164,7 @@ class _Turn:
         self.respondent = respondent
         self.now = now
         self.dialog: dict[str, Any] = dict(respondent.dialog)
+        self.committed: list[Callable[[str], None]] = []  # reports to make once committed
 
     async def dispatch(self, event: Incoming) -> Result:
         word = normalize(event.text) if event.kind == "text" else ""
@@ -223,6 +257,7 @@ class _Turn:
             now=self.now,
         )
         await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
+        self.committed.append(self.conv.events.survey_started)
         messages = [Message(texts.GREETING)] if greeting else []
         # The form's title, then the title of the block the survey starts in (Block 2 when
         # Block 1 is prefilled): what the top of the printed form shows.
@@ -366,6 +401,7 @@ class _Turn:
         final = engine.finalize(self.q, answers, self.now)
         await repo.sync_answers(self.conn, self.q, session.id, answers, final, self.now)
         await repo.finish_session(self.conn, session.id, repo.COMPLETED, self.now)
+        self.committed.append(self.conv.events.survey_completed)
         latest = await repo.latest_consent(self.conn, self.respondent.id)
         messages = [Message(texts.THANKS)]
         if latest is not None and latest.granted and latest.text_version == self.conv.consent.version:

@@ -49,9 +49,16 @@ class DeadLetters:
     """Where one channel's broken updates go (`bot`: Telegram bot id or VK community id)."""
 
     def __init__(
-        self, storage: Storage, channel: str, bot: str, *, clock: Callable[[], datetime] = _utcnow
+        self,
+        storage: Storage,
+        channel: str,
+        bot: str,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        on_kept: Callable[[], None] | None = None,
     ) -> None:
         self.storage = storage
+        self.on_kept = on_kept  # monitoring: one more dead letter
         self.channel = channel
         self.bot = bot
         self.clock = clock
@@ -65,6 +72,8 @@ class DeadLetters:
                 error=error, now=self.clock(),
             )  # fmt: skip
         if letter is not None:
+            if self.on_kept is not None:
+                self.on_kept()
             first_line = error.splitlines()[0] if error else ""
             log.error(
                 "%s: update %s could not be handled (%s); kept as dead letter %d, see "

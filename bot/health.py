@@ -4,6 +4,8 @@
 transaction, within a timeout: reading is not enough, a read-only or full database reads fine),
 when the mailing service this process should run is down, or when a polling channel has not
 polled successfully for `[service] health_poll_stale_seconds`.
+
+`/metrics` on the same listener: the process's Prometheus metrics (bot/metrics.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
+from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from storage import repository as repo
 from storage.store import Storage
 
@@ -70,12 +73,15 @@ def health_app(
     mailing: Callable[[], str | None] | None = None,
     clock: Callable[[], float] = time.time,
     probe_seconds: float = PROBE_SECONDS,
+    metrics: Metrics | None = None,
 ) -> web.Application:
     """`mailing` says why the mailing service is not running here (None: it runs, or is not this
     process's to run)."""
 
     async def healthz(request: web.Request) -> web.Response:
         database = await probe_database(storage, probe_seconds)
+        if database and metrics is not None:
+            metrics.database_error("health")
         problems = [database] if database else []
         mailing_problem = mailing() if mailing is not None else None
         if mailing_problem:
@@ -107,6 +113,15 @@ def health_app(
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
+    if metrics is not None:
+        exposed = metrics
+
+        async def scrape(request: web.Request) -> web.Response:
+            response = web.Response(body=await exposed.render())
+            response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+            return response
+
+        app.router.add_get("/metrics", scrape)
     return app
 
 

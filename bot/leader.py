@@ -94,6 +94,7 @@ async def run_as_leader(
     retry_seconds: float = 10.0,
     check_seconds: float = 5.0,
     on_standby: Callable[[], None] | None = None,
+    on_leading: Callable[[bool], None] | None = None,
 ) -> None:
     """Run `work(lost)` whenever this process holds the lock; `lost` is set when it is lost or on stop.
 
@@ -113,6 +114,8 @@ async def run_as_leader(
             await _wait(stop, retry_seconds)
             continue
         log.info("leader: this process runs the scheduler and the mailing sender")
+        if on_leading is not None:
+            on_leading(True)
         lost = asyncio.Event()
         task = asyncio.create_task(work(lost))
         try:
@@ -131,6 +134,8 @@ async def run_as_leader(
                 task.cancel()
                 await asyncio.wait({task})
             await lock.release()
+            if on_leading is not None:
+                on_leading(False)
         if not task.cancelled() and (failure := task.exception()) is not None:
             raise failure
 

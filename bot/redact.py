@@ -29,15 +29,22 @@ class RedactSecrets(logging.Filter):
         self.secrets = sorted(known, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if hasattr(record, "redacted_message"):  # already done (the filter is on every handler)
+            return True
         message = record.getMessage()
         cleaned = self.redact(message)
+        exception: str | None = None
         if record.exc_info and record.exc_info[1] is not None:
             # Render the traceback now, redacted, so no handler formats the raw one later.
-            text = logging.Formatter().formatException(record.exc_info)
+            exception = self.redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
-            cleaned = f"{cleaned}\n{self.redact(text)}"
         elif record.exc_text:
-            cleaned = f"{cleaned}\n{self.redact(record.exc_text)}"
+            exception = self.redact(record.exc_text)
+        # For structured output (bot/logs.py JsonFormatter): the two parts, apart and redacted.
+        record.redacted_message = cleaned
+        record.redacted_exception = exception
+        if exception is not None:
+            cleaned = f"{cleaned}\n{exception}"
         record.exc_text = None
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)

@@ -11,12 +11,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot import redact
+from bot import logs, redact
 from bot.app import questionnaire_from
 from bot.config import Settings
 from bot.errors import UsageError
 from bot.health import Health, health_app
 from bot.http import start_server
+from bot.metrics import Metrics
 from bot.single_process import sqlite_lock
 from storage.store import Storage
 from survey_flow.model import Questionnaire
@@ -44,6 +45,7 @@ class Services:
     questionnaire: Questionnaire
     health: Health = field(default_factory=Health)
     mailing: MailingHub = field(default_factory=_mailing_hub)  # channels register their transports
+    metrics: Metrics = field(default_factory=Metrics)  # served at /metrics
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.INFO)
     # aiogram logs every update at INFO ("Update id=… is handled"); ours log what matters.
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    logs.quiet_chatty_loggers()
     redact.install(settings)
     runners = [r for r in channel_runners() if r.enabled(settings)]
     if not runners:
@@ -108,6 +111,7 @@ async def _run(settings: Settings, runners: list[ChannelRunner], questionnaire: 
                     services.health,
                     poll_stale_seconds=settings.service.health_poll_stale_seconds,
                     mailing=services.mailing.problem,
+                    metrics=services.metrics,
                 ),
                 settings.service.health_listen,
             )

@@ -602,6 +602,17 @@ async def finish_if_done(conn: AsyncConnection, campaign_id: int, now: datetime)
     return await set_status(conn, campaign_id, DONE, allowed_from=[RUNNING], now=now)
 
 
+async def queue_depth(conn: AsyncConnection) -> int:
+    """Invitations of running or paused campaigns not sent yet (one indexed count per campaign)."""
+    active = select(campaigns.c.id).where(campaigns.c.status.in_([RUNNING, PAUSED]))
+    left = await conn.execute(
+        select(func.count()).where(
+            outbox.c.campaign_id.in_(active), outbox.c.status.in_([PENDING, CLAIMED, SENDING])
+        )
+    )
+    return int(left.scalar_one())
+
+
 async def outbox_rows(conn: AsyncConnection, campaign_id: int) -> list[tuple[int, str]]:
     """(respondent id, status) of every row: for tests and audits."""
     rows = await conn.execute(

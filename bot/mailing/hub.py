@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
 from bot.config import Settings
-from bot.mailing.service import LogNotifier, MailingDeps, Notifier, admin_chats, run_mailing
+from bot.mailing.service import LogNotifier, MailingDeps, Notifier, admin_chats, queue_depth, run_mailing
 from bot.mailing.transport import Transport
+from bot.metrics import Metrics
 from bot.telegram.retry import RetryPolicy
 from storage.store import Storage
 
@@ -73,6 +75,8 @@ class MailingHub:
         name: str,
         transport: Transport,
         notifier: Notifier | None = None,
+        *,
+        metrics: Metrics | None = None,
     ) -> AsyncIterator[None]:
         """While inside: `name` campaigns are sent through `transport`."""
         if not settings.mailing.enabled:
@@ -89,7 +93,9 @@ class MailingHub:
                 notifier=self.notifier,
                 admin_chats=admin_chats(settings),
                 rates={channel: settings.send_rate(channel) for channel in ("telegram", "vk")},
+                metrics=metrics or Metrics(),
             )
+            deps.metrics.queue_probe = functools.partial(queue_depth, storage)
             self._stop = asyncio.Event()
             self.failure = None
             self._task = asyncio.create_task(self._supervise(deps, self._stop, settings.database.pg_schema))

@@ -28,6 +28,7 @@ from bot.leader import LeaderLock, run_as_leader
 from bot.mailing import texts
 from bot.mailing.limiter import RateLimiter
 from bot.mailing.transport import Delivered, TelegramTransport, Transport
+from bot.metrics import Metrics
 from bot.telegram.retry import RetryPolicy, call_with_retry
 from storage import mailing as store
 from storage import repository as repo
@@ -105,6 +106,7 @@ class MailingDeps:
     rates: dict[str, float] = field(default_factory=dict)  # per channel, for time estimates
     clock: Clock = utcnow
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def admin_chats(settings: Settings) -> list[str]:
@@ -122,8 +124,9 @@ class SendingMarks:
     costs little at high rates.
     """
 
-    def __init__(self, storage: Storage, *, table: Any = outbox) -> None:
+    def __init__(self, storage: Storage, *, table: Any = outbox, metrics: Metrics | None = None) -> None:
         self.storage = storage
+        self.metrics = metrics or Metrics()
         self.table = table  # outbox or reminders
         self._waiting: dict[int, asyncio.Future[bool]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -146,6 +149,7 @@ class SendingMarks:
                 async with self.storage.transaction() as conn:
                     marked = await store.mark_sending(conn, list(batch), table=self.table)
             except (SQLAlchemyError, OSError) as exc:
+                self.metrics.database_error("mailing")
                 log.warning("mailing: database error %s before sending, rows requeued", type(exc).__name__)
             except Exception:  # a defect: the waiting senders must not wait forever
                 log.exception("mailing: marking rows as sending failed")
@@ -170,10 +174,11 @@ class Sender:
         self.batch = min(50, max(1, int(rate * 0.25)))
         self.concurrency = min(50, max(4, int(rate * 0.05)))
         self._shown: dict[int, str] = {}  # the progress text last shown per campaign
+        self._logged: dict[int, str] = {}  # the progress last logged per campaign
         # Results not yet written; kept across batches so a database hiccup loses none of them.
         self._outcomes: list[tuple[store.Claimed, Delivered]] = []
         self._unsent: list[int] = []  # claimed rows whose request was not made: back to pending
-        self._marks = SendingMarks(deps.storage)
+        self._marks = SendingMarks(deps.storage, metrics=deps.metrics)
 
     async def recover(self) -> None:
         """Before anything is claimed: rows a dead leader only queued go back to `pending`; rows
@@ -212,6 +217,7 @@ class Sender:
             try:
                 busy = await self.step(lost)
             except (SQLAlchemyError, OSError) as exc:
+                self.deps.metrics.database_error("mailing")
                 log.warning("mailing sender: database error %s, retrying", type(exc).__name__)
                 busy = False
             if not busy:
@@ -300,6 +306,7 @@ class Sender:
                     self._unsent.append(item.outbox_id)
                 else:
                     outcomes.append((item, result))
+                    self.deps.metrics.mailing_result(campaign.channel, "invitation", result.status)
             finally:
                 queue.task_done()
 
@@ -309,6 +316,7 @@ class Sender:
             try:
                 await self._flush(outcomes)
             except (SQLAlchemyError, OSError) as exc:
+                self.deps.metrics.database_error("mailing")
                 log.warning("mailing: recording results failed (%s), retrying", type(exc).__name__)
 
     async def _flush(self, outcomes: list[tuple[store.Claimed, Delivered]]) -> None:
@@ -388,11 +396,14 @@ class Sender:
             if campaign is None:
                 return
             progress = await store.progress(conn, campaign_id)
-        log.info(
-            "mailing %d: %s, sent %d, failed %d, unreachable %d, left %d",
-            campaign.id, campaign.status, progress[store.SENT], progress[store.FAILED],
-            progress[store.UNREACHABLE], progress.left,
-        )  # fmt: skip
+        line = (
+            f"mailing {campaign.id}: {campaign.status}, sent {progress[store.SENT]}, "
+            f"failed {progress[store.FAILED]}, unreachable {progress[store.UNREACHABLE]}, left {progress.left}"
+        )
+        # A paused or stalled campaign is checked every few seconds: INFO only when it changed.
+        changed = self._logged.get(campaign_id) != line
+        self._logged[campaign_id] = line
+        log.log(logging.INFO if changed or final else logging.DEBUG, "%s", line)
         if campaign.notify_chat is None:
             return
         rate = deps.rates.get(campaign.channel, deps.config.rate())
@@ -446,6 +457,7 @@ class CampaignScheduler:
             async with self.deps.storage.transaction() as conn:
                 scheduled = await store.list_campaigns(conn, [store.SCHEDULED], limit=10_000)
         except (SQLAlchemyError, OSError) as exc:
+            self.deps.metrics.database_error("scheduler")
             log.warning("scheduler: database unavailable (%s)", type(exc).__name__)
             return
         scheduler = self.scheduler
@@ -544,7 +556,7 @@ class CampaignScheduler:
         button = (deps.config.button_text, transport.survey_link(""))
         # `reminder:<row id>` is the identity: VK derives the random_id from it (a retry is not a
         # second message); Telegram ignores it.
-        marks = SendingMarks(deps.storage, table=reminders)
+        marks = SendingMarks(deps.storage, table=reminders, metrics=deps.metrics)
         results = await asyncio.gather(
             *(
                 _send_safely(transport, item, cfg.text, button, f"reminder:{item.outbox_id}", marks)
@@ -552,6 +564,8 @@ class CampaignScheduler:
             )
         )
         done = [(i, r) for i, r in zip(claimed, results, strict=True) if r is not None]
+        for _item, result in done:
+            deps.metrics.mailing_result(channel, "reminder", result.status)
         unsent = [i.outbox_id for i, r in zip(claimed, results, strict=True) if r is None]
         async with deps.storage.transaction() as conn:
             now = deps.clock()
@@ -629,14 +643,25 @@ async def run_mailing(
             on_ready()
         await asyncio.gather(sender.run(lost), scheduler.run(lost))
 
-    await run_as_leader(lock, work, stop, retry_seconds=deps.config.leader_retry_seconds, on_standby=on_ready)
+    await run_as_leader(
+        lock,
+        work,
+        stop,
+        retry_seconds=deps.config.leader_retry_seconds,
+        on_standby=on_ready,
+        on_leading=deps.metrics.set_leader,
+    )
 
 
-def telegram_transport(settings: Settings, bot: Bot, username: str) -> tuple[Transport, Notifier]:
+def telegram_transport(
+    settings: Settings, bot: Bot, username: str, metrics: Metrics | None = None
+) -> tuple[Transport, Notifier]:
     """The Telegram transport and the staff notifier, sharing one rate limiter."""
     cfg = settings.mailing
     limiter = RateLimiter(cfg.rate(), cfg.per_chat_per_second, safety_margin=cfg.safety_margin)
-    transport = TelegramTransport(bot, limiter, paid_broadcast=cfg.paid_broadcast, username=username)
+    transport = TelegramTransport(
+        bot, limiter, paid_broadcast=cfg.paid_broadcast, username=username, metrics=metrics
+    )
     return transport, TelegramNotifier(bot, limiter)
 
 
@@ -645,3 +670,9 @@ async def _wait_any(a: asyncio.Event, b: asyncio.Event, seconds: float) -> None:
     _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     for waiter in pending:
         waiter.cancel()
+
+
+async def queue_depth(storage: Storage) -> int:
+    """Invitations not sent yet (pending, claimed or mid-send): the mailing's queue, for /metrics."""
+    async with storage.transaction() as conn:
+        return await store.queue_depth(conn)

@@ -32,6 +32,7 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.mailing.limiter import RateLimiter
+from bot.metrics import Metrics
 from bot.vk import render as vk_render
 from bot.vk.api import UNREACHABLE_CODES, VkClient, VkError
 from storage import mailing as store
@@ -97,8 +98,10 @@ class TelegramTransport:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         paid_broadcast: bool = False,
         username: str = "",
+        metrics: Metrics | None = None,
     ) -> None:
         self.bot = bot
+        self.metrics = metrics or Metrics()
         self.username = username
         # Above 30 messages/s Telegram wants `allow_paid_broadcast` (charged in Stars per message).
         self.paid_broadcast = paid_broadcast
@@ -141,6 +144,7 @@ class TelegramTransport:
             except TelegramRetryAfter as exc:
                 floods += 1
                 self.stats.rate_limited += 1
+                self.metrics.mailing_rate_limited("telegram")
                 self.limiter.back_off(float(exc.retry_after))
                 if floods > self.max_flood_waits:
                     return Delivered(store.FAILED, error=f"429 {floods} раз подряд")

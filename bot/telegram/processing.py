@@ -16,6 +16,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from bot.metrics import Metrics, UpdateOutcome
 from bot.telegram import texts
 from bot.telegram.retry import RetryPolicy, call_with_retry
 from storage.db import DatabaseUnavailable
@@ -54,8 +55,10 @@ class UpdateProcessor:
         *,
         backoff: Backoff | None = None,
         on_handled: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.metrics = metrics or Metrics()
         self.bot = bot
         self.backoff = backoff or Backoff()
         self.on_handled = on_handled
@@ -67,9 +70,12 @@ class UpdateProcessor:
         deadline = None if give_up_after is None else loop.time() + give_up_after
         attempt = 0
         while True:
+            began = loop.time()
+            outcome = UpdateOutcome.HANDLED
             try:
                 await self.dispatcher.feed_update(self.bot, update)
             except DATABASE_DOWN as exc:
+                self.metrics.database_error("telegram")
                 attempt += 1
                 delay = self.backoff.delay(attempt)
                 if deadline is not None and loop.time() + delay > deadline:
@@ -84,7 +90,10 @@ class UpdateProcessor:
             except Exception:
                 # A defect, not an outage: log it, apologise, and do not block the queue forever.
                 log.exception("update %s failed", update.update_id)
+                outcome = UpdateOutcome.FAILED
                 await self._apologise(update)
+            # The last attempt's time: waits for the database are counted as database errors.
+            self.metrics.update("telegram", outcome, loop.time() - began)
             self.handled += 1
             if self.on_handled is not None:
                 self.on_handled()

@@ -19,6 +19,7 @@ from bot.errors import UsageError
 from bot.http import start_server
 from bot.mailing.admin import MAILING_COMMANDS, mailing_dialog_router
 from bot.mailing.service import telegram_transport
+from bot.metrics import UpdateOutcome
 from bot.run import ChannelRunner, Services
 from bot.telegram.clients_command import CLIENTS
 from bot.telegram.delivery import Delivery
@@ -59,7 +60,7 @@ def build_dispatcher(
 ) -> Dispatcher:
     conversation = build_conversation(
         services.settings, services.storage, services.questionnaire, layout=LAYOUT, commands=Commands(),
-        bot_key=bot_key(bot),
+        bot_key=bot_key(bot), events=services.metrics,
     )  # fmt: skip
     dispatcher = Dispatcher(
         # Conversation state lives in our tables; aiogram's in-memory FSM would only cost time.
@@ -94,17 +95,24 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
                 "Проверьте [telegram].api_server и сеть."
             ) from None
         log.info("telegram: bot @%s, mode %s", me.username, settings.mode)
+        check_username(settings.bot_username, me.username)
         async with services.storage.transaction() as conn:
             await adopt_processed_updates(conn, "telegram", bot_key(bot))
-        dead_letters = DeadLetters(services.storage, "telegram", bot_key(bot))
+        metrics = services.metrics
+        dead_letters = DeadLetters(
+            services.storage, "telegram", bot_key(bot),
+            on_kept=lambda: metrics.update("telegram", UpdateOutcome.DEAD_LETTER),
+        )  # fmt: skip
         dispatcher = build_dispatcher(services, bot)
-        processor = UpdateProcessor(dispatcher, bot, on_handled=lambda: services.health.handled("telegram"))
+        processor = UpdateProcessor(
+            dispatcher, bot, on_handled=lambda: services.health.handled("telegram"), metrics=metrics
+        )
         username = me.username or settings.bot_username
         background = [asyncio.create_task(alert_watcher(services, bot).run(stop))]
         try:
-            transport, notifier = telegram_transport(services.settings, bot, username)
+            transport, notifier = telegram_transport(services.settings, bot, username, metrics)
             async with services.mailing.channel(
-                services.settings, services.storage, "telegram", transport, notifier
+                services.settings, services.storage, "telegram", transport, notifier, metrics=metrics
             ):
                 if settings.mode == "webhook":
                     await _serve_webhook(services, bot, processor, stop, dead_letters)
@@ -158,6 +166,20 @@ async def _serve_webhook(
         await stop.wait()
     finally:
         await server.cleanup()
+
+
+def check_username(configured: str, actual: str | None) -> bool:
+    """Warn when `[telegram] bot_username` (used in QR codes, letters and paper forms, which are
+    made without asking Telegram) is not the bot the token belongs to. True if they agree."""
+    wanted = configured.strip().lstrip("@")
+    if not wanted or not actual or wanted.casefold() == actual.casefold():  # usernames ignore case
+        return True
+    log.warning(
+        "telegram: [telegram] bot_username is @%s, but the token belongs to @%s: QR codes, letters "
+        "and paper forms made with @%s lead people to another bot; set bot_username = \"%s\"",
+        wanted, actual, wanted, actual,
+    )  # fmt: skip
+    return False
 
 
 def _unreachable_reason(exc: Exception) -> str:

@@ -7,19 +7,21 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import requests
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from bot import numbered, texts
 from bot.conversation import Commands, Conversation, utcnow
 from bot.dead_letters import DeadLetters, describe, raw_json
 from bot.errors import UsageError
 from bot.messages import Button, Incoming, Message, Result
+from bot.metrics import Metrics, UpdateOutcome
 from bot.vk import render
 from bot.vk.api import UNREACHABLE_CODES, VkClient, VkError
 from bot.vk.staff import VkStaff
@@ -58,8 +60,10 @@ class VkChannel:
         clock: Callable[[], datetime] = utcnow,
         on_handled: Callable[[], None] | None = None,
         staff: VkStaff | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.client = client
+        self.metrics = metrics or Metrics()
         self.conversation = conversation
         self.storage = storage
         self.group_id = group_id
@@ -69,7 +73,10 @@ class VkChannel:
         self.on_handled = on_handled  # health reporting: a batch was handled
         self.staff = staff
         # An event that fails for a reason other than an outage is kept here and skipped.
-        self.dead_letters = DeadLetters(storage, CHANNEL, str(group_id), clock=clock)
+        self.dead_letters = DeadLetters(
+            storage, CHANNEL, str(group_id), clock=clock,
+            on_kept=lambda: self.metrics.update(CHANNEL, UpdateOutcome.DEAD_LETTER),
+        )  # fmt: skip
         self.state_key = f"vk:{group_id}:ts"
         # The last message with buttons per peer: a typed answer turns it into the echo.
         self._last_keyboard: dict[int, int] = {}
@@ -236,16 +243,21 @@ class VkChannel:
         async def serial(items: list[Any]) -> Exception | None:
             first: Exception | None = None
             for item in items:
+                began = time.monotonic()
                 try:
                     await self.handle_update(item)
                 except Exception as exc:
                     if transient(exc):  # the person's later events still get their turn
+                        if isinstance(exc, SQLAlchemyError):
+                            self.metrics.database_error(CHANNEL)
                         first = first or exc
                         continue
                     try:
                         await self.dead_letters.keep(raw_json(item), describe(exc), _event_id(item))
                     except Exception as store_exc:  # the database: the batch is tried again
                         first = first or store_exc
+                else:
+                    self.metrics.update(CHANNEL, UpdateOutcome.HANDLED, time.monotonic() - began)
             return first
 
         # (Storage queues SQLite transactions itself; the VK calls of different people overlap.)

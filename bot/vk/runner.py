@@ -33,7 +33,7 @@ async def run(services: Services, stop: asyncio.Event) -> None:
     community = str(config.group_id)  # VK numbers events per community
     conversation = build_conversation(
         services.settings, services.storage, services.questionnaire, layout=VK_LAYOUT, commands=VK_COMMANDS,
-        bot_key=community,
+        bot_key=community, events=services.metrics,
     )  # fmt: skip
     async with services.storage.transaction() as conn:
         await adopt_processed_updates(conn, CHANNEL, community)
@@ -44,12 +44,14 @@ async def run(services: Services, stop: asyncio.Event) -> None:
         config.group_id,
         on_handled=lambda: _handled(services),
         staff=VkStaff(services.settings.staff),
+        metrics=services.metrics,
     )
     services.health.polling(CHANNEL)
     try:
         async with services.mailing.channel(
-            services.settings, services.storage, CHANNEL, VkTransport(client, config.group_id)
-        ):
+            services.settings, services.storage, CHANNEL, VkTransport(client, config.group_id),
+            metrics=services.metrics,
+        ):  # fmt: skip
             await channel.run(stop)
     finally:
         client.close()

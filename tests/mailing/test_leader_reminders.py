@@ -118,3 +118,41 @@ async def test_two_service_processes_one_sender(database: Database, fake_tg: Fak
     assert all(len(texts) == 1 for chat, texts in got.items() if chat < FIRST_CHAT + 500)
     assert len([c for c in got if c < FIRST_CHAT + 500]) == 40
     assert all(texts == ["Вторая"] for chat, texts in got.items() if chat >= FIRST_CHAT + 500)
+
+
+async def test_leader_gauge_follows_the_lock(database: Database) -> None:
+    """`otklik_mailing_leader`: 1 while this process leads, 0 once it stopped; a standby never says 1."""
+    from bot.leader import run_as_leader
+    from bot.metrics import Metrics
+
+    first, second = await database.open(), await database.open()
+    leading, standby = Metrics(), Metrics()
+    stop = asyncio.Event()
+    working = asyncio.Event()
+
+    async def work(lost: asyncio.Event) -> None:
+        working.set()
+        await lost.wait()
+
+    def gauge(metrics: Metrics) -> float | None:
+        return metrics.registry.get_sample_value("otklik_mailing_leader")
+
+    runs = [asyncio.create_task(run_as_leader(
+        LeaderLock(first, "mailing", database.schema), work, stop, on_leading=leading.set_leader,
+    ))]  # fmt: skip
+    try:
+        await asyncio.wait_for(working.wait(), 10)
+        assert gauge(leading) == 1
+        if database.kind == "postgresql":
+            runs.append(asyncio.create_task(run_as_leader(
+                LeaderLock(second, "mailing", database.schema), work, stop, retry_seconds=0.05,
+                on_leading=standby.set_leader,
+            )))  # fmt: skip
+            await asyncio.sleep(0.5)  # several attempts at the lock
+            assert gauge(standby) == 0
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*runs), 15)
+        await first.close()
+        await second.close()
+    assert gauge(leading) == 0

@@ -20,6 +20,7 @@ from bot.app import questionnaire_from
 from bot.config import ConfigError, load_settings
 from bot.health import Health, health_app
 from bot.http import start_server
+from bot.metrics import Metrics
 from bot.run import Services
 from bot.telegram.runner import run_telegram
 from storage.store import Storage
@@ -65,15 +66,25 @@ async def test_read_only_database_is_unhealthy_until_writable(tmp_path: Path) ->
     await (await database.open()).close()
     with read_only(path):
         storage = await database.open()  # reading works: the service starts
+        metrics = Metrics()
         try:
-            async with serving(storage, Health()) as port:
+            async with serving(storage, Health(), metrics=metrics) as port:
                 status, body = await get(port)
                 assert status == 503 and body["status"] == "fail"
                 assert "database not writable" in body["reason"] and "readonly" in body["reason"]
+                # ... and the failed write is a database error on /metrics, next to /healthz.
+                url = f"http://127.0.0.1:{port}/metrics"
+                async with aiohttp.ClientSession() as http, http.get(url) as response:
+                    exposed = await response.text()
+                assert 'otklik_database_errors_total{component="health"} 1.0' in exposed
                 make_writable(path)
                 status, body = await get(port)
                 assert status == 200 and body == body | {"status": "ok", "database": "ok"}
                 assert "reason" not in body
+                assert (
+                    metrics.registry.get_sample_value("otklik_database_errors_total", {"component": "health"})
+                    == 1
+                )
         finally:
             await storage.close()
 

@@ -45,6 +45,11 @@ def healthz(address: str) -> dict[str, Any]:
         return data
 
 
+def metrics_text(address: str) -> str:
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:
+        return str(response.read().decode())
+
+
 def start(config: Path, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "--config", str(config), "run"],
@@ -85,6 +90,10 @@ async def test_run_serves_vk_and_a_killed_service_loses_nothing(
     assert [m.text for m in sent][:1] == [texts.GREETING]
     await user.choose("1")
     assert "vk" in healthz(health)["last_update_age_s"]
+    exposed = metrics_text(health)
+    assert 'otklik_updates_total{channel="vk",outcome="handled"} 2.0' in exposed, exposed
+    assert 'otklik_update_handling_seconds_count{channel="vk"} 2.0' in exposed
+    assert 'otklik_questionnaires_started_total{channel="vk"} 1.0' in exposed
     # Killed outright, then a press and a typed answer arrive while the service is down.
     running[-1].kill()
     running[-1].communicate(timeout=20)
