@@ -43,9 +43,14 @@ class LineReader:
         if self._pollable is False:
             return
         loop = asyncio.get_running_loop()
-        ready = loop.create_future()
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
         try:
-            loop.add_reader(self._fd, lambda: ready.done() or ready.set_result(None))
+            loop.add_reader(self._fd, wake)
         except (OSError, ValueError):
             self._pollable = False
             return

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
 import signal
+import struct
+import termios
 import time
 from collections.abc import Sequence
 
 
 class Terminal:
-    def __init__(self, argv: Sequence[str], cwd: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, argv: Sequence[str], cwd: str, env: dict[str, str] | None = None, stdout: str | None = None
+    ) -> None:
+        """`stdout`: a file for the program's stdout, so that the terminal shows only stderr."""
         pid, fd = pty.fork()
         if pid == 0:  # the child: the pty is its controlling terminal, Ctrl+C there is SIGINT
             try:
+                # A terminal's usual size: a fresh pty is 0×0, which no real terminal reports.
+                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
                 os.chdir(cwd)
+                if stdout is not None:
+                    os.dup2(os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
                 os.execve(argv[0], list(argv), env if env is not None else dict(os.environ))
             finally:
                 os._exit(127)

@@ -99,7 +99,7 @@ def test_console_texts_speak_of_the_terminal(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
     # A whole survey: an unrecognised answer («abc» at question 5), a score of 2 and its follow-up,
     # an unclear reply to the consent question, then consent.
-    survey = ANSWERS[:4] + ["abc"] + ANSWERS[4:-1] + ["может быть", "1"]
+    survey = [*ANSWERS[:4], "abc", *ANSWERS[4:-1], "может быть", "1"]
     completed = run_console(db, tmp_path, "lena", survey)
     assert "Анкета заполнена" in completed
     assert "Не удалось распознать ответ «abc». Введите номер варианта из списка" in completed
@@ -122,6 +122,7 @@ def test_chat_texts_are_unchanged() -> None:
     """The console's wording is its own: Telegram and VK still speak of buttons and commands."""
     from bot import texts
 
-    assert "кнопкой" in texts.CONSENT_REPEAT and "{start}" in texts.PAUSED and "{stop}" in texts.CONSENT_GRANTED
+    assert (
+        "кнопкой" in texts.CONSENT_REPEAT and "{start}" in texts.PAUSED and "{stop}" in texts.CONSENT_GRANTED
+    )
     assert "сообщением" in texts.FOLLOWUP_HINT
-
