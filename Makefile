@@ -14,10 +14,13 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-DEMO_DB ?= otklik-demo.db
+# The demo writes where every other command reads: [database].url of ./config.toml, or without it
+# the default otklik.db here, so `.venv/bin/otklik export ...` after `make demo` sees its answers.
+# DEMO_DB=path.db puts the demo's answers elsewhere.
+DEMO_DB ?=
 
 demo: $(STAMP)
-	$(BIN)/otklik --database sqlite+aiosqlite:///$(DEMO_DB) console
+	$(BIN)/otklik $(if $(DEMO_DB),--database sqlite+aiosqlite:///$(DEMO_DB)) console
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.conversation import utcnow
 from bot.errors import UsageError
 from bot.output_files import reason, writable_folder, write_errors_reported
+from bot.progress import TerminalProgress
 from reports.options import MEASURE, POINT, UNIT, option_text, resolve_option
 from reports.period import RANGE_TEXT, date_range, quarter_key, quarter_period, quarter_title
 from storage import reports_repo
@@ -197,7 +198,7 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             "Внимание: выгрузка содержит идентификаторы респондентов в мессенджерах (персональные данные).",
             file=sys.stderr,
         )
-    with write_errors_reported(args.out):
+    with write_errors_reported(args.out), TerminalProgress("Выгрузка", " анкет") as bar:
         async with opened(settings) as storage:
             count = await export_file(
                 storage,
@@ -208,6 +209,7 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
                 fmt=fmt,
                 labels=args.labels,
                 with_contacts=args.with_contacts,
+                progress=bar if bar.shown else None,
             )
     print(f"Выгружено анкет: {count} → {args.out}")
     return 0
@@ -397,15 +399,17 @@ async def cmd_import_paper(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"Файл {args.file} не найден")
     filled_at = form_date(args.date, settings)
     async with opened(settings, create=True) as storage:
-        count = await import_paper(
-            storage,
-            q,
-            args.file,
-            zone(settings),
-            utcnow(),
-            filled_at=filled_at,
-            allow_duplicates=args.allow_duplicates,
-        )
+        with TerminalProgress("Импорт", " анкет") as bar:
+            count = await import_paper(
+                storage,
+                q,
+                args.file,
+                zone(settings),
+                utcnow(),
+                filled_at=filled_at,
+                allow_duplicates=args.allow_duplicates,
+                progress=bar if bar.shown else None,
+            )
     print(f"Импортировано бумажных анкет: {count}")
     return 0
 

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement
 
 from reports.files import write_atomically
 from reports.period import Period
+from reports.progress import CHUNK, Progress
 from reports.safe_cells import csv_row, write_only_row
 from storage import reports_repo
 from storage.reports_repo import PackedSession, followup_key
@@ -155,6 +156,7 @@ async def write_export(
     out: Path,
     fmt: Format,
     zone: ZoneInfo | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Write the header rows and one row per session; returns the number of questionnaires."""
     header: list[Cell] = [c.code for c in columns]
@@ -170,12 +172,16 @@ async def write_export(
             rows: list[list[Cell]] = []
             async for session in sessions:
                 rows.append(csv_row(row(session)))  # the csv module writes None as an empty field
-                if len(rows) == 1000:
+                if len(rows) == CHUNK:
                     writer.writerows(rows)
                     count += len(rows)
+                    if progress is not None:
+                        progress.update(len(rows))
                     rows.clear()
             writer.writerows(rows)
             count += len(rows)
+            if progress is not None:
+                progress.update(len(rows))
         return count
     workbook = Workbook(write_only=True)
     sheet: Any = workbook.create_sheet("Анкеты")
@@ -184,6 +190,10 @@ async def write_export(
     async for session in sessions:
         sheet.append(write_only_row(sheet, row(session)))
         count += 1
+        if progress is not None and count % CHUNK == 0:
+            progress.update(CHUNK)
+    if progress is not None:
+        progress.update(count % CHUNK)
     workbook.save(out)
     return count
 
@@ -198,15 +208,18 @@ async def export_file(
     fmt: Format,
     labels: bool = False,
     with_contacts: bool = False,
+    progress: Progress | None = None,
 ) -> int:
     """Export completed questionnaires of the period (and unit) to `out`; returns their number."""
     columns = export_columns(q, labels=labels, with_contacts=with_contacts, zone=period.zone)
     async with storage.transaction() as conn:
+        if progress is not None:  # one count query, only when somebody watches
+            progress.set_total(await reports_repo.count_completed(conn, period.start, period.end, unit))
 
         async def write(path: Path) -> int:
             sessions = reports_repo.iter_completed(
                 conn, period.start, period.end, unit, cell=cell_expression(q, labels=labels)
             )
-            return await write_export(sessions, columns, path, fmt, period.zone)
+            return await write_export(sessions, columns, path, fmt, period.zone, progress)
 
         return await write_atomically(out, write)

@@ -23,6 +23,7 @@ from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import UsageError
+from reports.progress import Progress
 from storage import paper_forms
 from storage import repository as repo
 from storage.store import Storage
@@ -514,6 +515,7 @@ async def import_paper(
     *,
     filled_at: datetime | None = None,
     allow_duplicates: bool = False,
+    progress: Progress | None = None,
 ) -> int:
     """All or nothing: any bad row raises UsageError listing every problem; nothing is saved.
 
@@ -543,6 +545,11 @@ async def import_paper(
                     f"{len(repeated)}\n{listing}\nЕсли это другие бланки с такими же ответами, "
                     "повторите импорт с --allow-duplicates."
                 )
+        if progress is not None:
+            progress.set_total(len(rows))
         for row in rows:
             await save_paper(conn, q, row.answers, row.filled_at, row.fingerprint, now)
+            # Per row: each is several database writes, beside which an update costs nothing.
+            if progress is not None:
+                progress.update(1)
     return len(rows)

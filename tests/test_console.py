@@ -50,7 +50,7 @@ def test_console_rejects_bad_input_politely(tmp_path: Path) -> None:
         timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "Ввод завершен. Ответы сохранены" in proc.stdout
+    assert "Опрос остановлен. Ответы сохранены" in proc.stdout
     assert "Не удалось распознать ответ «abc»" in proc.stdout
     assert sorted(r[0] for r in table(db, "select question_code from answers")) == ["1", "2", "3", "4"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import io
 import sys
@@ -17,11 +18,14 @@ from bot.errors import UsageError
 from bot.mailing import texts
 from bot.mailing.control import ControlError, change_status
 from bot.output_files import atomic_output
+from bot.progress import TerminalProgress
 from storage import mailing as store
 from storage import repository as repo
 from storage.store import Storage
 
 CHANNELS = ("telegram", "vk")  # a transport each in bot/mailing/transport.py
+# Seconds between two reads of a followed campaign: the service sends at most tens per second.
+FOLLOW_INTERVAL = 1.0
 _RECORDED = {
     repo.ConsentKind.GRANTED: "согласие",
     repo.ConsentKind.WITHDRAWN: "отзыв согласия",
@@ -59,6 +63,11 @@ def register(sub: Any) -> None:
 
     show = actions.add_parser("show", help="ход рассылки с индикатором")
     show.add_argument("id", type=bounded_int(1), metavar="НОМЕР", help="номер рассылки")
+    show.add_argument(
+        "--follow",
+        action="store_true",
+        help="ждать окончания рассылки (в терминале — с индикатором хода), затем показать итог",
+    )
     show.set_defaults(handler=cmd_show)
 
     for action, title in (("pause", "приостановить"), ("resume", "продолжить"), ("cancel", "отменить")):
@@ -168,14 +177,35 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _campaign(storage: Storage, campaign_id: int) -> tuple[store.Campaign, store.Progress]:
+    async with storage.transaction() as conn:
+        campaign = await store.get_campaign(conn, campaign_id)
+        if campaign is None:
+            raise UsageError(f"Рассылки №{campaign_id} нет. Список: otklik mailing list")
+        return campaign, await store.progress(conn, campaign_id)
+
+
+async def _follow(
+    storage: Storage, campaign: store.Campaign, progress: store.Progress
+) -> tuple[store.Campaign, store.Progress]:
+    """Wait until the campaign is over (sent, cancelled, missed or failed); a bar on stderr when it
+    is a terminal. A scheduled or paused campaign is waited for too: it will start or resume."""
+    with TerminalProgress(f"Рассылка №{campaign.id}", " сообщ.") as bar:
+        while True:
+            bar.set_total(progress.total)
+            bar.set_position(progress.done, texts.STATUS_NAMES.get(campaign.status, campaign.status))
+            if campaign.status not in store.ACTIVE:  # done, cancelled, missed or failed
+                return campaign, progress
+            await asyncio.sleep(FOLLOW_INTERVAL)
+            campaign, progress = await _campaign(storage, campaign.id)
+
+
 async def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     storage = await _open(settings)
     try:
-        async with storage.transaction() as conn:
-            campaign = await store.get_campaign(conn, args.id)
-            if campaign is None:
-                raise UsageError(f"Рассылки №{args.id} нет. Список: otklik mailing list")
-            progress = await store.progress(conn, args.id)
+        campaign, progress = await _campaign(storage, args.id)
+        if args.follow:
+            campaign, progress = await _follow(storage, campaign, progress)
     finally:
         await storage.close()
     cfg = settings.mailing
