@@ -447,15 +447,7 @@ class _Turn:
             latest = await repo.latest_consent(self.conn, self.respondent.id)
             in_force = latest is not None and latest.granted
             kind = repo.ConsentKind.WITHDRAWN if in_force else repo.ConsentKind.REFUSED
-        await repo.record_consent(
-            self.conn,
-            self.respondent.id,
-            kind=kind,
-            channel=self.respondent.channel,
-            text_version=self.conv.consent.version,
-            method="bot",
-            now=self.now,
-        )
+        await self.record_consent(kind)
         await self.set_dialog({"phase": "idle"})
         chosen = texts.CONSENT_YES if granted else texts.CONSENT_NO
         if granted:
@@ -464,6 +456,18 @@ class _Turn:
             )
         return Result(
             messages=[Message(texts.CONSENT_DECLINED)], answered=f"{self.conv.consent.text}\n\n✅ {chosen}"
+        )
+
+    async def record_consent(self, kind: repo.ConsentKind) -> None:
+        """A consent-register entry made in the chat, under the current consent text."""
+        await repo.record_consent(
+            self.conn,
+            self.respondent.id,
+            kind=kind,
+            channel=self.respondent.channel,
+            text_version=self.conv.consent.version,
+            method="bot",
+            now=self.now,
         )
 
     async def withdraw(self) -> Result:
@@ -478,15 +482,7 @@ class _Turn:
             withdrawn_before = latest is not None and latest.kind == repo.ConsentKind.WITHDRAWN
             reply = texts.ALREADY_WITHDRAWN if withdrawn_before else texts.NOTHING_TO_WITHDRAW
         if kind is not None:
-            await repo.record_consent(
-                self.conn,
-                self.respondent.id,
-                kind=kind,
-                channel=self.respondent.channel,
-                text_version=self.conv.consent.version,
-                method="bot",
-                now=self.now,
-            )
+            await self.record_consent(kind)
         if asked:
             await self.set_dialog({"phase": "idle"})
         return Result(messages=[Message(reply)], notice=reply)
