@@ -29,8 +29,8 @@ from aiogram.types import Message as TgMessage
 
 from bench.nonet import NoNetworkSession
 from bot.app import questionnaire_from
+from bot.cli.run import Services
 from bot.config import Settings
-from bot.run import Services
 from bot.telegram.runner import build_dispatcher
 from storage.store import Storage
 

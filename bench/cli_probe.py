@@ -25,7 +25,7 @@ def peak_rss_mb() -> float:
 
 
 def main() -> int:
-    from bot.cli import main as otklik
+    from bot.cli.main import main as otklik
 
     code = otklik(sys.argv[1:])
     print(json.dumps({"code": code, "peak_rss_mb": round(peak_rss_mb(), 1)}))

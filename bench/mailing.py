@@ -131,7 +131,7 @@ async def main(args: argparse.Namespace) -> int:
 
     async def start() -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "--config", str(config), "run",
+            sys.executable, "-m", "bot.cli.main", "--config", str(config), "run",
             cwd=REPO, stdout=log.open("ab"), stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip

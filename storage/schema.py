@@ -18,6 +18,10 @@ from sqlalchemy import (
     false,
 )
 
+# The largest value an INTEGER column holds on both databases: PostgreSQL's INTEGER is 32-bit, the
+# narrower of the two (SQLite stores up to 2**63 - 1), so a number checked against it never overflows.
+DB_INT_MAX = 2**31 - 1
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.app import questionnaire_from
+from bot.cli.run import Services
 from bot.conversation import Conversation
-from bot.run import Services
 from bot.telegram.processing import UpdateProcessor
 from bot.telegram.reports_dialog import Pick, well_formed
 from bot.telegram.runner import build_dispatcher, make_bot

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.cli import build_parser, main
+from bot.cli.main import build_parser, main
 from reports.period import FIRST_DATE, LAST_DATE
 from tests.conftest import PG_URL, REPO, Database, _drop_schema, pg_skip_reason
 
@@ -259,7 +259,7 @@ def cli(
     *argv: str, env: dict[str, str] | None = None, limit: int | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *argv],
+        [sys.executable, "-m", "bot.cli.main", *argv],
         capture_output=True,
         text=True,
         cwd=REPO,

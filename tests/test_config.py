@@ -90,7 +90,7 @@ def test_pool_size_is_checked(tmp_path: Path) -> None:
 def test_cli_bad_config_exits_2_without_traceback_or_secret(tmp_path: Path) -> None:
     path = write(tmp_path, '[telegram]\nenabled = "maybe"\ntoken = "999:SECRET-TOKEN"\n')
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--config", str(path), "questionnaire"],
+        [sys.executable, "-m", "bot.cli.main", "--config", str(path), "questionnaire"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -159,7 +159,7 @@ def test_one_id_twice_in_staff_is_refused_with_the_key_named(tmp_path: Path) -> 
 def test_cli_refuses_staff_with_unknown_unit_in_one_message(tmp_path: Path) -> None:
     path = write(tmp_path, UNITS + "[[staff.members]]\ntelegram_id = 1\nrole = 'analyst'\nunit = 'x'\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--config", str(path), "questionnaire"],
+        [sys.executable, "-m", "bot.cli.main", "--config", str(path), "questionnaire"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -187,7 +187,7 @@ def test_malformed_json_in_an_environment_variable_is_one_clear_line(
         [
             sys.executable,
             "-m",
-            "bot.cli",
+            "bot.cli.main",
             "--database",
             f"sqlite+aiosqlite:///{tmp_path / 'o.db'}",
             "mailing",

@@ -13,7 +13,7 @@ from alembic import command
 from sqlalchemy import Boolean, DateTime, bindparam, select, text
 
 from bot import texts
-from bot.cli import main
+from bot.cli.main import main
 from bot.conversation import ConsentTerms, Conversation
 from bot.messages import Incoming
 from storage import mailing as store

@@ -19,7 +19,7 @@ ANSWERS = ["1", "2", "3", "4", "1", "2", "1", "1", "5", "2", "Долго жда�
 
 
 def otklik(db: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "bot.cli", "--database", f"sqlite+aiosqlite:///{db}", *args]
+    return [sys.executable, "-m", "bot.cli.main", "--database", f"sqlite+aiosqlite:///{db}", *args]
 
 
 def table(db: Path, sql: str) -> list[tuple[object, ...]]:

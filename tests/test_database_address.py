@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import build_parser, main
+from bot.cli.main import build_parser, main
 from tests.conftest import PG_URL, pg_skip_reason
 
 CYRILLIC = re.compile("[а-яА-ЯёЁ]")

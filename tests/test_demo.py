@@ -33,14 +33,14 @@ def test_commands_after_make_demo_see_its_answers(tmp_path: Path) -> None:
     assert Path(argv[0]).name == "otklik" and argv[-1] == "console"
     # The demo's own command, run as `make demo` runs it but in a fresh folder.
     demo = subprocess.run(
-        [sys.executable, "-m", "bot.cli", *argv[1:]], input="\n".join(ANSWERS) + "\n",
+        [sys.executable, "-m", "bot.cli.main", *argv[1:]], input="\n".join(ANSWERS) + "\n",
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert demo.returncode == 0, demo.stderr
     assert "Анкета заполнена" in demo.stdout
     # The README's next command, as typed there: no --database.
     export = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "export", "--out", "answers.csv"], capture_output=True,
+        [sys.executable, "-m", "bot.cli.main", "export", "--out", "answers.csv"], capture_output=True,
         text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert export.returncode == 0, export.stderr

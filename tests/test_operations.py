@@ -30,7 +30,7 @@ from tests.telegram.test_webhook_staff_process import free_port
 
 
 def otklik(*args: str, config: Path | None = None) -> list[str]:
-    head = [sys.executable, "-m", "bot.cli"]
+    head = [sys.executable, "-m", "bot.cli.main"]
     return [*head, *(["--config", str(config)] if config else []), *args]
 
 

@@ -26,7 +26,7 @@ FORMS = 1200  # more than one export chunk (reports.progress.CHUNK)
 
 
 def otklik(db: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "bot.cli", "--database", f"sqlite+aiosqlite:///{db}", *args]
+    return [sys.executable, "-m", "bot.cli.main", "--database", f"sqlite+aiosqlite:///{db}", *args]
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_a_terminal_without_a_size_still_gets_a_bar_and_a_pipe_nothing() -> None
     import io
     import os
 
-    from bot.progress import TerminalProgress
+    from bot.cli.progress import TerminalProgress
 
     master, slave = os.openpty()  # a fresh pty reports 0×0, as some consoles do
     with (

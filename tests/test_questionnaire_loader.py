@@ -96,7 +96,7 @@ def test_cli_reports_broken_file_without_traceback(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f'[survey]\nquestionnaire = "{bad}"\n', encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--config", str(config), "questionnaire"],
+        [sys.executable, "-m", "bot.cli.main", "--config", str(config), "questionnaire"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -108,7 +108,7 @@ def test_cli_reports_broken_file_without_traceback(tmp_path: Path) -> None:
 
 def test_questionnaire_json_lists_codes_texts_options_conditions() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "questionnaire", "--json"],
+        [sys.executable, "-m", "bot.cli.main", "questionnaire", "--json"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -11,7 +11,6 @@ from typing import Any
 
 from aiogram.types import Message as TgMessage
 
-from bot.cli_types import DB_INT_MAX
 from bot.config import Settings, StaffMember
 from bot.errors import UsageError
 from bot.telegram.staff import StaffCommand
@@ -19,6 +18,7 @@ from reports.appendix2 import CHANNELS, process_groups, resolve_channel, resolve
 from reports.options import UNIT, option_text, resolve_option
 from reports.period import quarter_key
 from storage import reports_repo
+from storage.schema import DB_INT_MAX
 from storage.store import Storage
 from survey_flow.model import Questionnaire
 

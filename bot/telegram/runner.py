@@ -12,6 +12,7 @@ from aiogram.exceptions import ClientDecodeError, TelegramServerError, TelegramU
 
 from bot.alerts import AlertWatcher
 from bot.app import build_conversation
+from bot.cli.run import ChannelRunner, Services
 from bot.config import Settings
 from bot.conversation import Commands, Layout
 from bot.dead_letters import DeadLetters
@@ -20,7 +21,6 @@ from bot.http import start_server
 from bot.mailing.admin import MAILING_COMMANDS, mailing_dialog_router
 from bot.mailing.service import telegram_transport
 from bot.metrics import UpdateOutcome
-from bot.run import ChannelRunner, Services
 from bot.telegram.clients_command import CLIENTS
 from bot.telegram.delivery import Delivery
 from bot.telegram.handlers import survey_press_router, survey_router

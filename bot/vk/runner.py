@@ -1,13 +1,13 @@
-"""`otklik run` entry of the VK channel (bot/run.py lists it in `channel_runners()`)."""
+"""`otklik run` entry of the VK channel (bot/cli/run.py lists it in `channel_runners()`)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from bot.app import build_conversation
+from bot.cli.run import Services
 from bot.config import Settings
 from bot.mailing.transport import VkTransport
-from bot.run import Services
 from bot.vk.api import VkClient
 from bot.vk.channel import CHANNEL, VK_COMMANDS, VkChannel
 from bot.vk.render import VK_LAYOUT

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.app import questionnaire_from
+from bot.cli.run import Services
 from bot.config import MailingConfig
 from bot.mailing.admin import (
     CANCELLED_DIALOG,
@@ -14,7 +15,6 @@ from bot.mailing.admin import (
     STEP_TEXT,
     STEP_TIME,
 )
-from bot.run import Services
 from bot.telegram.runner import run_telegram
 from bot.telegram.staff import NOT_AVAILABLE, WRONG_ROLE
 from bot.vk import runner as vk_runner

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from tests.conftest import Database
 from tests.mailing.conftest import FIRST_CHAT, seed
 

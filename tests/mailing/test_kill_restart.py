@@ -29,7 +29,7 @@ def write_config(path: Path, database: Database, fake: FakeTelegram) -> None:
 
 async def start(config: Path, log: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "--config", str(config), "-v", "run",
+        sys.executable, "-m", "bot.cli.main", "--config", str(config), "-v", "run",
         cwd=REPO, stdout=log.open("ab"), stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip

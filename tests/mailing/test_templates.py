@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.mailing import texts
 from bot.mailing.admin import STEP_AUDIENCE, STEP_TEXT
 from storage import mailing as store

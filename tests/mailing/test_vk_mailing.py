@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import questionnaire_from
-from bot.cli import main
+from bot.cli.main import main
+from bot.cli.run import Services
 from bot.config import MailingConfig, Settings
 from bot.mailing.transport import VkTransport
-from bot.run import Services
 from bot.telegram.runner import run_telegram
 from bot.vk import runner as vk_runner
 from bot.vk.api import VkClient

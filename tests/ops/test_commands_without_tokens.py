@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from storage import repository
 from storage.store import Storage
 from tests.reports.test_paper import GOOD, HEADER

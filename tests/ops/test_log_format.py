@@ -12,7 +12,7 @@ from tests.telegram.test_token_redaction import TOKEN, VK_TOKEN, WEBHOOK_SECRET,
 FAILING = f"""
 import logging
 import sys
-import bot.cli as cli
+import bot.cli.main as cli
 
 async def boom(args, settings):
     logging.getLogger("otklik.probe").warning("calling /bot{TOKEN}/getMe with %s", "{WEBHOOK_SECRET}")
@@ -58,7 +58,7 @@ async def test_text_stays_the_default(tmp_path: Path) -> None:
 
 async def test_unknown_format_is_named(tmp_path: Path) -> None:
     cfg = with_format(tmp_path / "config.toml", "xml")
-    code, output = await run(sys.executable, "-m", "bot.cli", "--config", str(cfg), "questionnaire")
+    code, output = await run(sys.executable, "-m", "bot.cli.main", "--config", str(cfg), "questionnaire")
     assert code == 2
     assert output.strip() == (
         f"Ошибка в конфигурации ({cfg}): service.log_format: 'xml': "

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import delete, select, text, update
 
 from bot import texts
-from bot.cli import main
+from bot.cli.main import main
 from bot.conversation import Conversation, Layout
 from bot.single_process import ProcessLock
 from storage import mailing as store
@@ -428,7 +428,7 @@ def test_pg_restore_waits_no_longer_than_the_lock_timeout_for_a_running_service(
     pg_copy: tuple[Database, Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database, config, copy = pg_copy
-    monkeypatch.setattr("bot.restore_commands.PG_LOCK_TIMEOUT", "1s")
+    monkeypatch.setattr("bot.cli.restore.PG_LOCK_TIMEOUT", "1s")
 
     async def hold_and_restore() -> str:
         storage = await database.open()
@@ -450,7 +450,7 @@ def test_documented_weekly_restore_check_needs_no_token(tmp_path: Path) -> None:
     command = line.removeprefix("45 3 * * 0 otklik ")
     for path in ("/var/backups/otklik", "/var/lib/otklik", "/etc/otklik"):
         command = command.replace(path, f"{tmp_path}{path}")
-    command = command.replace("/opt/otklik/venv/bin/otklik", f"{sys.executable} -m bot.cli")
+    command = command.replace("/opt/otklik/venv/bin/otklik", f"{sys.executable} -m bot.cli.main")
     for folder in ("var/backups/otklik", "var/lib/otklik", "etc/otklik"):
         (tmp_path / folder).mkdir(parents=True)
     live = tmp_path / "var/lib/otklik/otklik.db"
@@ -459,7 +459,7 @@ def test_documented_weekly_restore_check_needs_no_token(tmp_path: Path) -> None:
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTKLIK_")}
     done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--config", str(tmp_path / "etc/otklik/config.toml"), "migrate"],
+        [sys.executable, "-m", "bot.cli.main", "--config", str(tmp_path / "etc/otklik/config.toml"), "migrate"],
         cwd=REPO, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -562,12 +562,12 @@ async def test_sqlite_restore_refused_while_otklik_run_serves_the_database(
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTKLIK_")}
     service = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "--config", str(config), "run", cwd=REPO, env=env
+        sys.executable, "-m", "bot.cli.main", "--config", str(config), "run", cwd=REPO, env=env
     )
     try:
         await fake.wait_for(lambda: any(m == "getUpdates" for m, _ in fake.calls), timeout=30)
         restore = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "--config", str(config), "restore", str(copy), "--yes",
+            sys.executable, "-m", "bot.cli.main", "--config", str(config), "restore", str(copy), "--yes",
             cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, err = await asyncio.wait_for(restore.communicate(), 60)

@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import text
 
 from bot.app import questionnaire_from
+from bot.cli.run import Services
 from bot.config import ConfigError, load_settings
 from bot.health import Health, health_app
 from bot.http import start_server
 from bot.metrics import Metrics
-from bot.run import Services
 from bot.telegram.runner import run_telegram
 from storage.store import Storage
 from tests.conftest import Database

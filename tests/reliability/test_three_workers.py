@@ -43,7 +43,7 @@ async def test_three_workers_leader_killed_mid_campaign(
             config = config_for(tmp_path / f"w{n}.toml", pg_database, fake_tg, free_port())
             log = tmp_path / f"w{n}.log"
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.cli", "--config", str(config), "-v", "run",
+                sys.executable, "-m", "bot.cli.main", "--config", str(config), "-v", "run",
                 cwd=REPO, stdout=log.open("ab"), stderr=asyncio.subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )  # fmt: skip

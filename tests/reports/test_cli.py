@@ -10,7 +10,7 @@ import pytest
 from openpyxl import load_workbook
 
 from bot.app import questionnaire_from
-from bot.cli import main
+from bot.cli.main import main
 from bot.config import Settings
 from reports.appendix2 import OVER_NOTE
 from tests.conftest import Database
@@ -105,7 +105,7 @@ def test_the_cli_starts_without_the_heavy_report_libraries() -> None:
     from tests.conftest import REPO
 
     code = (
-        "import sys, bot.cli; bot.cli.build_parser(); "
+        "import sys, bot.cli.main; bot.cli.main.build_parser(); "
         "print(sorted(m for m in ('matplotlib', 'openpyxl', 'qrcode', 'PIL') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.config import ConfigError, load_settings
 from storage import repository as repo
 from storage.store import Storage

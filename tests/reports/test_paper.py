@@ -62,7 +62,7 @@ def test_typing_a_paper_questionnaire_in_a_real_process(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'paper.db'}"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--database", url, "paper"],
+        [sys.executable, "-m", "bot.cli.main", "--database", url, "paper"],
         input="\n".join(TYPED) + "\n",
         capture_output=True,
         text=True,
@@ -189,7 +189,7 @@ async def test_an_export_imports_back_as_paper(
 def test_cli_import_exit_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.cli import main
+    from bot.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "p.csv"
@@ -206,7 +206,7 @@ def test_cli_import_exit_code(
 def test_missing_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.cli import main
+    from bot.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     assert main(["--database", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", "import-paper", "nope.csv"]) == 2
@@ -241,7 +241,7 @@ def test_a_stack_of_forms_of_one_unit_and_point(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'stack.db'}"
     typed = ["01.09.2025", "2", "1", "4", "2", "1", "1", "5", "5", "5", "5", "5", "да", "нет"]
     done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--database", url, "paper", "--unit", "2", "--point", "1"],
+        [sys.executable, "-m", "bot.cli.main", "--database", url, "paper", "--unit", "2", "--point", "1"],
         input="\n".join(typed) + "\n",
         capture_output=True,
         text=True,

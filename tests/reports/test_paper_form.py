@@ -16,7 +16,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from bot.cli import main
+from bot.cli.main import main
 from storage import repository as repo
 from storage.store import Storage
 from survey_flow.model import Questionnaire

@@ -229,7 +229,14 @@ async def test_importing_the_same_forms_again_is_refused_naming_the_lines(
 
 def run_cli(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--database", f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", *args],
+        [
+            sys.executable,
+            "-m",
+            "bot.cli.main",
+            "--database",
+            f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
+            *args,
+        ],
         input=stdin,
         capture_output=True,
         text=True,

@@ -11,7 +11,7 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import select
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.conversation import Conversation
 from reports.qr import create_key
 from storage import repository as repo

@@ -15,7 +15,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select, update
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.config import ProcessGroup, Settings
 from bot.telegram.reports_dialog import Pick, build_file
 from reports.analysis import write_report

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from bot.app import questionnaire_from
+from bot.cli.run import Services
 from bot.config import Settings
-from bot.run import Services
 from bot.telegram.runner import run_telegram
 from storage.store import Storage
 from tests.conftest import Database

@@ -13,8 +13,8 @@ from aiogram import Bot, Router
 from aiogram.filters import Filter
 
 from bot.app import questionnaire_from
+from bot.cli.run import Services
 from bot.config import Settings
-from bot.run import Services
 from bot.telegram.runner import build_dispatcher
 from storage.store import Storage
 

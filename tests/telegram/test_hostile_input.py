@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import texts
-from bot.cli import main
+from bot.cli.main import main
 from bot.telegram import texts as tg_texts
 from bot.telegram.reports_dialog import BAD_BUTTON, Pick
 from storage.channels import list_dead_letters

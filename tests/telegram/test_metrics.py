@@ -68,7 +68,7 @@ async def otklik_run(fake: FakeTelegram, tmp_path: Path, extra: str = "") -> Asy
         encoding="utf-8",
     )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "--config", str(config), "run",
+        sys.executable, "-m", "bot.cli.main", "--config", str(config), "run",
         cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip

@@ -70,7 +70,7 @@ async def proxy_error_page() -> AsyncIterator[str]:
 
 async def test_proxy_error_page_echoing_the_token(proxy_error_page: str, tmp_path: Path) -> None:
     cfg = config(tmp_path, proxy_error_page)
-    code, output = await run(sys.executable, "-m", "bot.cli", "--config", str(cfg), "-v", "run")
+    code, output = await run(sys.executable, "-m", "bot.cli.main", "--config", str(cfg), "-v", "run")
     assert_no_secret(output)
     assert "Traceback" not in output
     assert code == 2
@@ -81,7 +81,7 @@ async def test_proxy_error_page_echoing_the_token(proxy_error_page: str, tmp_pat
 
 async def test_connection_refused(tmp_path: Path) -> None:
     cfg = config(tmp_path, f"http://127.0.0.1:{free_port()}")  # nobody listens there
-    code, output = await run(sys.executable, "-m", "bot.cli", "--config", str(cfg), "-v", "run")
+    code, output = await run(sys.executable, "-m", "bot.cli.main", "--config", str(cfg), "-v", "run")
     assert_no_secret(output)
     assert "Traceback" not in output
     assert code == 2
@@ -90,7 +90,7 @@ async def test_connection_refused(tmp_path: Path) -> None:
 
 UNFORESEEN = f"""
 import sys
-import bot.cli as cli
+import bot.cli.main as cli
 
 async def boom(args, settings):
     raise RuntimeError(

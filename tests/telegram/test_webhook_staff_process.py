@@ -116,7 +116,7 @@ async def test_otklik_run_killed_and_restarted_loses_nothing(
 
     async def start() -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "--config", str(config), "-v", "run",
+            sys.executable, "-m", "bot.cli.main", "--config", str(config), "-v", "run",
             cwd=REPO, stdout=log.open("ab"), stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot import texts
-from bot.cli import main
+from bot.cli.main import main
 from bot.conversation import Conversation, Layout
 from bot.messages import Incoming
 from storage.channels import list_dead_letters

@@ -52,7 +52,7 @@ def metrics_text(address: str) -> str:
 
 def start(config: Path, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "--config", str(config), "run"],
+        [sys.executable, "-m", "bot.cli.main", "--config", str(config), "run"],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -114,7 +114,7 @@ async def test_run_serves_vk_and_a_killed_service_loses_nothing(
 def test_run_with_a_rejected_token_explains_and_exits_2(tmp_path: Path, fake: FakeVk) -> None:
     config = write_config(tmp_path / "config.toml", tmp_path / "bad.db", fake, token="wrong")
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--config", str(config), "run"],
+        [sys.executable, "-m", "bot.cli.main", "--config", str(config), "run"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(REPO)},
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr

@@ -11,14 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.cli import default_user
-from bot.cli_types import bounded_int, bounded_text
+from bot.cli.arguments import bounded_int, bounded_text
+from bot.cli.common import default_user
+from bot.cli.output_files import atomic_output
+from bot.cli.progress import TerminalProgress
 from bot.config import Settings
 from bot.errors import UsageError
 from bot.mailing import texts
 from bot.mailing.control import ControlError, change_status
-from bot.output_files import atomic_output
-from bot.progress import TerminalProgress
 from storage import mailing as store
 from storage import repository as repo
 from storage.store import Storage

@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.app import questionnaire_from
-from bot.cli import default_user
-from bot.cli_types import DB_INT_MAX, bounded_int, bounded_text, date_arg, quarter_arg
+from bot.cli.arguments import bounded_int, bounded_text, date_arg, quarter_arg
+from bot.cli.common import default_user
+from bot.cli.output_files import reason, writable_folder, write_errors_reported
+from bot.cli.progress import TerminalProgress
 from bot.config import Settings
 from bot.conversation import utcnow
 from bot.errors import UsageError
-from bot.output_files import reason, writable_folder, write_errors_reported
-from bot.progress import TerminalProgress
 from reports.options import MEASURE, POINT, UNIT, option_text, resolve_option
 from reports.period import RANGE_TEXT, date_range, quarter_key, quarter_period, quarter_title
 from storage import reports_repo
+from storage.schema import DB_INT_MAX
 from storage.store import Storage
 from survey_flow.engine import prefill_answers
 from survey_flow.model import Questionnaire

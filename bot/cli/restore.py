@@ -33,9 +33,9 @@ from typing import Any
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, make_url
 
+from bot.cli.output_files import reason
 from bot.config import Settings
 from bot.errors import UsageError
-from bot.output_files import reason
 from bot.single_process import holder_pid
 from storage.db import DatabaseUnavailable, alembic_config, create_engine, create_private, migrate
 from storage.repository import COMPLETED

@@ -18,8 +18,8 @@ from datetime import date
 from typing import NoReturn
 
 from reports.period import to_date, to_quarter
+from storage.schema import DB_INT_MAX
 
-DB_INT_MAX = 2**31 - 1  # PostgreSQL INTEGER; SQLite stores up to 2**63 - 1
 SHOWN = 40  # characters of a bad value echoed back
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -14,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from bot import logs, redact
-from bot.cli_types import CliParser
+from bot.cli import admin, dead_letters, mailing, reports, restore, run, survey
+from bot.cli.arguments import CliParser
 from bot.config import ConfigError, Settings, database_url, load_settings
 from bot.errors import UsageError
 from storage.db import DatabaseUnavailable
@@ -49,10 +48,7 @@ def installed_version() -> str:
 
 def command_modules() -> list[Any]:
     """Each module adds its sub-commands with `register(subparsers)` (handler in `set_defaults`)."""
-    from bot import admin_commands, commands, dead_letter_commands, report_commands, restore_commands, run
-    from bot.mailing import cli as mailing
-
-    return [commands, run, admin_commands, restore_commands, report_commands, mailing, dead_letter_commands]
+    return [survey, run, admin, restore, reports, mailing, dead_letters]
 
 
 def load(args: argparse.Namespace) -> Settings:
@@ -113,17 +109,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     code: int = await args.handler(args, settings)
     return code
-
-
-def default_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "console"
-
-
-def dump_json(data: object) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2)
 
 
 if __name__ == "__main__":

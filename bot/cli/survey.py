@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from bot.app import build_conversation, questionnaire_from
-from bot.cli import default_user, dump_json
-from bot.cli_types import bounded_text
+from bot.cli.arguments import bounded_text
+from bot.cli.common import default_user, dump_json
 from bot.config import Settings
 from bot.console import CONSOLE_COMMANDS, run_console
 from bot.conversation import Layout

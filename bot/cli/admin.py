@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from bot.cli import default_user
-from bot.cli_types import bounded_text
+from bot.cli.arguments import bounded_text
+from bot.cli.common import default_user
+from bot.cli.output_files import atomic_output, reason
 from bot.config import Settings
 from bot.errors import UsageError
-from bot.output_files import atomic_output, reason
 from storage.db import create_private
 from storage.privacy import forget
 from storage.store import Storage

@@ -1,0 +1,1 @@
+"""The `otklik` command line: argparse on top of everything, imported by nothing."""
