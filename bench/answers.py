@@ -28,8 +28,7 @@ from aiogram.types import CallbackQuery, Update
 from aiogram.types import Message as TgMessage
 
 from bench.nonet import NoNetworkSession
-from bot.app import questionnaire_from
-from bot.cli.run import Services
+from bot.app import Services, questionnaire_from
 from bot.config import Settings
 from bot.telegram.runner import build_dispatcher
 from storage.store import Storage

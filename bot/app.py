@@ -1,12 +1,63 @@
-"""Wiring shared by every entry point: settings -> questionnaire, storage, conversation."""
+"""The composition root: settings -> questionnaire, storage, conversation, and what every channel
+gets (`Services`) and gives (`ChannelRunner`). The only place that knows the concrete parts."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 from bot.config import Settings
 from bot.conversation import Commands, ConsentTerms, Conversation, Layout, SurveyEvents
+from bot.health import Health
+from bot.metrics import Metrics
 from storage.store import Storage
 from survey_flow.loader import load_questionnaire
 from survey_flow.model import Questionnaire
+
+if TYPE_CHECKING:
+    from bot.mailing.hub import MailingHub
+
+
+def _mailing_hub() -> MailingHub:
+    # Imported here: the mailing service imports aiogram (~2.3 s, ~100 MB), and every `otklik`
+    # command imports this module to build its argument parser (docs/performance.md).
+    from bot.mailing.hub import MailingHub
+
+    return MailingHub()
+
+
+@dataclass(frozen=True)
+class Services:
+    """What every channel gets: passed in, never global."""
+
+    settings: Settings
+    storage: Storage
+    questionnaire: Questionnaire
+    health: Health = field(default_factory=Health)
+    mailing: MailingHub = field(default_factory=_mailing_hub)  # channels register their transports
+    metrics: Metrics = field(default_factory=Metrics)  # served at /metrics
+
+
+@dataclass(frozen=True)
+class ChannelRunner:
+    """One channel as `otklik run` sees it; each channel module exports one."""
+
+    name: str
+    enabled: Callable[[Settings], bool]
+    run: Callable[[Services, asyncio.Event], Awaitable[None]]
+
+
+async def open_storage(settings: Settings, *, create: bool = True) -> Storage:
+    """The configured database, migrated. `create=False` for commands that only work with existing
+    data: a mistyped SQLite path is then an error naming it, never a new empty database."""
+    return await Storage.open(
+        settings.database.url,
+        schema=settings.database.pg_schema,
+        pool_size=settings.database.pool_size,
+        create=create,
+    )
 
 
 def questionnaire_from(settings: Settings) -> Questionnaire:

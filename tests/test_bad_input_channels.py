@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.app import questionnaire_from
-from bot.cli.run import Services
+from bot.app import Services, questionnaire_from
 from bot.conversation import Conversation
 from bot.telegram.processing import UpdateProcessor
 from bot.telegram.reports_dialog import Pick, well_formed

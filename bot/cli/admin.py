@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from bot.app import open_storage
 from bot.cli.arguments import bounded_text
 from bot.cli.common import default_user
 from bot.cli.output_files import atomic_output, reason
@@ -22,7 +23,6 @@ from bot.config import Settings
 from bot.errors import UsageError
 from storage.db import create_private
 from storage.privacy import forget
-from storage.store import Storage
 
 CHANNELS = ("telegram", "vk", "console")
 
@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
 
 
 async def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
-    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema, create=False)
+    storage = await open_storage(settings, create=False)
     try:
         async with storage.transaction() as conn:
             found = await forget(conn, args.channel, args.external_id, datetime.now(UTC), default_user())

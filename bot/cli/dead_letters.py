@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.app import open_storage
 from bot.config import Settings
 from bot.errors import UsageError
 from storage.channels import get_dead_letter, list_dead_letters
-from storage.store import Storage
 
 CHANNELS = ("telegram", "vk")
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
@@ -43,7 +43,7 @@ def _count(value: str) -> int:
 
 async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     zone = ZoneInfo(settings.reports.timezone)
-    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema, create=False)
+    storage = await open_storage(settings, create=False)
     try:
         async with storage.transaction() as conn:
             letters = await list_dead_letters(conn, channel=args.channel, limit=args.limit)
@@ -61,7 +61,7 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema, create=False)
+    storage = await open_storage(settings, create=False)
     try:
         async with storage.transaction() as conn:
             letter = await get_dead_letter(conn, args.id)

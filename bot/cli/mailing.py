@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.app import open_storage
 from bot.cli.arguments import bounded_int, bounded_text
 from bot.cli.common import default_user
 from bot.cli.output_files import atomic_output
@@ -94,10 +95,6 @@ def register(sub: Any) -> None:
     record.set_defaults(handler=cmd_consents_record)
 
 
-async def _open(settings: Settings) -> Storage:
-    return await Storage.open(settings.database.url, schema=settings.database.pg_schema, create=False)
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -127,7 +124,7 @@ async def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
         completed_before_days=args.completed_before_days,
         never_completed=args.never_completed,
     )
-    storage = await _open(settings)
+    storage = await open_storage(settings, create=False)
     try:
         async with storage.transaction() as conn:
             size = await store.audience_size(conn, audience, now, cfg.frequency_cap_days)
@@ -156,7 +153,7 @@ async def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    storage = await _open(settings)
+    storage = await open_storage(settings, create=False)
     try:
         async with storage.transaction() as conn:
             campaigns = await store.list_campaigns(conn, limit=1000)
@@ -201,7 +198,7 @@ async def _follow(
 
 
 async def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    storage = await _open(settings)
+    storage = await open_storage(settings, create=False)
     try:
         campaign, progress = await _campaign(storage, args.id)
         if args.follow:
@@ -217,7 +214,7 @@ async def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_control(args: argparse.Namespace, settings: Settings) -> int:
-    storage = await _open(settings)
+    storage = await open_storage(settings, create=False)
     try:
         message = await change_status(storage, args.id, args.mailing_action, _now())
     except ControlError as exc:
@@ -229,7 +226,7 @@ async def cmd_control(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_consents_export(args: argparse.Namespace, settings: Settings) -> int:
-    storage = await _open(settings)
+    storage = await open_storage(settings, create=False)
     try:
         async with storage.transaction() as conn:
             rows = await store.consent_register(conn)
@@ -257,7 +254,7 @@ async def cmd_consents_record(args: argparse.Namespace, settings: Settings) -> i
     by = args.by.strip()
     if not by:
         raise UsageError("--by: укажите, кто вносит запись.")
-    storage = await _open(settings)
+    storage = await open_storage(settings, create=False)
     try:
         async with storage.transaction() as conn:
             if args.respondent:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.app import questionnaire_from
+from bot.app import open_storage, questionnaire_from
 from bot.cli.arguments import bounded_int, bounded_text, date_arg, quarter_arg
 from bot.cli.common import default_user
 from bot.cli.output_files import reason, writable_folder, write_errors_reported
@@ -167,7 +167,7 @@ def zone(settings: Settings) -> ZoneInfo:
 async def opened(settings: Settings, *, create: bool = False) -> AsyncIterator[Storage]:
     """The database; `create` only for commands that store answers (paper forms), as `run` and
     `console` do. Any other command on a mistyped path is an error, not a new empty database."""
-    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema, create=create)
+    storage = await open_storage(settings, create=create)
     try:
         yield storage
     finally:

@@ -33,13 +33,13 @@ from typing import Any
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, make_url
 
+from bot.app import open_storage
 from bot.cli.output_files import reason
 from bot.config import Settings
 from bot.errors import UsageError
 from bot.single_process import holder_pid
 from storage.db import DatabaseUnavailable, alembic_config, create_engine, create_private, migrate
 from storage.repository import COMPLETED
-from storage.store import Storage
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_ARCHIVE_MAGIC = b"PGDMP"
@@ -320,7 +320,7 @@ async def _restore_postgresql(backup: Path, settings: Settings, *, yes: bool) ->
         return declined()
     await asyncio.to_thread(_pg_replay, backup, url, schema)
     # The copy may be of an older schema: bring it to this version's head now, not at the next start.
-    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema)
+    storage = await open_storage(settings)
     await storage.close()
     _, head = known_revisions()
     print(

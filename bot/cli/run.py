@@ -7,60 +7,28 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot import logs, redact
-from bot.app import questionnaire_from
+from bot.app import ChannelRunner, Services, open_storage, questionnaire_from
 from bot.config import Settings
 from bot.errors import UsageError
-from bot.health import Health, health_app
+from bot.health import health_app
 from bot.http import start_server
-from bot.metrics import Metrics
 from bot.single_process import sqlite_lock
-from storage.store import Storage
 from survey_flow.model import Questionnaire
-
-if TYPE_CHECKING:
-    from bot.mailing.hub import MailingHub
 
 log = logging.getLogger(__name__)
 
 
-def _mailing_hub() -> MailingHub:
-    # Imported here: the mailing service imports aiogram (~2.3 s, ~100 MB), and every `otklik`
-    # command imports this module to build its argument parser (docs/performance.md).
-    from bot.mailing.hub import MailingHub
-
-    return MailingHub()
-
-
-@dataclass(frozen=True)
-class Services:
-    """What every channel gets: passed in, never global."""
-
-    settings: Settings
-    storage: Storage
-    questionnaire: Questionnaire
-    health: Health = field(default_factory=Health)
-    mailing: MailingHub = field(default_factory=_mailing_hub)  # channels register their transports
-    metrics: Metrics = field(default_factory=Metrics)  # served at /metrics
-
-
-@dataclass(frozen=True)
-class ChannelRunner:
-    name: str
-    enabled: Callable[[Settings], bool]
-    run: Callable[[Services, asyncio.Event], Awaitable[None]]
-
-
 def channel_runners() -> list[ChannelRunner]:
     """The channels `otklik run` knows; each module adds its own entry."""
+    # Imported here: every `otklik` command imports this module to build its argument parser, and
+    # the channels import their messenger libraries.
     from bot.telegram.runner import TELEGRAM
-    from bot.vk import runner as vk_runner
+    from bot.vk.runner import VK
 
-    return [TELEGRAM, ChannelRunner(vk_runner.NAME, vk_runner.enabled, vk_runner.run)]
+    return [TELEGRAM, VK]
 
 
 def register(sub: Any) -> None:
@@ -92,9 +60,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(settings: Settings, runners: list[ChannelRunner], questionnaire: Questionnaire) -> int:
-    storage = await Storage.open(
-        settings.database.url, schema=settings.database.pg_schema, pool_size=settings.database.pool_size
-    )
+    storage = await open_storage(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

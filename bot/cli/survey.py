@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.app import build_conversation, questionnaire_from
+from bot.app import build_conversation, open_storage, questionnaire_from
 from bot.cli.arguments import bounded_text
 from bot.cli.common import default_user, dump_json
 from bot.config import Settings
 from bot.console import CONSOLE_COMMANDS, run_console
 from bot.conversation import Layout
 from storage.db import current_revision
-from storage.store import Storage
 from survey_flow.export import questionnaire_summary
 
 
@@ -33,7 +32,7 @@ def register(sub: Any) -> None:
 
 async def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     questionnaire = questionnaire_from(settings)
-    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema)
+    storage = await open_storage(settings)
     try:
         conversation = build_conversation(
             settings, storage, questionnaire, layout=Layout(page_size=1000), commands=CONSOLE_COMMANDS
@@ -59,7 +58,7 @@ async def cmd_questionnaire(args: argparse.Namespace, settings: Settings) -> int
 
 
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    storage = await Storage.open(settings.database.url, schema=settings.database.pg_schema)
+    storage = await open_storage(settings)
     try:
         revision = await current_revision(storage.engine)
         print(f"База данных {storage.display_url}: схема {revision}")

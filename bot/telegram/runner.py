@@ -11,8 +11,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import ClientDecodeError, TelegramServerError, TelegramUnauthorizedError
 
 from bot.alerts import AlertWatcher
-from bot.app import build_conversation
-from bot.cli.run import ChannelRunner, Services
+from bot.app import ChannelRunner, Services, build_conversation
 from bot.config import Settings
 from bot.conversation import Commands, Layout
 from bot.dead_letters import DeadLetters

@@ -1,11 +1,10 @@
-"""`otklik run` entry of the VK channel (bot/cli/run.py lists it in `channel_runners()`)."""
+"""`otklik run` entry of the VK channel: `VK`, listed by `channel_runners()` in bot/cli/run.py."""
 
 from __future__ import annotations
 
 import asyncio
 
-from bot.app import build_conversation
-from bot.cli.run import Services
+from bot.app import ChannelRunner, Services, build_conversation
 from bot.config import Settings
 from bot.mailing.transport import VkTransport
 from bot.vk.api import VkClient
@@ -61,3 +60,6 @@ def _handled(services: Services) -> None:
     """A long-poll answer was handled: a successful poll, and the channel's latest activity."""
     services.health.handled(CHANNEL)
     services.health.polled(CHANNEL)
+
+
+VK = ChannelRunner(NAME, enabled, run)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.app import questionnaire_from
-from bot.cli.run import Services
+from bot.app import Services, questionnaire_from
 from bot.config import MailingConfig
 from bot.mailing.admin import (
     CANCELLED_DIALOG,

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.app import questionnaire_from
+from bot.app import Services, questionnaire_from
 from bot.cli.main import main
-from bot.cli.run import Services
 from bot.config import MailingConfig, Settings
 from bot.mailing.transport import VkTransport
 from bot.telegram.runner import run_telegram

@@ -16,8 +16,7 @@ import aiohttp
 import pytest
 from sqlalchemy import text
 
-from bot.app import questionnaire_from
-from bot.cli.run import Services
+from bot.app import Services, questionnaire_from
 from bot.config import ConfigError, load_settings
 from bot.health import Health, health_app
 from bot.http import start_server

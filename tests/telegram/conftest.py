@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import questionnaire_from
-from bot.cli.run import Services
+from bot.app import Services, questionnaire_from
 from bot.config import Settings
 from bot.telegram.runner import run_telegram
 from storage.store import Storage

@@ -12,8 +12,7 @@ from pathlib import Path
 from aiogram import Bot, Router
 from aiogram.filters import Filter
 
-from bot.app import questionnaire_from
-from bot.cli.run import Services
+from bot.app import Services, questionnaire_from
 from bot.config import Settings
 from bot.telegram.runner import build_dispatcher
 from storage.store import Storage
