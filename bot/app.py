@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
-from bot.conversation import Commands, ConsentTerms, Conversation, Layout, SurveyEvents
-from bot.health import Health
-from bot.metrics import Metrics
+from bot.core.conversation import Commands, ConsentTerms, Conversation, Layout, SurveyEvents
+from bot.runtime.health import Health
+from bot.runtime.metrics import Metrics
 from storage.store import Storage
 from survey_flow.loader import load_questionnaire
 from survey_flow.model import Questionnaire

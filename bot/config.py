@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import json
 import os
@@ -31,7 +32,6 @@ from pydantic_settings import (
 )
 
 from bot import defaults
-from bot.logs import LogFormat
 from survey_flow.loader import ChoiceList
 from survey_flow.text import normalize
 
@@ -76,6 +76,13 @@ def _ip_network(value: object) -> object:
         raise ValueError(
             f"{value!r}: ожидается IP-адрес или сеть, например 127.0.0.1 или 10.0.0.0/8"
         ) from None
+
+
+class LogFormat(enum.StrEnum):
+    """`[service] log_format`; bot/runtime/logs.py gives each its formatter."""
+
+    TEXT = "text"
+    JSON = "json"
 
 
 def _log_format(value: object) -> object:

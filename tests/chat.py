@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from bot.conversation import Conversation
-from bot.messages import Button, Incoming, Message, Result
+from bot.core.conversation import Conversation
+from bot.core.messages import Button, Incoming, Message, Result
 
 _updates = itertools.count(1)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.conversation import ConsentTerms, Conversation, Layout
+from bot.core.conversation import ConsentTerms, Conversation, Layout
 from storage.store import Storage
 from survey_flow.loader import load_questionnaire
 from survey_flow.model import Questionnaire

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
 from bot.config import ConfigError, load_settings
-from bot.conversation import Conversation, Layout
+from bot.core.conversation import Conversation, Layout
+from bot.core.messages import Action, Incoming
 from bot.errors import UsageError
-from bot.messages import Action, Incoming
 from reports.paper import import_paper, parse_form_date
 from storage.schema import answers, paper_forms, survey_sessions
 from storage.store import Storage

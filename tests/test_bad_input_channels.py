@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.app import Services, questionnaire_from
-from bot.conversation import Conversation
+from bot.core.conversation import Conversation
 from bot.telegram.processing import UpdateProcessor
 from bot.telegram.reports_dialog import Pick, well_formed
 from bot.telegram.runner import build_dispatcher, make_bot

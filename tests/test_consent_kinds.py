@@ -12,10 +12,10 @@ import pytest
 from alembic import command
 from sqlalchemy import Boolean, DateTime, bindparam, select, text
 
-from bot import texts
 from bot.cli.main import main
-from bot.conversation import ConsentTerms, Conversation
-from bot.messages import Incoming
+from bot.core import texts
+from bot.core.conversation import ConsentTerms, Conversation
+from bot.core.messages import Incoming
 from storage import mailing as store
 from storage import repository as repo
 from storage.db import alembic_config, create_engine

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import console_texts
+from bot.console import texts as console_texts
 from tests.terminal import Terminal
 from tests.test_console import ANSWERS, otklik, table
 
@@ -120,7 +120,7 @@ def test_console_texts_speak_of_the_terminal(tmp_path: Path) -> None:
 
 def test_chat_texts_are_unchanged() -> None:
     """The console's wording is its own: Telegram and VK still speak of buttons and commands."""
-    from bot import texts
+    from bot.core import texts
 
     assert (
         "кнопкой" in texts.CONSENT_REPEAT and "{start}" in texts.PAUSED and "{stop}" in texts.CONSENT_GRANTED

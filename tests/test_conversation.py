@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from bot import texts
-from bot.conversation import Conversation
-from bot.messages import Incoming
+from bot.core import texts
+from bot.core.conversation import Conversation
+from bot.core.messages import Incoming
 from storage import repository as repo
 from storage.schema import answers, consents, survey_sessions
 from storage.store import Storage

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import texts
-from bot.conversation import Conversation
-from bot.messages import Action, Incoming
+from bot.core import texts
+from bot.core.conversation import Conversation
+from bot.core.messages import Action, Incoming
 from storage.schema import answers, survey_sessions
 from storage.store import Storage
 from survey_flow import engine

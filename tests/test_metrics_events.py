@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot import conversation as conversation_module
-from bot.conversation import Conversation, Layout
-from bot.messages import Incoming
-from bot.metrics import Metrics
+from bot.core import conversation as conversation_module
+from bot.core.conversation import Conversation, Layout
+from bot.core.messages import Incoming
+from bot.runtime.metrics import Metrics
 from storage.store import Storage
 from survey_flow.model import Questionnaire
 from tests.conftest import CONSENT

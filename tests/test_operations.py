@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.health import Health, health_app
-from bot.http import start_server
+from bot.runtime.health import Health, health_app
+from bot.runtime.http import start_server
 from storage.privacy import forget
 from storage.schema import answers, consents, respondents
 from storage.store import Storage

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.config import StaffMember
-from bot.conversation import Conversation
-from bot.messages import Incoming
-from bot.staff_stats import stats_text
+from bot.core.conversation import Conversation
+from bot.core.messages import Incoming
+from bot.core.stats import stats_text
 from storage.store import Storage
 from tests.helpers import IN_PERSON_PROVIDED
 

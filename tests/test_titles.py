@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot import texts
-from bot.conversation import Conversation
+from bot.core import texts
+from bot.core.conversation import Conversation
 from storage import repository as repo
 from storage.store import Storage
 from survey_flow import loader

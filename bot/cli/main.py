@@ -11,11 +11,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bot import logs, redact
 from bot.cli import admin, dead_letters, mailing, reports, restore, run, survey
 from bot.cli.arguments import CliParser
 from bot.config import ConfigError, Settings, database_url, load_settings
 from bot.errors import UsageError
+from bot.runtime import logs, redact
 from storage.db import DatabaseUnavailable
 from survey_flow.loader import QuestionnaireError
 

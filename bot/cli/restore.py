@@ -3,7 +3,7 @@
 SQLite: the copy is checked (integrity, an Otklik database at a schema revision this version
 knows) and migrated to head in a temporary file next to the database, then renamed over it, so
 the database is either the old one or the whole restored one. A running `otklik run` is detected
-by the same flock() it takes on the database file (bot/single_process.py), another open
+by the same flock() it takes on the database file (bot/runtime/single_process.py), another open
 connection by SQLite itself (leaving WAL mode needs the only connection).
 
 PostgreSQL: the custom-format dump is replayed by psql in one transaction after the target schema
@@ -37,7 +37,7 @@ from bot.app import open_storage
 from bot.cli.output_files import reason
 from bot.config import Settings
 from bot.errors import UsageError
-from bot.single_process import holder_pid
+from bot.runtime.single_process import holder_pid
 from storage.db import DatabaseUnavailable, alembic_config, create_engine, create_private, migrate
 from storage.repository import COMPLETED
 

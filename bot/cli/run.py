@@ -9,13 +9,13 @@ import logging
 import signal
 from typing import Any
 
-from bot import logs, redact
 from bot.app import ChannelRunner, Services, open_storage, questionnaire_from
 from bot.config import Settings
 from bot.errors import UsageError
-from bot.health import health_app
-from bot.http import start_server
-from bot.single_process import sqlite_lock
+from bot.runtime import logs, redact
+from bot.runtime.health import health_app
+from bot.runtime.http import start_server
+from bot.runtime.single_process import sqlite_lock
 from survey_flow.model import Questionnaire
 
 log = logging.getLogger(__name__)

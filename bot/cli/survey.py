@@ -9,8 +9,8 @@ from bot.app import build_conversation, open_storage, questionnaire_from
 from bot.cli.arguments import bounded_text
 from bot.cli.common import default_user, dump_json
 from bot.config import Settings
-from bot.console import CONSOLE_COMMANDS, run_console
-from bot.conversation import Layout
+from bot.console.channel import CONSOLE_COMMANDS, run_console
+from bot.core.conversation import Layout
 from storage.db import current_revision
 from survey_flow.export import questionnaire_summary
 

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from bot.config import Settings
 from bot.mailing.service import LogNotifier, MailingDeps, Notifier, admin_chats, queue_depth, run_mailing
 from bot.mailing.transport import Transport
-from bot.metrics import Metrics
+from bot.runtime.metrics import Metrics
 from bot.telegram.retry import RetryPolicy
 from storage.store import Storage
 

@@ -24,11 +24,11 @@ from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import MailingConfig, Settings
-from bot.leader import LeaderLock, run_as_leader
 from bot.mailing import texts
 from bot.mailing.limiter import RateLimiter
 from bot.mailing.transport import Delivered, TelegramTransport, Transport
-from bot.metrics import Metrics
+from bot.runtime.leader import LeaderLock, run_as_leader
+from bot.runtime.metrics import Metrics
 from bot.telegram.retry import RetryPolicy, call_with_retry
 from storage import mailing as store
 from storage import repository as repo

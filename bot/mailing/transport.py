@@ -32,7 +32,7 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.mailing.limiter import RateLimiter
-from bot.metrics import Metrics
+from bot.runtime.metrics import Metrics
 from bot.vk import render as vk_render
 from bot.vk.api import UNREACHABLE_CODES, VkClient, VkError
 from storage import mailing as store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
 
-from bot.messages import Button
+from bot.core.messages import Button
 
 
 class Press(CallbackData, prefix="p", sep="|"):

@@ -10,7 +10,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import InlineKeyboardMarkup
 
-from bot.messages import Message, Result
+from bot.core.messages import Message, Result
 from bot.telegram.render import keyboard, split_text
 from bot.telegram.retry import RetryPolicy, call_with_retry
 from storage import repository as repo

@@ -11,8 +11,8 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Update
 from aiogram.types import Message as TgMessage
 
-from bot.conversation import Conversation
-from bot.messages import Incoming
+from bot.core.conversation import Conversation
+from bot.core.messages import Incoming
 from bot.telegram import texts
 from bot.telegram.callbacks import Press
 from bot.telegram.delivery import Delivery

@@ -23,7 +23,7 @@ from aiogram import Bot
 from aiogram.exceptions import ClientDecodeError, TelegramConflictError, TelegramUnauthorizedError
 from aiogram.types import Update
 
-from bot.dead_letters import DeadLetters, describe, raw_json
+from bot.core.dead_letters import DeadLetters, describe, raw_json
 from bot.telegram.processing import UpdateProcessor
 from bot.telegram.retry import TRANSIENT, RetryPolicy, call_with_retry
 

@@ -16,7 +16,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from bot.metrics import Metrics, UpdateOutcome
+from bot.runtime.metrics import Metrics, UpdateOutcome
 from bot.telegram import texts
 from bot.telegram.retry import RetryPolicy, call_with_retry
 from storage.db import DatabaseUnavailable

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.messages import Message
+from bot.core.messages import Message
 from bot.telegram.callbacks import pack
 
 TEXT_LIMIT = 4096  # Telegram's limit for one message

@@ -22,9 +22,9 @@ from aiogram.types import CallbackQuery, FSInputFile, InlineKeyboardButton, Inli
 from aiogram.types import Message as TgMessage
 
 from bot.config import Settings, StaffMember
+from bot.core.staff import AccessDenied, grant
 from bot.telegram.filters import has_message
 from bot.telegram.staff import NOT_AVAILABLE, StaffCommand, StaffDirectory
-from reports.access import AccessDenied, grant
 from reports.analysis import write_report
 from reports.appendix2 import process_groups, write_appendix2
 from reports.export import export_file
@@ -154,7 +154,7 @@ async def on_pick(query: CallbackQuery, callback_data: Pick, staff: StaffDirecto
         return
     if callback_data.unit:
         requested = None if callback_data.unit == ALL_UNITS else callback_data.unit
-        try:  # the same rule as every other way to get data out (reports/access.py)
+        try:  # the same rule as every other way to get data out (bot/core/staff.py)
             allowed = grant(q, member, requested)
         except AccessDenied as exc:
             await query.answer(str(exc)[:200])

@@ -10,16 +10,16 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import ClientDecodeError, TelegramServerError, TelegramUnauthorizedError
 
-from bot.alerts import AlertWatcher
 from bot.app import ChannelRunner, Services, build_conversation
 from bot.config import Settings
-from bot.conversation import Commands, Layout
-from bot.dead_letters import DeadLetters
+from bot.core.alerts import AlertWatcher
+from bot.core.conversation import Commands, Layout
+from bot.core.dead_letters import DeadLetters
 from bot.errors import UsageError
-from bot.http import start_server
 from bot.mailing.admin import MAILING_COMMANDS, mailing_dialog_router
 from bot.mailing.service import telegram_transport
-from bot.metrics import UpdateOutcome
+from bot.runtime.http import start_server
+from bot.runtime.metrics import UpdateOutcome
 from bot.telegram.clients_command import CLIENTS
 from bot.telegram.delivery import Delivery
 from bot.telegram.handlers import survey_press_router, survey_router

@@ -15,7 +15,7 @@ from aiogram.filters import Command
 from aiogram.types import Message as TgMessage
 
 from bot.config import StaffConfig, StaffMember
-from bot.staff_stats import stats_text
+from bot.core.stats import stats_text
 from bot.telegram.filters import private_chat
 
 NOT_AVAILABLE = "Такой команды нет. Чтобы пройти опрос, отправьте /start."

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot import texts as common
+from bot.core import texts as common
 
 STALE = common.STALE_BUTTON
 APOLOGY = (

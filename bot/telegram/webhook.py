@@ -24,7 +24,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.config import IpNetwork
-from bot.dead_letters import DeadLetters, describe
+from bot.core.dead_letters import DeadLetters, describe
 from bot.telegram.processing import UpdateProcessor
 
 log = logging.getLogger(__name__)

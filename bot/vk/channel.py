@@ -16,12 +16,12 @@ from typing import Any
 import requests
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
-from bot import numbered, texts
-from bot.conversation import Commands, Conversation, utcnow
-from bot.dead_letters import DeadLetters, describe, raw_json
+from bot.core import numbered, texts
+from bot.core.conversation import Commands, Conversation, utcnow
+from bot.core.dead_letters import DeadLetters, describe, raw_json
+from bot.core.messages import Button, Incoming, Message, Result
 from bot.errors import UsageError
-from bot.messages import Button, Incoming, Message, Result
-from bot.metrics import Metrics, UpdateOutcome
+from bot.runtime.metrics import Metrics, UpdateOutcome
 from bot.vk import render
 from bot.vk.api import UNREACHABLE_CODES, VkClient, VkError
 from bot.vk.staff import VkStaff

@@ -6,8 +6,8 @@ import hashlib
 import json
 from typing import Any
 
-from bot.conversation import Layout
-from bot.messages import Action, Button, Message
+from bot.core.conversation import Layout
+from bot.core.messages import Action, Button, Message
 
 MAX_TEXT = 4096  # messages.send refuses longer texts (error 914)
 MAX_LABEL = 40  # button label limit

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.config import StaffConfig, StaffMember
-from bot.staff_stats import stats_text
-from reports.access import find_member
+from bot.core.staff import find_member
+from bot.core.stats import stats_text
 from storage.store import Storage
 
 NOT_AVAILABLE = "Такой команды нет. Чтобы пройти опрос, отправьте «Начать»."

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.leader import LeaderLock
+from bot.runtime.leader import LeaderLock
 from storage import repository as repo
 from storage.schema import reminders
 from storage.store import Storage
@@ -122,8 +122,8 @@ async def test_two_service_processes_one_sender(database: Database, fake_tg: Fak
 
 async def test_leader_gauge_follows_the_lock(database: Database) -> None:
     """`otklik_mailing_leader`: 1 while this process leads, 0 once it stopped; a standby never says 1."""
-    from bot.leader import run_as_leader
-    from bot.metrics import Metrics
+    from bot.runtime.leader import run_as_leader
+    from bot.runtime.metrics import Metrics
 
     first, second = await database.open(), await database.open()
     leading, standby = Metrics(), Metrics()

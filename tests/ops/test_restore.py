@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, text, update
 
-from bot import texts
 from bot.cli.main import main
-from bot.conversation import Conversation, Layout
-from bot.single_process import ProcessLock
+from bot.core import texts
+from bot.core.conversation import Conversation, Layout
+from bot.runtime.single_process import ProcessLock
 from storage import mailing as store
 from storage.db import head_revision
 from storage.schema import campaigns, consents, metadata, respondents
@@ -196,7 +196,7 @@ def test_sqlite_restore_refused_while_the_service_guard_holds_the_file(
     assert "используется запущенной службой otklik run" in message and "systemctl stop otklik" in message
 
     holder = subprocess.Popen(  # the guard held by another process: its PID is named
-        [sys.executable, "-c", "import sys, time\nfrom bot.single_process import ProcessLock\n"
+        [sys.executable, "-c", "import sys, time\nfrom bot.runtime.single_process import ProcessLock\n"
          f"ProcessLock(__import__('pathlib').Path({str(target)!r})).acquire()\nprint('held', flush=True)\n"
          "time.sleep(60)"],
         cwd=REPO, stdout=subprocess.PIPE, text=True,

@@ -18,9 +18,9 @@ from sqlalchemy import text
 
 from bot.app import Services, questionnaire_from
 from bot.config import ConfigError, load_settings
-from bot.health import Health, health_app
-from bot.http import start_server
-from bot.metrics import Metrics
+from bot.runtime.health import Health, health_app
+from bot.runtime.http import start_server
+from bot.runtime.metrics import Metrics
 from bot.telegram.runner import run_telegram
 from storage.store import Storage
 from tests.conftest import Database

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from bot import texts
+from bot.core import texts
 from storage.schema import answers, processed_updates
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from bot.conversation import Conversation
+from bot.core.conversation import Conversation
 from storage import repository as repo
 from storage.schema import respondents, survey_sessions
 from storage.store import Storage

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.config import StaffConfig, StaffMember
-from reports.access import AccessDenied, Grant, find_member, grant
+from bot.core.staff import AccessDenied, Grant, find_member, grant
 from survey_flow.model import Questionnaire
 
 STAFF = StaffConfig(

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from bot.conversation import Conversation
+from bot.core.conversation import Conversation
 from reports.analysis import write_report
 from reports.appendix2 import (
     HEADING,

@@ -12,7 +12,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from bot.cli.main import main
-from bot.conversation import Conversation
+from bot.core.conversation import Conversation
 from reports.qr import create_key
 from storage import repository as repo
 from storage.schema import survey_sessions

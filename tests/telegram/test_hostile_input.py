@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot import texts
 from bot.cli.main import main
+from bot.core import texts
 from bot.telegram import texts as tg_texts
 from bot.telegram.reports_dialog import BAD_BUTTON, Pick
 from storage.channels import list_dead_letters

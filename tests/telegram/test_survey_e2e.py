@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from bot import texts
+from bot.core import texts
 from storage import repository as repo
 from storage.schema import answers, consents, respondents, survey_sessions
 from storage.store import Storage
@@ -298,7 +298,7 @@ async def test_group_chats_are_ignored(service: Service, fake_tg: FakeTelegram) 
 def test_callback_data_packing_matches_aiogram() -> None:
     import pytest
 
-    from bot.messages import Button
+    from bot.core.messages import Button
     from bot.telegram.callbacks import Press, pack
 
     for token, action, value in (("12:3", "ans", "2"), ("7:resume", "cont", ""), ("99:11f", "pg", "4")):

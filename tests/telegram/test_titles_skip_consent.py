@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import texts
+from bot.core import texts
 from storage.schema import answers, consents
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import CHAT, Service

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select
 
-from bot import texts
+from bot.core import texts
 from bot.telegram.staff import NOT_AVAILABLE
 from storage.schema import answers
 from storage.store import Storage

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.config import StaffConfig, StaffMember
-from bot.conversation import Conversation, Layout
+from bot.core.conversation import Conversation, Layout
 from bot.vk.api import VkClient
 from bot.vk.channel import VK_COMMANDS, VkChannel
 from bot.vk.render import VK_PAGE_SIZE

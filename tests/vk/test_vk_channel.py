@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot import texts
-from bot.messages import Message
+from bot.core import texts
+from bot.core.messages import Message
 from bot.vk.staff import NOT_AVAILABLE
 from storage import repository as repo
 from storage.schema import answers, consents, survey_sessions

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from bot import texts
 from bot.cli.main import main
-from bot.conversation import Conversation, Layout
-from bot.messages import Incoming
+from bot.core import texts
+from bot.core.conversation import Conversation, Layout
+from bot.core.messages import Incoming
 from storage.channels import list_dead_letters
 from tests.conftest import CONSENT, Database
 from tests.vk.conftest import Bot, User

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot import texts
+from bot.core import texts
 from storage.schema import answers, consents
 from tests.vk.conftest import Bot, User
 from tests.vk.fake_vk import FakeVk

@@ -9,8 +9,8 @@ import time
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bot.conversation import Conversation, Layout
-from bot.messages import Action, Button, Message
+from bot.core.conversation import Conversation, Layout
+from bot.core.messages import Action, Button, Message
 from bot.vk import render
 from bot.vk.api import RateLimiter, VkError
 from bot.vk.channel import transient

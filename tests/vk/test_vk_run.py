@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot import texts
+from bot.core import texts
 from tests.conftest import REPO
 from tests.vk.conftest import User
 from tests.vk.fake_vk import GROUP_ID, TOKEN, FakeVk

@@ -1,23 +1,19 @@
 """Log output: plain text lines (default) or one JSON object per line for log collectors.
 
 `[service] log_format = "json"` gives each record as {"time", "level", "logger", "message"} plus
-"exception" (the traceback) when there is one. The secrets filter (bot/redact.py) runs before
+"exception" (the traceback) when there is one. The secrets filter (bot/runtime/redact.py) runs before
 any formatter, so JSON lines are redacted like text lines.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 from datetime import UTC, datetime
 
+from bot.config import LogFormat
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-class LogFormat(enum.StrEnum):
-    TEXT = "text"
-    JSON = "json"
 
 
 class JsonFormatter(logging.Formatter):

@@ -8,8 +8,8 @@ texts for Telegram and VK stay as they are.
 
 from __future__ import annotations
 
-from bot import texts
-from bot.conversation import Commands
+from bot.core import texts
+from bot.core.conversation import Commands
 
 AGAIN = "запустите эту же команду снова"
 # Printed when the person leaves mid-survey: Ctrl+C or the end of input (Ctrl+D).

@@ -8,14 +8,15 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
-from bot import console_texts, numbered
-from bot.conversation import Commands, Conversation
-from bot.line_reader import LineReader
-from bot.messages import Button, Incoming, Message
+from bot.console import texts as console_texts
+from bot.console.line_reader import LineReader
+from bot.core import numbered
+from bot.core.conversation import Commands, Conversation
+from bot.core.messages import Button, Incoming, Message
 
 CHANNEL = "console"
 CONSOLE_COMMANDS = Commands(start="«начать»", stop="«стоп»")
-# The console shows buttons as a numbered list (bot/numbered.py), as VK does for clients without
+# The console shows buttons as a numbered list (bot/core/numbered.py), as VK does for clients without
 # inline keyboards.
 render = numbered.render
 # Exit status after Ctrl+C: 128 + SIGINT, as shells report an interrupted program, so a script

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import texts
-from bot.messages import Action, Button, Incoming, Message, Result
+from bot.core import texts
+from bot.core.messages import Action, Button, Incoming, Message, Result
 from storage import repository as repo
 from storage.store import Storage
 from survey_flow import engine
@@ -60,7 +60,7 @@ def utcnow() -> datetime:
 
 
 class SurveyEvents(Protocol):
-    """What the conversation reports for monitoring (bot/metrics.py), called once committed."""
+    """What the conversation reports for monitoring (bot/runtime/metrics.py), called once committed."""
 
     def survey_started(self, channel: str) -> None: ...
 

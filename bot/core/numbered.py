@@ -6,7 +6,7 @@ false) read the options in the text and answer by number; navigation is typed as
 
 from __future__ import annotations
 
-from bot.messages import Action, Button, Message
+from bot.core.messages import Action, Button, Message
 
 _NAV_WORDS = {Action.BACK: "назад", Action.ABORT: "прервать"}
 

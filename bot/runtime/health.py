@@ -5,7 +5,7 @@ transaction, within a timeout: reading is not enough, a read-only or full databa
 when the mailing service this process should run is down, or when a polling channel has not
 polled successfully for `[service] health_poll_stale_seconds`.
 
-`/metrics` on the same listener: the process's Prometheus metrics (bot/metrics.py).
+`/metrics` on the same listener: the process's Prometheus metrics (bot/runtime/metrics.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
-from bot.metrics import CONTENT_TYPE_LATEST, Metrics
+from bot.runtime.metrics import CONTENT_TYPE_LATEST, Metrics
 from storage import repository as repo
 from storage.store import Storage
 

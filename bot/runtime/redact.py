@@ -40,7 +40,7 @@ class RedactSecrets(logging.Filter):
             record.exc_info = None
         elif record.exc_text:
             exception = self.redact(record.exc_text)
-        # For structured output (bot/logs.py JsonFormatter): the two parts, apart and redacted.
+        # For structured output (bot/runtime/logs.py JsonFormatter): the two parts, apart and redacted.
         record.redacted_message = cleaned
         record.redacted_exception = exception
         if exception is not None:

@@ -1,0 +1,1 @@
+"""The console channel: the same conversation in a terminal."""

@@ -1,0 +1,1 @@
+"""Channel-neutral core: the conversation, its messages and texts, staff, alerts. Imports no messenger library."""

@@ -1,0 +1,1 @@
+"""Process plumbing: health and metrics endpoints, logs, secret redaction, one process per database, leadership."""
