@@ -463,15 +463,20 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment wins over the file; the file wins over built-in defaults.
-        toml_path = _TOML_PATH.get("path")
+        # Environment wins over the file; the file wins over built-in defaults. The file is the
+        # `toml_file` of the class load_settings builds for it (none: built-in defaults only).
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if toml_path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        if settings_cls.model_config.get("toml_file") is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls))
         return tuple(sources)
 
 
-_TOML_PATH: dict[str, Path | None] = {}
+def _settings_class(toml_path: Path | None) -> type[Settings]:
+    """`Settings` reading `toml_path`: a subclass per call, so no module state says which file."""
+    if toml_path is None:
+        return Settings
+    config = SettingsConfigDict(**{**Settings.model_config, "toml_file": toml_path})
+    return type(Settings.__name__, (Settings,), {"model_config": config, "__module__": __name__})
 
 
 class ConfigError(Exception):
@@ -513,9 +518,8 @@ def load_settings(
             tomllib.loads(path.read_bytes().decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
             raise ConfigError(source, [f"файл не читается как TOML: {exc}"]) from None
-    _TOML_PATH["path"] = toml_path
     try:
-        settings = Settings(**overrides)
+        settings = _settings_class(toml_path)(**overrides)
     except SettingsError as exc:
         # pydantic-settings reads lists and tables from the environment as JSON; its error names
         # only the section, so find the variable. Values are never shown: they may hold tokens.
@@ -527,8 +531,6 @@ def load_settings(
             for line in str(err.get("msg", "")).splitlines() or [""]
         ]
         raise ConfigError(source, problems) from None
-    finally:
-        _TOML_PATH.pop("path", None)
     missing = settings.telegram.missing_secrets() + settings.vk.missing_secrets() if require_secrets else []
     if missing:
         raise ConfigError(source, missing)
