@@ -226,7 +226,7 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     q = questionnaire_from(settings)
     period = quarter_period(args.quarter, zone(settings))
     unit = unit_code(q, args.unit)
-    groups = process_groups(q, settings.reports.process_groups)
+    groups = process_groups(q, settings.reports.group_pairs())
     if args.out.suffix.lower() != ".xlsx":
         raise UsageError("--out: отчет сохраняется в формате XLSX, укажите файл с расширением .xlsx")
     if args.charts_dir is not None:
@@ -262,7 +262,7 @@ async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
     if args.all == (args.unit is not None):
         raise UsageError("Укажите одно из двух: --unit ПОДРАЗДЕЛЕНИЕ или --all (все подразделения)")
     unit = None if args.all else required_unit(q, args.unit)
-    groups = process_groups(q, settings.reports.process_groups)
+    groups = process_groups(q, settings.reports.group_pairs())
     if args.out.suffix.lower() != ".xlsx":
         raise UsageError("--out: отчет сохраняется в формате XLSX, укажите файл с расширением .xlsx")
     with write_errors_reported(args.out):
@@ -316,7 +316,7 @@ async def cmd_clients_set(args: argparse.Namespace, settings: Settings) -> int:
     q = questionnaire_from(settings)
     quarter = quarter_key(args.quarter)
     unit = required_unit(q, args.unit)
-    group = resolve_group(process_groups(q, settings.reports.process_groups), args.group)
+    group = resolve_group(process_groups(q, settings.reports.group_pairs()), args.group)
     channel = resolve_channel(args.channel)
     async with opened(settings) as storage, storage.transaction() as conn:
         await reports_repo.set_client_total(
@@ -487,11 +487,12 @@ async def cmd_letter_footer(args: argparse.Namespace, settings: Settings) -> int
 
 def configured_links(settings: Settings, key: str) -> list[Link]:
     """Links to the configured chat bots (none configured: an empty list)."""
+    from reports.errors import ReportError
     from reports.qr import links_for
 
     try:
         return links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
-    except UsageError:
+    except ReportError:
         return []
 
 

@@ -12,6 +12,7 @@ shown as missing and the share is not computed.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
 
-from bot.config import ProcessGroup
-from bot.errors import UsageError
+from reports.errors import ReportError
 from reports.files import write_atomically
 from reports.options import POINT, UNIT
 from reports.period import Period
@@ -84,29 +84,29 @@ class Group:
     points: tuple[str, ...]
 
 
-def process_groups(q: Questionnaire, configured: list[ProcessGroup]) -> list[Group]:
-    """The configured groups, or one group per point of interaction (question 2)."""
+def process_groups(q: Questionnaire, configured: Sequence[tuple[str, Sequence[str]]]) -> list[Group]:
+    """The configured (name, point codes) groups, or one group per point of interaction (question 2)."""
     question = q.question(POINT)
     known = {o.code for o in question.options}
     if not configured:
         return [Group(o.text, (o.code,)) for o in question.options]
     groups: list[Group] = []
     owner: dict[str, str] = {}
-    for group in configured:
-        for code in group.points:
+    for name, points in configured:
+        for code in points:
             if code in owner:
-                raise UsageError(
+                raise ReportError(
                     f"[reports.process_groups] точка взаимодействия {code} входит в группы «{owner[code]}» "
-                    f"и «{group.name}»: каждая точка — только в одной группе"
+                    f"и «{name}»: каждая точка — только в одной группе"
                 )
-            owner[code] = group.name
-        unknown = [code for code in group.points if code not in known]
+            owner[code] = name
+        unknown = [code for code in points if code not in known]
         if unknown:
-            raise UsageError(
-                f"[reports.process_groups] группа «{group.name}»: нет точек взаимодействия с кодами "
+            raise ReportError(
+                f"[reports.process_groups] группа «{name}»: нет точек взаимодействия с кодами "
                 f"{', '.join(unknown)} в вопросе {question.printed_code}"
             )
-        groups.append(Group(group.name, tuple(group.points)))
+        groups.append(Group(name, tuple(points)))
     return groups
 
 
@@ -118,7 +118,7 @@ def resolve_group(groups: list[Group], value: str) -> str:
     if key == normalize(OTHER_GROUP):
         return OTHER_GROUP
     names = "; ".join(f"«{g.name}»" for g in groups)
-    raise UsageError(f"--group: нет группы процессов «{value}». Группы: {names}; «{OTHER_GROUP}»")
+    raise ReportError(f"--group: нет группы процессов «{value}». Группы: {names}; «{OTHER_GROUP}»")
 
 
 def resolve_channel(value: str) -> str:
@@ -126,7 +126,7 @@ def resolve_channel(value: str) -> str:
     for code, label in CHANNELS:
         if key in (code, normalize(label)):
             return code
-    raise UsageError(f"--channel: ожидается online (онлайн) или offline (оффлайн), получено «{value}»")
+    raise ReportError(f"--channel: ожидается online (онлайн) или offline (оффлайн), получено «{value}»")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.errors import UsageError
+from reports.errors import ReportError
 from survey_flow.model import Questionnaire
 from survey_flow.text import normalize
 
@@ -17,7 +17,9 @@ def resolve_option(q: Questionnaire, question_code: str, value: str, flag: str) 
         if value.strip() == option.code or key == normalize(option.text):
             return option.code
     choices = "; ".join(f"{o.code} – {o.text}" for o in question.options)
-    raise UsageError(f"{flag}: нет варианта «{value}» в вопросе {question.printed_code}. Варианты: {choices}")
+    raise ReportError(
+        f"{flag}: нет варианта «{value}» в вопросе {question.printed_code}. Варианты: {choices}"
+    )
 
 
 def option_text(q: Questionnaire, question_code: str, code: str) -> str:

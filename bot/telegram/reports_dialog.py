@@ -27,6 +27,7 @@ from bot.telegram.staff import NOT_AVAILABLE, StaffCommand, StaffDirectory
 from reports.access import AccessDenied, grant
 from reports.analysis import write_report
 from reports.appendix2 import process_groups, write_appendix2
+from reports.errors import ReportError
 from reports.export import export_file
 from reports.options import option_text
 from reports.period import Period, quarter_period, quarter_title
@@ -173,7 +174,12 @@ async def on_pick(query: CallbackQuery, callback_data: Pick, staff: StaffDirecto
     settings: Settings = data["settings"]
     storage: Storage = data["store"]
     with tempfile.TemporaryDirectory(prefix="otklik-") as tmp:
-        path, caption = await build_file(pick, settings, storage, q, Path(tmp))
+        try:
+            path, caption = await build_file(pick, settings, storage, q, Path(tmp))
+        except ReportError as exc:  # e.g. process groups naming a point the questionnaire lacks
+            log.warning("report dialog: %s", exc)
+            await _edit(message, f"Файл не подготовлен: {exc}"[:3500])
+            return
         await message.answer_document(FSInputFile(path), caption=caption)
     await _edit(message, "Файл отправлен.")
 
@@ -207,7 +213,7 @@ async def build_file(
     out = folder / f"otklik-{pick.what}-{pick.period}.xlsx"
     if pick.what == "app2":
         assert unit is not None
-        groups = process_groups(q, settings.reports.process_groups)
+        groups = process_groups(q, settings.reports.group_pairs())
         await write_appendix2(
             storage, q, groups=groups, quarter=pick.period, period=period, unit=unit,
             unit_label=unit_label, out=out,
@@ -215,7 +221,7 @@ async def build_file(
         return out, f"Приложение № 2, {title}, {unit_label}. {MARKING}"
     analysis = await write_report(
         storage, q, period=period, unit=unit, unit_label=unit_label, title=title, out=out,
-        groups=process_groups(q, settings.reports.process_groups), quarter=pick.period,
+        groups=process_groups(q, settings.reports.group_pairs()), quarter=pick.period,
     )  # fmt: skip
     return out, f"Квартальный анализ, {title}, {unit_label}: анкет {analysis.questionnaires}. {MARKING}"
 

@@ -104,9 +104,9 @@ async def test_labels_and_contacts(storage: Storage, questionnaire: Questionnair
 async def test_unknown_folder_is_a_usage_error(
     storage: Storage, questionnaire: Questionnaire, tmp_path: Path
 ) -> None:
-    from bot.errors import UsageError
+    from reports.errors import ReportError
 
-    with pytest.raises(UsageError, match="не существует"):
+    with pytest.raises(ReportError, match="не существует"):
         await export_file(
             storage,
             questionnaire,
