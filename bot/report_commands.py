@@ -367,13 +367,13 @@ async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
     q = questionnaire_from(settings)
     filled_at = form_date(args.date, settings)
     values: dict[str, str] = {}
-    for code, flag, value in (
+    for role, flag, value in (
         (UNIT, "--unit", args.unit),
         (POINT, "--point", args.point),
         (MEASURE, "--measure", args.measure),
     ):
         if value is not None:
-            values[code] = resolve_option(q, code, value, flag)
+            values[q.by_role(role).code] = resolve_option(q, role, value, flag)
     preset, _problems = prefill_answers(q, values)  # options are resolved above: no problems
     if preset:
         print("Для всех анкет: " + describe(q, values))
@@ -415,16 +415,19 @@ async def cmd_import_paper(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def prefill_values(q: Questionnaire, args: argparse.Namespace) -> dict[str, str]:
-    values = {UNIT: required_unit(q, args.unit)}
+    """Question code -> option code of the answers the links fill in."""
+    values = {q.by_role(UNIT).code: required_unit(q, args.unit)}
     if args.point is not None:
-        values[POINT] = resolve_option(q, POINT, args.point, "--point")
+        values[q.by_role(POINT).code] = resolve_option(q, POINT, args.point, "--point")
     if args.measure is not None:
-        values[MEASURE] = resolve_option(q, MEASURE, args.measure, "--measure")
+        values[q.by_role(MEASURE).code] = resolve_option(q, MEASURE, args.measure, "--measure")
     return values
 
 
 def describe(q: Questionnaire, values: dict[str, str]) -> str:
-    return " / ".join(option_text(q, code, values[code]) for code in (POINT, UNIT, MEASURE) if code in values)
+    """The prefilled answers (question code -> option code) as the form's texts."""
+    codes = ((role, q.by_role(role).code) for role in (POINT, UNIT, MEASURE))
+    return " / ".join(option_text(q, role, values[code]) for role, code in codes if code in values)
 
 
 def survey_links(settings: Settings, key: str) -> list[Link]:
@@ -505,13 +508,13 @@ async def cmd_paper_form(args: argparse.Namespace, settings: Settings) -> int:
     if args.out.suffix.lower() != ".pdf":
         raise UsageError("--out: анкета сохраняется в формате PDF, укажите файл с расширением .pdf")
     values: dict[str, str] = {}
-    for code, flag, value in (
+    for role, flag, value in (
         (POINT, "--point", args.point),
         (UNIT, "--unit", args.unit),
         (MEASURE, "--measure", args.measure),
     ):
         if value is not None:
-            values[code] = resolve_option(q, code, value, flag)
+            values[q.by_role(role).code] = resolve_option(q, role, value, flag)
     subtitle = describe(q, values)
     links = plain_links(settings.telegram.bot_username, settings.vk.group_id)
     if links and values:

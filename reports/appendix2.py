@@ -27,9 +27,9 @@ from reports.period import Period
 from reports.print_layout import fit_row_heights, print_setup
 from reports.safe_cells import set_text
 from storage import reports_repo
-from storage.reports_repo import OFFLINE, ONLINE, UNSPECIFIED
+from storage.reports_repo import OFFLINE, ONLINE, UNSPECIFIED, Answered, Appendix2Questions
 from storage.store import Storage
-from survey_flow.model import Questionnaire
+from survey_flow.model import Questionnaire, QuestionRole
 from survey_flow.text import normalize
 
 OTHER_GROUP = "Прочие точки взаимодействия"
@@ -86,7 +86,7 @@ class Group:
 
 def process_groups(q: Questionnaire, configured: Sequence[tuple[str, Sequence[str]]]) -> list[Group]:
     """The configured (name, point codes) groups, or one group per point of interaction (question 2)."""
-    question = q.question(POINT)
+    question = q.by_role(POINT)
     known = {o.code for o in question.options}
     if not configured:
         return [Group(o.text, (o.code,)) for o in question.options]
@@ -198,8 +198,13 @@ async def appendix2_rows(
     mapping = {code: group.name for group in groups for code in group.points}
     async with storage.transaction() as conn:
         figures = await reports_repo.appendix2_figures(
-            conn, period.start, period.end, unit, mapping, OTHER_GROUP
-        )
+            conn, period.start, period.end, Answered(q.by_role(UNIT).code, unit), mapping, OTHER_GROUP,
+            Appendix2Questions(
+                point=q.by_role(POINT).code,
+                satisfaction=q.by_role(QuestionRole.SATISFACTION).code,
+                method=q.by_role(QuestionRole.METHOD).code,
+            ),
+        )  # fmt: skip
         totals = await reports_repo.client_totals_for(conn, quarter, unit)
     rows: list[Row] = []
     for name, channel in _ordered([g.name for g in groups], {*figures, *totals}):
@@ -265,7 +270,7 @@ async def all_units_rows(
     """Unit label -> its rows, for every structural unit of question 3(13), in the list's order."""
     return {
         option.text: await appendix2_rows(storage, q, groups, quarter, period, option.code)
-        for option in q.question(UNIT).options
+        for option in q.by_role(UNIT).options
     }
 
 
@@ -404,7 +409,9 @@ async def write_appendix2_all(
 
     await write_atomically(out, save)
     async with storage.transaction() as conn:
-        without_unit = await reports_repo.count_without_answer(conn, period.start, period.end, UNIT)
+        without_unit = await reports_repo.count_without_answer(
+            conn, period.start, period.end, q.by_role(UNIT).code
+        )
     return AllUnits(by_unit, summary, without_unit)
 
 

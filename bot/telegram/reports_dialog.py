@@ -29,7 +29,7 @@ from reports.analysis import write_report
 from reports.appendix2 import process_groups, write_appendix2
 from reports.errors import ReportError
 from reports.export import export_file
-from reports.options import option_text
+from reports.options import UNIT, option_text
 from reports.period import Period, quarter_period, quarter_title
 from storage.store import Storage
 from survey_flow.model import Questionnaire
@@ -86,7 +86,7 @@ def next_question(
         if member.unit:  # limited to their unit: nothing to choose
             pick.unit = member.unit
         else:
-            units = q.question("3").options
+            units = q.by_role(UNIT).options
             rows = [[(o.text, Pick(what=pick.what, period=pick.period, unit=o.code))] for o in units]
             if pick.what != "app2":  # Appendix 2 is always per structural unit
                 rows.insert(
@@ -135,7 +135,7 @@ def well_formed(pick: Pick, q: Questionnaire) -> bool:
     ):
         return False
     if pick.unit and not (
-        (pick.unit == ALL_UNITS and pick.what != "app2") or q.question("3").option(pick.unit) is not None
+        (pick.unit == ALL_UNITS and pick.what != "app2") or q.by_role(UNIT).option(pick.unit) is not None
     ):
         return False
     if pick.fmt and not (pick.what == "export" and pick.fmt in FORMATS):
@@ -197,7 +197,7 @@ async def build_file(
 ) -> tuple[Path, str]:
     zone = ZoneInfo(settings.reports.timezone)
     unit = None if pick.unit == ALL_UNITS else pick.unit
-    unit_label = "все структурные подразделения" if unit is None else option_text(q, "3", unit)
+    unit_label = "все структурные подразделения" if unit is None else option_text(q, UNIT, unit)
     if pick.what == "export":
         period = (
             Period(date(2000, 1, 1), date(2999, 12, 31), zone) if pick.period == "all"
