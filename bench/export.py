@@ -6,7 +6,7 @@
 Each measured step runs in its own process, so its peak RSS is its own (not the seeding's); the
 steps time the work after the imports. Then `otklik export` (CSV) and `otklik report` run as a
 user runs them, timed from process start (interpreter start-up and imports included).
-Targets (issue 6): CSV <= 10 s, XLSX <= 60 s, report <= 5 s, peak RSS <= 250 MB and flat when the
+Targets: CSV <= 10 s, XLSX <= 60 s, report <= 5 s, peak RSS <= 250 MB and flat when the
 number of questionnaires doubles.
 """
 

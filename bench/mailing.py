@@ -10,7 +10,7 @@ also reports when its event loop stalled. Reported: messages/s achieved divided 
 limit (steady state, before the kill), 429 answers received (and when), the busiest 1 s window
 the fake saw, and after the restart the duplicates (a chat invited twice) and the missing (not
 invited, not reported `unknown`).
-The full issue setting is 20,000 recipients; at 30/s that takes 11 minutes, so a smaller N
+The full setting is 20,000 recipients; at 30/s that takes 11 minutes, so a smaller N
 measures the same steady state (see docs/performance.md).
 """
 

@@ -373,6 +373,10 @@ class ReportsConfig(_Section):
     timezone: TimeZone = "Asia/Novosibirsk"
     process_groups: list[ProcessGroup] = []  # empty: each point of interaction is its own group
 
+    def group_pairs(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The process groups as plain (name, point codes) pairs, the form reports take."""
+        return [(group.name, tuple(group.points)) for group in self.process_groups]
+
 
 class LetterConfig(_Section):
     """The assessment note of point 9 in the ministry's letters (`otklik letter-footer`)."""

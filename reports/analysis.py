@@ -20,6 +20,7 @@ from reports import appendix2
 from reports.charts import distribution_chart, shares_chart
 from reports.files import write_atomically
 from reports.marking import MARKING
+from reports.options import of_unit
 from reports.period import Period
 from reports.print_layout import fit_row_heights, print_setup
 from reports.safe_cells import set_text
@@ -93,8 +94,8 @@ async def analyse(
 ) -> Analysis:
     codes = [p.question for p in PARAMETERS]
     async with storage.transaction() as conn:
-        total = await reports_repo.count_completed(conn, period.start, period.end, unit)
-        tally = await reports_repo.tally_answers(conn, period.start, period.end, unit, codes)
+        total = await reports_repo.count_completed(conn, period.start, period.end, of_unit(q, unit))
+        tally = await reports_repo.tally_answers(conn, period.start, period.end, of_unit(q, unit), codes)
     counts, texts = tally.options, tally.texts
     figures: list[ParameterFigures] = []
     for parameter in PARAMETERS:

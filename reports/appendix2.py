@@ -12,6 +12,7 @@ shown as missing and the share is not computed.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,17 +20,16 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
 
-from bot.config import ProcessGroup
-from bot.errors import UsageError
+from reports.errors import ReportError
 from reports.files import write_atomically
 from reports.options import POINT, UNIT
 from reports.period import Period
 from reports.print_layout import fit_row_heights, print_setup
 from reports.safe_cells import set_text
 from storage import reports_repo
-from storage.reports_repo import OFFLINE, ONLINE, UNSPECIFIED
+from storage.reports_repo import OFFLINE, ONLINE, UNSPECIFIED, Answered, Appendix2Questions
 from storage.store import Storage
-from survey_flow.model import Questionnaire
+from survey_flow.model import Questionnaire, QuestionRole
 from survey_flow.text import normalize
 
 OTHER_GROUP = "Прочие точки взаимодействия"
@@ -84,29 +84,29 @@ class Group:
     points: tuple[str, ...]
 
 
-def process_groups(q: Questionnaire, configured: list[ProcessGroup]) -> list[Group]:
-    """The configured groups, or one group per point of interaction (question 2)."""
-    question = q.question(POINT)
+def process_groups(q: Questionnaire, configured: Sequence[tuple[str, Sequence[str]]]) -> list[Group]:
+    """The configured (name, point codes) groups, or one group per point of interaction (question 2)."""
+    question = q.by_role(POINT)
     known = {o.code for o in question.options}
     if not configured:
         return [Group(o.text, (o.code,)) for o in question.options]
     groups: list[Group] = []
     owner: dict[str, str] = {}
-    for group in configured:
-        for code in group.points:
+    for name, points in configured:
+        for code in points:
             if code in owner:
-                raise UsageError(
+                raise ReportError(
                     f"[reports.process_groups] точка взаимодействия {code} входит в группы «{owner[code]}» "
-                    f"и «{group.name}»: каждая точка — только в одной группе"
+                    f"и «{name}»: каждая точка — только в одной группе"
                 )
-            owner[code] = group.name
-        unknown = [code for code in group.points if code not in known]
+            owner[code] = name
+        unknown = [code for code in points if code not in known]
         if unknown:
-            raise UsageError(
-                f"[reports.process_groups] группа «{group.name}»: нет точек взаимодействия с кодами "
+            raise ReportError(
+                f"[reports.process_groups] группа «{name}»: нет точек взаимодействия с кодами "
                 f"{', '.join(unknown)} в вопросе {question.printed_code}"
             )
-        groups.append(Group(group.name, tuple(group.points)))
+        groups.append(Group(name, tuple(points)))
     return groups
 
 
@@ -118,7 +118,7 @@ def resolve_group(groups: list[Group], value: str) -> str:
     if key == normalize(OTHER_GROUP):
         return OTHER_GROUP
     names = "; ".join(f"«{g.name}»" for g in groups)
-    raise UsageError(f"--group: нет группы процессов «{value}». Группы: {names}; «{OTHER_GROUP}»")
+    raise ReportError(f"--group: нет группы процессов «{value}». Группы: {names}; «{OTHER_GROUP}»")
 
 
 def resolve_channel(value: str) -> str:
@@ -126,7 +126,7 @@ def resolve_channel(value: str) -> str:
     for code, label in CHANNELS:
         if key in (code, normalize(label)):
             return code
-    raise UsageError(f"--channel: ожидается online (онлайн) или offline (оффлайн), получено «{value}»")
+    raise ReportError(f"--channel: ожидается online (онлайн) или offline (оффлайн), получено «{value}»")
 
 
 @dataclass(frozen=True)
@@ -198,8 +198,13 @@ async def appendix2_rows(
     mapping = {code: group.name for group in groups for code in group.points}
     async with storage.transaction() as conn:
         figures = await reports_repo.appendix2_figures(
-            conn, period.start, period.end, unit, mapping, OTHER_GROUP
-        )
+            conn, period.start, period.end, Answered(q.by_role(UNIT).code, unit), mapping, OTHER_GROUP,
+            Appendix2Questions(
+                point=q.by_role(POINT).code,
+                satisfaction=q.by_role(QuestionRole.SATISFACTION).code,
+                method=q.by_role(QuestionRole.METHOD).code,
+            ),
+        )  # fmt: skip
         totals = await reports_repo.client_totals_for(conn, quarter, unit)
     rows: list[Row] = []
     for name, channel in _ordered([g.name for g in groups], {*figures, *totals}):
@@ -265,7 +270,7 @@ async def all_units_rows(
     """Unit label -> its rows, for every structural unit of question 3(13), in the list's order."""
     return {
         option.text: await appendix2_rows(storage, q, groups, quarter, period, option.code)
-        for option in q.question(UNIT).options
+        for option in q.by_role(UNIT).options
     }
 
 
@@ -404,7 +409,9 @@ async def write_appendix2_all(
 
     await write_atomically(out, save)
     async with storage.transaction() as conn:
-        without_unit = await reports_repo.count_without_answer(conn, period.start, period.end, UNIT)
+        without_unit = await reports_repo.count_without_answer(
+            conn, period.start, period.end, q.by_role(UNIT).code
+        )
     return AllUnits(by_unit, summary, without_unit)
 
 

@@ -19,6 +19,7 @@ from openpyxl import Workbook
 from sqlalchemy import ColumnElement
 
 from reports.files import write_atomically
+from reports.options import of_unit
 from reports.period import Period
 from reports.progress import CHUNK, Progress
 from reports.safe_cells import csv_row, write_only_row
@@ -214,11 +215,13 @@ async def export_file(
     columns = export_columns(q, labels=labels, with_contacts=with_contacts, zone=period.zone)
     async with storage.transaction() as conn:
         if progress is not None:  # one count query, only when somebody watches
-            progress.set_total(await reports_repo.count_completed(conn, period.start, period.end, unit))
+            progress.set_total(
+                await reports_repo.count_completed(conn, period.start, period.end, of_unit(q, unit))
+            )
 
         async def write(path: Path) -> int:
             sessions = reports_repo.iter_completed(
-                conn, period.start, period.end, unit, cell=cell_expression(q, labels=labels)
+                conn, period.start, period.end, of_unit(q, unit), cell=cell_expression(q, labels=labels)
             )
             return await write_export(sessions, columns, path, fmt, period.zone, progress)
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.errors import UsageError
+from reports.errors import ReportError
 from reports.progress import Progress
 from storage import paper_forms
 from storage import repository as repo
@@ -367,17 +367,17 @@ def read_table(path: Path) -> Iterator[tuple[int, list[str]]]:
         try:
             workbook = load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds for a broken file
-            raise UsageError(f"Не удалось открыть {path}: {exc}") from None
+            raise ReportError(f"Не удалось открыть {path}: {exc}") from None
         for number, row in enumerate(workbook.worksheets[0].iter_rows(values_only=True), start=1):
             yield number, [_cell(v) for v in row]
         workbook.close()
         return
     if suffix != ".csv":
-        raise UsageError(f"Импорт из {path.name}: поддерживаются файлы .csv и .xlsx")
+        raise ReportError(f"Импорт из {path.name}: поддерживаются файлы .csv и .xlsx")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"Не удалось прочитать {path} как UTF-8: {exc}") from None
+        raise ReportError(f"Не удалось прочитать {path} как UTF-8: {exc}") from None
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") >= first.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -388,7 +388,7 @@ def read_table(path: Path) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise UsageError(_csv_problem(path, first_line, exc)) from None
+            raise ReportError(_csv_problem(path, first_line, exc)) from None
         # A quoted cell may span lines: report the line the record starts on.
         yield first_line, [cell.strip() for cell in row]
         first_line = reader.line_num + 1
@@ -517,7 +517,7 @@ async def import_paper(
     allow_duplicates: bool = False,
     progress: Progress | None = None,
 ) -> int:
-    """All or nothing: any bad row raises UsageError listing every problem; nothing is saved.
+    """All or nothing: any bad row raises ReportError listing every problem; nothing is saved.
 
     A row whose answers and date equal a stored paper questionnaire's is refused (the file was
     probably imported already) unless `allow_duplicates`.
@@ -525,11 +525,11 @@ async def import_paper(
     rows, errors = parse_rows(q, read_table(path), zone, now, filled_at=filled_at)
     if errors:
         listing = "\n".join(f"  {error}" for error in errors)
-        raise UsageError(
+        raise ReportError(
             f"Файл {path.name} не импортирован, ничего не сохранено. Ошибок: {len(errors)}\n{listing}"
         )
     if not rows:
-        raise UsageError(f"В файле {path.name} нет анкет")
+        raise ReportError(f"В файле {path.name} нет анкет")
     async with storage.transaction() as conn:
         if not allow_duplicates:
             same = await paper_forms.already_stored(conn, [row.fingerprint for row in rows])
@@ -540,7 +540,7 @@ async def import_paper(
                     f"под номером {same[row.fingerprint]}"
                     for row in repeated
                 )
-                raise UsageError(
+                raise ReportError(
                     f"Файл {path.name} не импортирован, ничего не сохранено. Уже импортированных анкет: "
                     f"{len(repeated)}\n{listing}\nЕсли это другие бланки с такими же ответами, "
                     "повторите импорт с --allow-duplicates."

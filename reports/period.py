@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.errors import UsageError
+from reports.errors import ReportError
 
 QUARTER_RE = re.compile(r"^(\d{4})\s*[QqКк]([1-4])$")
 
@@ -59,14 +59,14 @@ def parse_date(text: str, what: str) -> date:
     try:
         return to_date(text)
     except ValueError as exc:
-        raise UsageError(f"{what}: {exc}") from None
+        raise ReportError(f"{what}: {exc}") from None
 
 
 def date_range(start: str | date | None, end: str | date | None, zone: ZoneInfo) -> Period:
     first = start if isinstance(start, date) else parse_date(start, "--from") if start else FIRST_DATE
     last = end if isinstance(end, date) else parse_date(end, "--to") if end else LAST_DATE
     if last < first:
-        raise UsageError(f"Период пуст: --to ({last:%d.%m.%Y}) раньше --from ({first:%d.%m.%Y})")
+        raise ReportError(f"Период пуст: --to ({last:%d.%m.%Y}) раньше --from ({first:%d.%m.%Y})")
     return Period(first, last, zone)
 
 
@@ -85,7 +85,7 @@ def parse_quarter(text: str) -> tuple[int, int]:
     try:
         return to_quarter(text)
     except ValueError as exc:
-        raise UsageError(f"--quarter: {exc}") from None
+        raise ReportError(f"--quarter: {exc}") from None
 
 
 def quarter_key(text: str) -> str:

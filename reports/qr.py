@@ -17,7 +17,7 @@ import qrcode
 import qrcode.image.svg
 from PIL import Image, ImageDraw, ImageFont
 
-from bot.errors import UsageError
+from reports.errors import ReportError
 from storage import repository as repo
 from storage.store import Storage
 from survey_flow import engine
@@ -46,7 +46,7 @@ def links_for(key: str, *, bot_username: str, vk_group_id: int) -> list[Link]:
     if vk_group_id > 0:
         found.append(Link("vk", "ВКонтакте", f"https://vk.me/club{vk_group_id}?ref={key}"))
     if not found:
-        raise UsageError(
+        raise ReportError(
             "Не заданы ни [telegram].bot_username, ни [vk].group_id: ссылку на опрос построить не из чего"
         )
     return found
@@ -57,7 +57,7 @@ async def create_key(
 ) -> str:
     _answers, problems = engine.prefill_answers(q, values)
     if problems:
-        raise UsageError("Нельзя предзаполнить анкету: " + "; ".join(problems))
+        raise ReportError("Нельзя предзаполнить анкету: " + "; ".join(problems))
     async with storage.transaction() as conn:
         return await repo.create_prefill(conn, values, source, label, now)
 

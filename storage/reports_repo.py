@@ -19,17 +19,30 @@ from sqlalchemy.orm import aliased
 from storage.repository import COMPLETED, dialect_insert
 from storage.schema import answers, client_totals, respondents, survey_sessions
 
-UNIT_QUESTION = "3"
-POINT_QUESTION = "2"
-SATISFACTION_QUESTION = "9"
-# Question 5(15), «Способ получения меры поддержки»: the client's channel of interaction (point
-# 2.3 of the order). Option 1 «Лично в органе власти» is offline, option 2(4) online.
-CHANNEL_QUESTION = "5"
+# The options of the questionnaire's own (not configured) questions the reports count. The method
+# question, «Способ получения меры поддержки», is the client's channel of interaction (point 2.3 of
+# the order): option 1 «Лично в органе власти» is offline, option 2(4) online.
 IN_PERSON_OPTION = "1"
 ONLINE_OPTION = "2"
+SATISFIED_OPTION = "1"  # «Скорее удовлетворен» of the satisfaction question
 OFFLINE = "offline"
 ONLINE = "online"
 UNSPECIFIED = "unspecified"  # no answer to 5(15), e.g. a blank on a paper form
+
+
+class Answered(NamedTuple):
+    """Questionnaires whose answer to `question` is `option` (e.g. the ones of one unit)."""
+
+    question: str
+    option: str
+
+
+class Appendix2Questions(NamedTuple):
+    """The codes of the questions Appendix 2 groups and counts by."""
+
+    point: str
+    satisfaction: str
+    method: str
 
 
 class PackedSession(NamedTuple):
@@ -68,7 +81,7 @@ def answer_cell(
     )
 
 
-def _completed_in(start: datetime, end: datetime, unit: str | None) -> list[ColumnElement[bool]]:
+def _completed_in(start: datetime, end: datetime, unit: Answered | None) -> list[ColumnElement[bool]]:
     s = survey_sessions.c
     where: list[ColumnElement[bool]] = [s.status == COMPLETED, s.completed_at >= start, s.completed_at < end]
     if unit is not None:
@@ -77,8 +90,8 @@ def _completed_in(start: datetime, end: datetime, unit: str | None) -> list[Colu
             exists()
             .where(
                 unit_answer.c.session_id == s.id,
-                unit_answer.c.question_code == UNIT_QUESTION,
-                unit_answer.c.option_code == unit,
+                unit_answer.c.question_code == unit.question,
+                unit_answer.c.option_code == unit.option,
             )
             .correlate(survey_sessions)
         )
@@ -104,7 +117,7 @@ async def iter_completed(
     conn: AsyncConnection,
     start: datetime,
     end: datetime,
-    unit: str | None = None,
+    unit: Answered | None = None,
     batch: int = 1000,
     *,
     cell: ColumnElement[str] | None = None,
@@ -155,10 +168,10 @@ class AnswerTally:
 
 
 async def tally_answers(
-    conn: AsyncConnection, start: datetime, end: datetime, unit: str | None, questions: Sequence[str]
+    conn: AsyncConnection, start: datetime, end: datetime, unit: Answered | None, questions: Sequence[str]
 ) -> AnswerTally:
-    """Option counts and difficulty texts from one grouped read of the answers (the report's
-    largest cost was reading them twice, docs/performance.md)."""
+    """Option counts and difficulty texts from one grouped read of the answers: reading them is
+    the report's largest cost, so they are read once (docs/performance.md)."""
     a = answers.c
     times = func.count().label("times")
     completed = select(survey_sessions.c.id).where(*_completed_in(start, end, unit))
@@ -186,9 +199,9 @@ class GroupFigures:
 
 
 def channel_kind(way: Any) -> ColumnElement[str]:
-    """The channel of interaction by the answer to 5(15) (`way` is its answers row), whatever
-    the questionnaire came through: a QR scan at the reception is offline, a paper form of an
-    online applicant online."""
+    """The channel of interaction by the answer to the method question (`way` is its answers
+    row), whatever the questionnaire came through: a QR scan at the reception is offline, a paper
+    form of an online applicant online."""
     return case(
         (way.c.option_code == IN_PERSON_OPTION, literal(OFFLINE)),
         (way.c.option_code == ONLINE_OPTION, literal(ONLINE)),
@@ -200,9 +213,10 @@ async def appendix2_figures(
     conn: AsyncConnection,
     start: datetime,
     end: datetime,
-    unit: str,
+    unit: Answered,
     groups: Mapping[str, str],
     other_group: str,
+    questions: Appendix2Questions,
 ) -> dict[tuple[str, str], GroupFigures]:
     """(process group, online/offline/unspecified) -> figures; `groups` maps point codes to
     group names."""
@@ -229,15 +243,15 @@ async def appendix2_figures(
             kind.label("kind"),
             func.count().label("questionnaires"),
             person.label("persons"),
-            func.sum(case((sat.c.option_code == "1", 1), else_=0)).label("satisfied"),
+            func.sum(case((sat.c.option_code == SATISFIED_OPTION, 1), else_=0)).label("satisfied"),
             func.count(sat.c.id).label("sat_answers"),
         )
         .select_from(
             survey_sessions.outerjoin(
-                point, and_(point.c.session_id == s.id, point.c.question_code == POINT_QUESTION)
+                point, and_(point.c.session_id == s.id, point.c.question_code == questions.point)
             )
-            .outerjoin(sat, and_(sat.c.session_id == s.id, sat.c.question_code == SATISFACTION_QUESTION))
-            .outerjoin(way, and_(way.c.session_id == s.id, way.c.question_code == CHANNEL_QUESTION))
+            .outerjoin(sat, and_(sat.c.session_id == s.id, sat.c.question_code == questions.satisfaction))
+            .outerjoin(way, and_(way.c.session_id == s.id, way.c.question_code == questions.method))
         )
         .where(*_completed_in(start, end, unit))
         .group_by(group, kind)
@@ -286,7 +300,9 @@ async def client_totals_for(conn: AsyncConnection, quarter: str, unit: str) -> d
     return {(row.process_group, row.channel): int(row.total) for row in rows}
 
 
-async def count_completed(conn: AsyncConnection, start: datetime, end: datetime, unit: str | None) -> int:
+async def count_completed(
+    conn: AsyncConnection, start: datetime, end: datetime, unit: Answered | None
+) -> int:
     query = select(func.count()).select_from(survey_sessions).where(*_completed_in(start, end, unit))
     return int((await conn.execute(query)).scalar_one())
 

@@ -162,7 +162,7 @@ client_totals = Table(
     Column("updated_by", String(64)),
 )
 
-# --- mailings (issue 5) ---------------------------------------------------------------------
+# --- mailings ------------------------------------------------------------------------------
 
 # A survey-invitation campaign. Status: scheduled, running, paused, done, cancelled, missed.
 # The table is the scheduler's source of truth: jobs are rebuilt from it at every start.

@@ -8,10 +8,9 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.reports_repo import Answered
 from storage.repository import COMPLETED, IN_PROGRESS
 from storage.schema import answers, consents, survey_sessions
-
-UNIT_QUESTION = "3"  # 3(13) «Структурное подразделение»
 
 
 @dataclass(frozen=True)
@@ -23,8 +22,10 @@ class Counts:
 
 
 async def survey_counts(
-    conn: AsyncConnection, *, today: datetime, since: datetime, unit: str | None = None
+    conn: AsyncConnection, *, today: datetime, since: datetime, unit: Answered | None = None
 ) -> Counts:
+    """The counts of all units, or of the questionnaires (and people) with `unit`'s answer."""
+
     def sessions(*where: object) -> object:
         query = select(func.count()).select_from(survey_sessions).where(*where)  # type: ignore[arg-type]
         if unit is not None:
@@ -33,8 +34,8 @@ async def survey_counts(
                 .where(
                     and_(
                         answers.c.session_id == survey_sessions.c.id,
-                        answers.c.question_code == UNIT_QUESTION,
-                        answers.c.option_code == unit,
+                        answers.c.question_code == unit.question,
+                        answers.c.option_code == unit.option,
                     )
                 )
                 .exists()
@@ -56,11 +57,11 @@ async def survey_counts(
         .where(consents.c.granted.is_(True))
     )
     if unit is not None:
-        # A person counts for a unit when one of their questionnaires names it in question 3.
+        # A person counts for a unit when one of their questionnaires names it.
         in_unit = (
             select(survey_sessions.c.respondent_id)
             .join(answers, answers.c.session_id == survey_sessions.c.id)
-            .where(answers.c.question_code == UNIT_QUESTION, answers.c.option_code == unit)
+            .where(answers.c.question_code == unit.question, answers.c.option_code == unit.option)
         )
         consenting = consenting.where(consents.c.respondent_id.in_(in_unit))
     return Counts(

@@ -122,8 +122,15 @@ def check_questionnaire(q: Questionnaire) -> list[Problem]:
     blocks = {b.number for b in q.blocks}
     problems += _check_titles(q)
     position: dict[str, int] = {}
+    role_owner: dict[str, str] = {}
     for index, question in enumerate(q.questions):
         code = question.code
+        if question.role is not None:
+            if question.role in role_owner:
+                problems.append(
+                    Problem(code, f"роль «{question.role}» уже задана вопросу {role_owner[question.role]}")
+                )
+            role_owner.setdefault(question.role, code)
         if code in seen_codes:
             problems.append(Problem(code, "номер вопроса повторяется"))
         seen_codes.add(code)

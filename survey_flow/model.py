@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import cached_property
 from typing import Literal
 
@@ -11,6 +12,18 @@ QuestionKind = Literal["choice", "scale", "auto_datetime"]
 SCALE_CODES: tuple[str, ...] = ("1", "2", "3", "4", "5")
 OTHER_CODE = "other"
 OTHER_LABEL = "Другое"
+
+
+class QuestionRole(StrEnum):
+    """What a question is to the code that must find it (reports, statistics, alerts, mailing
+    audiences), so nothing outside the questionnaire depends on how the form numbers it."""
+
+    MEASURE = "measure"  # the support measure
+    POINT = "point"  # the point of interaction
+    UNIT = "unit"  # the ministry's structural unit
+    DISTRICT = "district"  # the municipal district
+    METHOD = "method"  # how the measure was received: in person or online
+    SATISFACTION = "satisfaction"  # satisfied or not, overall
 
 
 class _Strict(BaseModel):
@@ -61,6 +74,7 @@ class Question(_Strict):
     options_from: str | None = None
     allow_other: bool = False
     prefillable: bool = False
+    role: QuestionRole | None = None
 
     @property
     def printed_code(self) -> str:
@@ -93,6 +107,13 @@ class Questionnaire(_Strict):
             if question.code == code:
                 return question
         raise KeyError(code)
+
+    def by_role(self, role: QuestionRole) -> Question:
+        """The question tagged with `role` (the loader allows one question a role)."""
+        for question in self.questions:
+            if question.role == role:
+                return question
+        raise KeyError(f"no question has the role {role.value!r}")
 
     def has_followup(self, question: Question) -> bool:
         return question.code in self.followup.questions

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from bot.config import ConfigError, load_settings
 from bot.core.conversation import Conversation, Layout
 from bot.core.messages import Action, Incoming
-from bot.errors import UsageError
+from reports.errors import ReportError
 from reports.paper import import_paper, parse_form_date
 from storage.schema import answers, paper_forms, survey_sessions
 from storage.store import Storage
@@ -172,7 +172,7 @@ def test_malformed_paper_imports_change_nothing_or_import_whole(
             imported = await import_paper(
                 sqlite_storage, questionnaire, path, ZoneInfo("Asia/Novosibirsk"), datetime.now(UTC)
             )
-        except UsageError as exc:
+        except ReportError as exc:
             assert str(exc).strip()
             assert await count() == before  # all or nothing
             return
@@ -292,7 +292,7 @@ def test_paper_cells_blanks_dates_and_repeats_import_whole_or_store_nothing(
                 filled_at=filled_at,
                 allow_duplicates=allow,
             )
-        except UsageError as exc:
+        except ReportError as exc:
             message = str(exc)
             assert "Traceback" not in message
             listed = [line for line in message.splitlines()[1:] if line.startswith("  ")]
@@ -312,7 +312,7 @@ def test_paper_cells_blanks_dates_and_repeats_import_whole_or_store_nothing(
         imported = await attempt(allow=False)
         if imported is None:
             return
-        with pytest.raises(UsageError, match=f"Уже импортированных анкет: {imported}\n"):
+        with pytest.raises(ReportError, match=f"Уже импортированных анкет: {imported}\n"):
             await import_paper(sqlite_storage, questionnaire, path, zone, PAPER_NOW, filled_at=filled_at)
         assert await attempt(allow=True) == imported
 

@@ -277,7 +277,9 @@ class VkRig(Rig):
             commands=VK_COMMANDS,
             bot_key=str(GROUP_ID),
         )
-        self.channel = Spy(self.client, conversation, self.storage, GROUP_ID, staff=VkStaff(STAFF))
+        self.channel = Spy(
+            self.client, conversation, self.storage, GROUP_ID, staff=VkStaff(STAFF, questionnaire)
+        )
 
     def dead_letters(self) -> int:
         async def count() -> int:

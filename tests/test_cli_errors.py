@@ -113,6 +113,22 @@ def test_out_of_range_values_are_one_clear_line(
 
 
 @pytest.mark.usefixtures("_schema")
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["clients", "show", "--quarter", "2025Q3", "--unit", "99"], "--unit: нет варианта «99» в вопросе"),
+        (["clients", "set", "--quarter", "2025Q3", "--unit", "1", "--group", "1", "--channel", "почта", "5"],
+         "--channel: ожидается online (онлайн) или offline (оффлайн), получено «почта»"),
+    ],
+)  # fmt: skip
+def test_a_report_error_is_one_line_with_its_message(
+    database: Database, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    # Raised inside reports/ (ReportError), shown by the CLI as its own usage errors are.
+    assert message in refused(capsys, prepared(database), *argv)
+
+
+@pytest.mark.usefixtures("_schema")
 def test_values_at_the_bounds_are_accepted(
     database: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ from survey_flow.loader import (
     load_questionnaire,
     parse_questionnaire,
 )
+from survey_flow.model import QuestionRole
 
 LISTS = Settings().survey.lists.choice_lists()
 
@@ -37,6 +38,31 @@ def test_duplicate_question_and_platform_codes() -> None:
     problems = problems_of(text)
     assert "[вопрос 11] номер вопроса повторяется" in problems
     assert "[вопрос 11] код платформы 23 уже занят вопросом 11" in problems
+
+
+def test_roles_find_their_questions() -> None:
+    q = load_questionnaire(None, LISTS)
+    found = {role: q.by_role(role).code for role in QuestionRole}
+    assert found == {
+        QuestionRole.MEASURE: "1", QuestionRole.POINT: "2", QuestionRole.UNIT: "3",
+        QuestionRole.DISTRICT: "4", QuestionRole.METHOD: "5", QuestionRole.SATISFACTION: "9",
+    }  # fmt: skip
+
+
+def test_unknown_role_is_refused_with_the_question_code() -> None:
+    problems = problems_of(broken('role = "district"', 'role = "region"'))
+    assert len(problems) == 1 and problems[0].startswith("[вопрос 4] поле role:"), problems
+
+
+def test_duplicated_role_is_refused_with_the_question_code() -> None:
+    text = broken('role = "district"', 'role = "unit"')
+    assert problems_of(text) == ["[вопрос 4] роль «unit» уже задана вопросу 3"]
+
+
+def test_a_questionnaire_without_a_role_has_no_question_for_it() -> None:
+    q = parse_questionnaire(broken('role = "satisfaction"\n', ""), LISTS)
+    with pytest.raises(KeyError, match="satisfaction"):
+        q.by_role(QuestionRole.SATISFACTION)
 
 
 def test_condition_on_a_later_question() -> None:

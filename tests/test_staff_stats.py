@@ -33,10 +33,10 @@ async def test_unit_limited_stats_count_only_their_unit(conversation: Conversati
     await fill(conversation, "d", "2", consent="нет")
     await conversation.handle(Incoming("telegram", "e", "start"))  # unit not answered yet
     now = datetime.now(UTC)
-    everyone = await stats_text(storage, StaffMember(role="admin"), now)
-    unit_1 = await stats_text(storage, StaffMember(role="operator", unit="1"), now)
-    unit_2 = await stats_text(storage, StaffMember(role="operator", unit="2"), now)
-    unit_3 = await stats_text(storage, StaffMember(role="operator", unit="3"), now)
+    everyone = await stats_text(storage, conversation.q, StaffMember(role="admin"), now)
+    unit_1 = await stats_text(storage, conversation.q, StaffMember(role="operator", unit="1"), now)
+    unit_2 = await stats_text(storage, conversation.q, StaffMember(role="operator", unit="2"), now)
+    unit_3 = await stats_text(storage, conversation.q, StaffMember(role="operator", unit="3"), now)
     # today, this quarter, in progress, consenting
     assert counts(everyone) == ["4", "4", "1", "3"]
     assert counts(unit_1) == ["1", "1", "0", "1"]

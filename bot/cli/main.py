@@ -16,6 +16,7 @@ from bot.cli.arguments import CliParser
 from bot.config import ConfigError, Settings, database_url, load_settings
 from bot.errors import UsageError
 from bot.runtime import logs, redact
+from reports.errors import ReportError
 from storage.db import DatabaseUnavailable
 from survey_flow.loader import QuestionnaireError
 
@@ -87,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.apply(settings.service.log_format)
         redact.install(settings)
         return asyncio.run(dispatch(args, settings))
-    except (ConfigError, QuestionnaireError, DatabaseUnavailable, UsageError) as exc:
+    except (ConfigError, QuestionnaireError, DatabaseUnavailable, UsageError, ReportError) as exc:
         print(redactor.redact(str(exc)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -227,7 +227,7 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     q = questionnaire_from(settings)
     period = quarter_period(args.quarter, zone(settings))
     unit = unit_code(q, args.unit)
-    groups = process_groups(q, settings.reports.process_groups)
+    groups = process_groups(q, settings.reports.group_pairs())
     if args.out.suffix.lower() != ".xlsx":
         raise UsageError("--out: отчет сохраняется в формате XLSX, укажите файл с расширением .xlsx")
     if args.charts_dir is not None:
@@ -263,7 +263,7 @@ async def cmd_appendix2(args: argparse.Namespace, settings: Settings) -> int:
     if args.all == (args.unit is not None):
         raise UsageError("Укажите одно из двух: --unit ПОДРАЗДЕЛЕНИЕ или --all (все подразделения)")
     unit = None if args.all else required_unit(q, args.unit)
-    groups = process_groups(q, settings.reports.process_groups)
+    groups = process_groups(q, settings.reports.group_pairs())
     if args.out.suffix.lower() != ".xlsx":
         raise UsageError("--out: отчет сохраняется в формате XLSX, укажите файл с расширением .xlsx")
     with write_errors_reported(args.out):
@@ -317,7 +317,7 @@ async def cmd_clients_set(args: argparse.Namespace, settings: Settings) -> int:
     q = questionnaire_from(settings)
     quarter = quarter_key(args.quarter)
     unit = required_unit(q, args.unit)
-    group = resolve_group(process_groups(q, settings.reports.process_groups), args.group)
+    group = resolve_group(process_groups(q, settings.reports.group_pairs()), args.group)
     channel = resolve_channel(args.channel)
     async with opened(settings) as storage, storage.transaction() as conn:
         await reports_repo.set_client_total(
@@ -368,13 +368,13 @@ async def cmd_paper(args: argparse.Namespace, settings: Settings) -> int:
     q = questionnaire_from(settings)
     filled_at = form_date(args.date, settings)
     values: dict[str, str] = {}
-    for code, flag, value in (
+    for role, flag, value in (
         (UNIT, "--unit", args.unit),
         (POINT, "--point", args.point),
         (MEASURE, "--measure", args.measure),
     ):
         if value is not None:
-            values[code] = resolve_option(q, code, value, flag)
+            values[q.by_role(role).code] = resolve_option(q, role, value, flag)
     preset, _problems = prefill_answers(q, values)  # options are resolved above: no problems
     if preset:
         print("Для всех анкет: " + describe(q, values))
@@ -416,16 +416,19 @@ async def cmd_import_paper(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def prefill_values(q: Questionnaire, args: argparse.Namespace) -> dict[str, str]:
-    values = {UNIT: required_unit(q, args.unit)}
+    """Question code -> option code of the answers the links fill in."""
+    values = {q.by_role(UNIT).code: required_unit(q, args.unit)}
     if args.point is not None:
-        values[POINT] = resolve_option(q, POINT, args.point, "--point")
+        values[q.by_role(POINT).code] = resolve_option(q, POINT, args.point, "--point")
     if args.measure is not None:
-        values[MEASURE] = resolve_option(q, MEASURE, args.measure, "--measure")
+        values[q.by_role(MEASURE).code] = resolve_option(q, MEASURE, args.measure, "--measure")
     return values
 
 
 def describe(q: Questionnaire, values: dict[str, str]) -> str:
-    return " / ".join(option_text(q, code, values[code]) for code in (POINT, UNIT, MEASURE) if code in values)
+    """The prefilled answers (question code -> option code) as the form's texts."""
+    codes = ((role, q.by_role(role).code) for role in (POINT, UNIT, MEASURE))
+    return " / ".join(option_text(q, role, values[code]) for role, code in codes if code in values)
 
 
 def survey_links(settings: Settings, key: str) -> list[Link]:
@@ -488,11 +491,12 @@ async def cmd_letter_footer(args: argparse.Namespace, settings: Settings) -> int
 
 def configured_links(settings: Settings, key: str) -> list[Link]:
     """Links to the configured chat bots (none configured: an empty list)."""
+    from reports.errors import ReportError
     from reports.qr import links_for
 
     try:
         return links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
-    except UsageError:
+    except ReportError:
         return []
 
 
@@ -505,13 +509,13 @@ async def cmd_paper_form(args: argparse.Namespace, settings: Settings) -> int:
     if args.out.suffix.lower() != ".pdf":
         raise UsageError("--out: анкета сохраняется в формате PDF, укажите файл с расширением .pdf")
     values: dict[str, str] = {}
-    for code, flag, value in (
+    for role, flag, value in (
         (POINT, "--point", args.point),
         (UNIT, "--unit", args.unit),
         (MEASURE, "--measure", args.measure),
     ):
         if value is not None:
-            values[code] = resolve_option(q, code, value, flag)
+            values[q.by_role(role).code] = resolve_option(q, role, value, flag)
     subtitle = describe(q, values)
     links = plain_links(settings.telegram.bot_username, settings.vk.group_id)
     if links and values:

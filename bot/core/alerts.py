@@ -19,20 +19,20 @@ from storage import alerts as alerts_repo
 from storage import repository as repo
 from storage.store import Storage
 from survey_flow.engine import Answer, answer_label
-from survey_flow.model import Questionnaire
+from survey_flow.model import Questionnaire, QuestionRole
 
 log = logging.getLogger(__name__)
 
 LOW_SCORES = frozenset({"1", "2", "3"})
-NOT_SATISFIED = ("9", "2")  # 9(21) «Скорее не удовлетворен»
+NOT_SATISFIED = "2"  # «Скорее не удовлетворен», the option of the satisfaction question
 LOOK_BACK = timedelta(minutes=10)  # transactions may commit a little out of completion order
 
 Send = Callable[[int, str], Awaitable[None]]
 
 
 def is_alarming(q: Questionnaire, answers: dict[str, Answer]) -> bool:
-    code, option = NOT_SATISFIED
-    if code in answers and answers[code].option == option:
+    satisfaction = answers.get(q.by_role(QuestionRole.SATISFACTION).code)
+    if satisfaction is not None and satisfaction.option == NOT_SATISFIED:
         return True
     return any(_is_scale(q, c) and a.option in LOW_SCORES for c, a in answers.items())
 
@@ -45,12 +45,13 @@ def alert_card(q: Questionnaire, session_id: int, answers: dict[str, Answer], co
     def shown(code: str) -> str:
         return answer_label(q, code, answers[code]) if code in answers else "—"
 
+    satisfaction = q.by_role(QuestionRole.SATISFACTION)
     lines = [
         "⚠️ Низкая оценка в анкете",
-        f"Подразделение: {shown('3')}",
-        f"Мера поддержки: {shown('1')}",
-        f"Точка взаимодействия: {shown('2')}",
-        f"{q.question('9').printed_code}: {shown('9')}",
+        f"Подразделение: {shown(q.by_role(QuestionRole.UNIT).code)}",
+        f"Мера поддержки: {shown(q.by_role(QuestionRole.MEASURE).code)}",
+        f"Точка взаимодействия: {shown(q.by_role(QuestionRole.POINT).code)}",
+        f"{satisfaction.printed_code}: {shown(satisfaction.code)}",
     ]
     for code, answer in answers.items():
         if not _is_scale(q, code):
@@ -71,7 +72,7 @@ class AlertWatcher:
         self._judged: set[int] = set()
 
     def chat_for(self, answers: dict[str, Answer]) -> int | None:
-        unit = answers.get("3")
+        unit = answers.get(self.q.by_role(QuestionRole.UNIT).code)
         if unit is not None and unit.option in self.config.unit_chats:
             return self.config.unit_chats[unit.option]
         return self.config.default_chat

@@ -15,6 +15,7 @@ from bot.config import Settings, StaffMember
 from bot.errors import UsageError
 from bot.telegram.staff import StaffCommand
 from reports.appendix2 import CHANNELS, process_groups, resolve_channel, resolve_group
+from reports.errors import ReportError
 from reports.options import UNIT, option_text, resolve_option
 from reports.period import quarter_key
 from storage import reports_repo
@@ -44,7 +45,7 @@ def parse(text: str, q: Questionnaire, settings: Settings) -> tuple[str, str, st
         resolve_option(q, UNIT, unit, "подразделение"),
         resolve_channel(channel),
         int(number),
-        resolve_group(process_groups(q, settings.reports.process_groups), group),
+        resolve_group(process_groups(q, settings.reports.group_pairs()), group),
     )
 
 
@@ -54,7 +55,7 @@ async def set_clients(message: TgMessage, member: StaffMember, data: dict[str, A
     storage: Storage = data["store"]
     try:
         quarter, unit, channel, total, group = parse(message.text or "", q, settings)
-    except UsageError as exc:
+    except (UsageError, ReportError) as exc:
         await message.answer(str(exc).replace("--group: ", "").replace("--channel: ", "")[:3500])
         return
     if member.unit and unit != resolve_option(q, UNIT, member.unit, "[staff] unit"):

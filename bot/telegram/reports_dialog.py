@@ -27,8 +27,9 @@ from bot.telegram.filters import has_message
 from bot.telegram.staff import NOT_AVAILABLE, StaffCommand, StaffDirectory
 from reports.analysis import write_report
 from reports.appendix2 import process_groups, write_appendix2
+from reports.errors import ReportError
 from reports.export import export_file
-from reports.options import option_text
+from reports.options import UNIT, option_text
 from reports.period import Period, quarter_period, quarter_title
 from storage.store import Storage
 from survey_flow.model import Questionnaire
@@ -85,7 +86,7 @@ def next_question(
         if member.unit:  # limited to their unit: nothing to choose
             pick.unit = member.unit
         else:
-            units = q.question("3").options
+            units = q.by_role(UNIT).options
             rows = [[(o.text, Pick(what=pick.what, period=pick.period, unit=o.code))] for o in units]
             if pick.what != "app2":  # Appendix 2 is always per structural unit
                 rows.insert(
@@ -134,7 +135,7 @@ def well_formed(pick: Pick, q: Questionnaire) -> bool:
     ):
         return False
     if pick.unit and not (
-        (pick.unit == ALL_UNITS and pick.what != "app2") or q.question("3").option(pick.unit) is not None
+        (pick.unit == ALL_UNITS and pick.what != "app2") or q.by_role(UNIT).option(pick.unit) is not None
     ):
         return False
     if pick.fmt and not (pick.what == "export" and pick.fmt in FORMATS):
@@ -173,7 +174,12 @@ async def on_pick(query: CallbackQuery, callback_data: Pick, staff: StaffDirecto
     settings: Settings = data["settings"]
     storage: Storage = data["store"]
     with tempfile.TemporaryDirectory(prefix="otklik-") as tmp:
-        path, caption = await build_file(pick, settings, storage, q, Path(tmp))
+        try:
+            path, caption = await build_file(pick, settings, storage, q, Path(tmp))
+        except ReportError as exc:  # e.g. process groups naming a point the questionnaire lacks
+            log.warning("report dialog: %s", exc)
+            await _edit(message, f"Файл не подготовлен: {exc}"[:3500])
+            return
         await message.answer_document(FSInputFile(path), caption=caption)
     await _edit(message, "Файл отправлен.")
 
@@ -191,7 +197,7 @@ async def build_file(
 ) -> tuple[Path, str]:
     zone = ZoneInfo(settings.reports.timezone)
     unit = None if pick.unit == ALL_UNITS else pick.unit
-    unit_label = "все структурные подразделения" if unit is None else option_text(q, "3", unit)
+    unit_label = "все структурные подразделения" if unit is None else option_text(q, UNIT, unit)
     if pick.what == "export":
         period = (
             Period(date(2000, 1, 1), date(2999, 12, 31), zone) if pick.period == "all"
@@ -207,7 +213,7 @@ async def build_file(
     out = folder / f"otklik-{pick.what}-{pick.period}.xlsx"
     if pick.what == "app2":
         assert unit is not None
-        groups = process_groups(q, settings.reports.process_groups)
+        groups = process_groups(q, settings.reports.group_pairs())
         await write_appendix2(
             storage, q, groups=groups, quarter=pick.period, period=period, unit=unit,
             unit_label=unit_label, out=out,
@@ -215,7 +221,7 @@ async def build_file(
         return out, f"Приложение № 2, {title}, {unit_label}. {MARKING}"
     analysis = await write_report(
         storage, q, period=period, unit=unit, unit_label=unit_label, title=title, out=out,
-        groups=process_groups(q, settings.reports.process_groups), quarter=pick.period,
+        groups=process_groups(q, settings.reports.group_pairs()), quarter=pick.period,
     )  # fmt: skip
     return out, f"Квартальный анализ, {title}, {unit_label}: анкет {analysis.questionnaires}. {MARKING}"
 

@@ -75,7 +75,7 @@ def help_command(commands: Sequence[StaffCommand]) -> StaffCommand:
 
 
 async def _stats(message: TgMessage, member: StaffMember, data: dict[str, Any]) -> None:
-    await message.answer(await stats_text(data["store"], member))
+    await message.answer(await stats_text(data["store"], data["questionnaire"], member))
 
 
 STATS = StaffCommand("stats", frozenset({"admin", "analyst", "operator"}), "сколько анкет заполнено", _stats)

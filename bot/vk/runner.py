@@ -42,7 +42,7 @@ async def run(services: Services, stop: asyncio.Event) -> None:
         services.storage,
         config.group_id,
         on_handled=lambda: _handled(services),
-        staff=VkStaff(services.settings.staff),
+        staff=VkStaff(services.settings.staff, services.questionnaire),
         metrics=services.metrics,
     )
     services.health.polling(CHANNEL)

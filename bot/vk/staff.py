@@ -13,12 +13,13 @@ from bot.config import StaffConfig, StaffMember
 from bot.core.staff import find_member
 from bot.core.stats import stats_text
 from storage.store import Storage
+from survey_flow.model import Questionnaire
 
 NOT_AVAILABLE = "Такой команды нет. Чтобы пройти опрос, отправьте «Начать»."
 WRONG_ROLE = "Эта команда доступна ролям: {roles}."
 ALL_ROLES = frozenset({"admin", "analyst", "operator"})
 
-StaffHandler = Callable[[Storage, StaffMember], Awaitable[str]]
+StaffHandler = Callable[[Storage, Questionnaire, StaffMember], Awaitable[str]]
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,11 @@ STATS = StaffCommand("stats", ALL_ROLES, "сколько анкет заполн
 
 
 class VkStaff:
-    def __init__(self, config: StaffConfig, commands: tuple[StaffCommand, ...] = (STATS,)) -> None:
+    def __init__(
+        self, config: StaffConfig, q: Questionnaire, commands: tuple[StaffCommand, ...] = (STATS,)
+    ) -> None:
         self._config = config
+        self._q = q
         self._commands = {c.name: c for c in commands}
 
     def member(self, vk_id: int) -> StaffMember | None:
@@ -58,7 +62,7 @@ class VkStaff:
         command = self._commands[name]
         if member.role not in command.roles:
             return WRONG_ROLE.format(roles=", ".join(sorted(command.roles)))
-        return await command.handler(storage, member)
+        return await command.handler(storage, self._q, member)
 
     @staticmethod
     def _name(text: str) -> str:

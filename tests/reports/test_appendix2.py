@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 
-from bot.config import ProcessGroup
-from bot.errors import UsageError
+from bot.config import ProcessGroup, ReportsConfig
 from reports.appendix2 import (
     HEADER,
     OTHER_GROUP,
@@ -19,6 +18,7 @@ from reports.appendix2 import (
     resolve_group,
     write_appendix2,
 )
+from reports.errors import ReportError
 from reports.period import quarter_period
 from storage import reports_repo
 from storage.store import Storage
@@ -100,14 +100,16 @@ async def test_configured_groups(storage: Storage, questionnaire: Questionnaire,
     await fill_quarter(storage, questionnaire)
     groups = process_groups(
         questionnaire,
-        [
-            ProcessGroup(name="Очные обращения", points=["1"]),
-            ProcessGroup(name="Электронные каналы", points=["2", "3"]),
-        ],
+        ReportsConfig(
+            process_groups=[
+                ProcessGroup(name="Очные обращения", points=["1"]),
+                ProcessGroup(name="Электронные каналы", points=["2", "3"]),
+            ]
+        ).group_pairs(),
     )
     assert resolve_group(groups, "очные ОБРАЩЕНИЯ") == "Очные обращения"
     assert resolve_group(groups, OTHER_GROUP) == OTHER_GROUP
-    with pytest.raises(UsageError, match="нет группы процессов"):
+    with pytest.raises(ReportError, match="нет группы процессов"):
         resolve_group(groups, "Телефон")
     await set_total(storage, "Электронные каналы", "online", 0)
     rows = await write_appendix2(
@@ -129,13 +131,11 @@ async def test_configured_groups(storage: Storage, questionnaire: Questionnaire,
 
 
 def test_bad_configuration_and_channel(questionnaire: Questionnaire) -> None:
-    with pytest.raises(UsageError, match="нет точек взаимодействия с кодами 42"):
-        process_groups(questionnaire, [ProcessGroup(name="x", points=["1", "42"])])
-    with pytest.raises(UsageError, match="входит в группы «a» и «b»"):
-        process_groups(
-            questionnaire, [ProcessGroup(name="a", points=["1"]), ProcessGroup(name="b", points=["2", "1"])]
-        )
+    with pytest.raises(ReportError, match="нет точек взаимодействия с кодами 42"):
+        process_groups(questionnaire, [("x", ["1", "42"])])
+    with pytest.raises(ReportError, match="входит в группы «a» и «b»"):
+        process_groups(questionnaire, [("a", ["1"]), ("b", ["2", "1"])])
     assert resolve_channel("Онлайн") == "online"
     assert resolve_channel("offline") == "offline"
-    with pytest.raises(UsageError, match="online"):
+    with pytest.raises(ReportError, match="online"):
         resolve_channel("почта")

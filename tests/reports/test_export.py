@@ -104,9 +104,9 @@ async def test_labels_and_contacts(storage: Storage, questionnaire: Questionnair
 async def test_unknown_folder_is_a_usage_error(
     storage: Storage, questionnaire: Questionnaire, tmp_path: Path
 ) -> None:
-    from bot.errors import UsageError
+    from reports.errors import ReportError
 
-    with pytest.raises(UsageError, match="не существует"):
+    with pytest.raises(ReportError, match="не существует"):
         await export_file(
             storage,
             questionnaire,
@@ -120,13 +120,19 @@ async def test_unknown_folder_is_a_usage_error(
 async def test_sessions_are_read_in_batches_in_id_order(
     storage: Storage, questionnaire: Questionnaire
 ) -> None:
+    from reports.options import of_unit
     from storage.reports_repo import iter_completed
 
     ids = await fill_quarter(storage, questionnaire)
     period = date_range(None, None, NSK)
     async with storage.transaction() as conn:
         seen = [s.id async for s in iter_completed(conn, period.start, period.end, None, batch=2)]
-        only_unit2 = [s.id async for s in iter_completed(conn, period.start, period.end, "2", batch=1)]
+        only_unit2 = [
+            s.id
+            async for s in iter_completed(
+                conn, period.start, period.end, of_unit(questionnaire, "2"), batch=1
+            )
+        ]
     assert seen == sorted(ids.values())  # 8 completed; the unfinished one is not exported
     assert only_unit2 == [ids["F"]]
 

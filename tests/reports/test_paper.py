@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from bot.app import questionnaire_from
 from bot.config import Settings
-from bot.errors import UsageError
+from reports.errors import ReportError
 from reports.export import export_file
 from reports.paper import import_paper
 from reports.period import date_range
@@ -116,7 +116,7 @@ async def test_import_with_bad_rows_changes_nothing(
     lines = [HEADER, GOOD, *[row for row, _c, _r in BAD], "", GOOD_ONLINE]
     path = tmp_path / "paper.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(ReportError) as caught:
         await import_paper(storage, questionnaire, path, NSK, NOW)
     message = str(caught.value)
     assert message.startswith(f"Файл paper.csv не импортирован, ничего не сохранено. Ошибок: {len(BAD)}")
@@ -153,11 +153,11 @@ async def test_unknown_column_and_wrong_file(
 ) -> None:
     path = tmp_path / "p.csv"
     path.write_text(HEADER + ";99\n" + GOOD + ";x\n", encoding="utf-8")
-    with pytest.raises(UsageError, match="строка 1, столбец 99: неизвестный столбец"):
+    with pytest.raises(ReportError, match="строка 1, столбец 99: неизвестный столбец"):
         await import_paper(storage, questionnaire, path, NSK, NOW)
     other = tmp_path / "p.txt"
     other.write_text("x", encoding="utf-8")
-    with pytest.raises(UsageError, match=r"поддерживаются файлы \.csv и \.xlsx"):
+    with pytest.raises(ReportError, match=r"поддерживаются файлы \.csv и \.xlsx"):
         await import_paper(storage, questionnaire, other, NSK, NOW)
     assert await count_sessions(storage) == 0
 
@@ -229,7 +229,7 @@ async def test_xlsx_import_reports_sheet_rows(
     sheet.append(bad)
     path = tmp_path / "paper.xlsx"
     workbook.save(path)
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(ReportError) as caught:
         await import_paper(storage, questionnaire, path, NSK, NOW)
     assert str(caught.value).splitlines()[1:] == [
         "  строка 4, столбец 15: Нет варианта с кодом 2 в вопросе 15; коды: 1, 4"
@@ -267,6 +267,6 @@ async def test_csv_line_numbers_count_multiline_cells(
     bad = BAD[0][0]
     path = tmp_path / "multi.csv"
     path.write_text("\n".join([HEADER, online, bad]) + "\n", encoding="utf-8")
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(ReportError) as caught:
         await import_paper(storage, questionnaire, path, NSK, NOW)
     assert str(caught.value).splitlines()[1].startswith("  строка 4, столбец 15:")

@@ -15,8 +15,8 @@ from openpyxl import load_workbook
 from sqlalchemy import column, func, insert, select, table
 from sqlalchemy.engine import Connection
 
-from bot.errors import UsageError
 from reports.analysis import analyse
+from reports.errors import ReportError
 from reports.export import export_file
 from reports.paper import PaperRow, import_paper, parse_form_date, parse_row
 from reports.period import date_range, quarter_period
@@ -141,7 +141,7 @@ async def test_filled_cells_are_still_checked_all_or_nothing(
     storage: Storage, questionnaire: Questionnaire, tmp_path: Path
 ) -> None:
     path = write(tmp_path / "bad.csv", BLANK_A, *[row for row, _c, _r in FILLED_BAD], BLANK_B)
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(ReportError) as caught:
         await import_paper(storage, questionnaire, path, NSK, NOW)
     assert str(caught.value).splitlines()[1:] == [
         f"  строка {line}, столбец {column}: {reason}"
@@ -176,7 +176,7 @@ async def test_every_form_needs_its_date_from_the_file_or_date_option(
 ) -> None:
     undated = BLANK_A.removesuffix("15.08.2025")
     path = write(tmp_path / "p.csv", undated, "1;1;1;1;1;1;1;;1;5;;4;;5;;5;;;;;;;;31.12.9999")
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(ReportError) as caught:
         await import_paper(storage, questionnaire, path, NSK, NOW)
     assert str(caught.value).splitlines()[1:] == [
         "  строка 2, столбец 18: не указана дата анкеты (заполните ячейку или укажите --date)",
@@ -184,7 +184,7 @@ async def test_every_form_needs_its_date_from_the_file_or_date_option(
     ]
     no_column = tmp_path / "no18.csv"
     no_column.write_text(HEADER.removesuffix(";18") + "\n" + undated.removesuffix(";") + "\n", "utf-8")
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(ReportError) as caught:
         await import_paper(storage, questionnaire, no_column, NSK, NOW)
     assert "строка 1, столбец 18: нет столбца с датой анкеты 7(18)" in str(caught.value)
     assert await count(storage) == 0
@@ -208,7 +208,7 @@ async def test_importing_the_same_forms_again_is_refused_naming_the_lines(
     # The second file repeats B, adds C, and has A with another date: a different form.
     other_a = BLANK_A.replace("15.08.2025", "18.08.2025")
     second = write(tmp_path / "second.csv", BLANK_C, other_a, BLANK_B)
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(ReportError) as caught:
         await import_paper(storage, questionnaire, second, NSK, NOW)
     assert str(caught.value).splitlines() == [
         "Файл second.csv не импортирован, ничего не сохранено. Уже импортированных анкет: 1",
@@ -216,7 +216,7 @@ async def test_importing_the_same_forms_again_is_refused_naming_the_lines(
         "Если это другие бланки с такими же ответами, повторите импорт с --allow-duplicates.",
     ]
     assert (await count(storage), await count(storage, paper_forms)) == (2, 2)
-    with pytest.raises(UsageError, match="строка 2: такая анкета"):
+    with pytest.raises(ReportError, match="строка 2: такая анкета"):
         await import_paper(storage, questionnaire, first, NSK, NOW)
     # Two identical forms within one stack are two forms; a real second one is let through.
     assert await import_paper(storage, questionnaire, second, NSK, NOW, allow_duplicates=True) == 3
@@ -352,7 +352,7 @@ async def test_the_migration_fingerprints_forms_entered_before_it(
     storage = await database.open()  # migrates to the head
     try:
         assert await count(storage, paper_forms) == 1
-        with pytest.raises(UsageError, match=r"строка 2: такая анкета .* под номером 1"):
+        with pytest.raises(ReportError, match=r"строка 2: такая анкета .* под номером 1"):
             await import_paper(storage, questionnaire, path, NSK, NOW)
         assert await count(storage) == 1
     finally:

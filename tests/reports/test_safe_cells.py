@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select, update
 
 from bot.cli.main import main
-from bot.config import ProcessGroup, Settings
+from bot.config import Settings
 from bot.telegram.reports_dialog import Pick, build_file
 from reports.analysis import write_report
 from reports.appendix2 import write_appendix2
@@ -175,7 +175,7 @@ async def test_appendix2_group_names_are_text(
 ) -> None:
     await seed(storage, questionnaire)
     out = tmp_path / "app2.xlsx"
-    groups = [ProcessGroup(name=PAYLOADS[0], points=[o.code for o in questionnaire.question("2").options])]
+    groups = [(PAYLOADS[0], [o.code for o in questionnaire.question("2").options])]
     from reports.appendix2 import process_groups
 
     await write_appendix2(

@@ -60,6 +60,32 @@ async def test_analyst_gets_quarterly_report(service: Service, fake_tg: FakeTele
     )
 
 
+async def test_a_report_error_reaches_the_analyst_as_its_message(
+    database: Database, fake_tg: FakeTelegram
+) -> None:
+    # Process groups are checked against the questionnaire only when a report is built.
+    bad_groups = {"reports": {"process_groups": [{"name": "Телефон", "points": ["42"]}]}}
+    svc = await Service(database, fake_tg, bad_groups).start()
+    try:
+        fake_tg.push_text(902, "/report")
+        await fake_tg.wait_idle()
+        fake_tg.press(902, "Квартальный анализ (пункт 11)")
+        await fake_tg.wait_idle()
+        quarter = fake_tg.last_with_buttons(902)
+        assert quarter is not None
+        fake_tg.press(902, quarter.labels()[0])
+        await fake_tg.wait_idle()
+        fake_tg.press(902, "Все подразделения")
+        await fake_tg.wait_idle()
+        assert fake_tg.documents == []
+        assert fake_tg.texts(902)[-1] == (
+            "Файл не подготовлен: [reports.process_groups] группа «Телефон»: "
+            "нет точек взаимодействия с кодами 42 в вопросе 2(12)"
+        )
+    finally:
+        await svc.crash()
+
+
 async def test_reports_refused_to_others_and_units_enforced(service: Service, fake_tg: FakeTelegram) -> None:
     await run_survey(fake_tg, CHAT + 5, LOW_SCORE_SURVEY)  # structural unit 2
     await run_survey(fake_tg, CHAT + 6, ["1", "2", "1", *LOW_SCORE_SURVEY[3:]])  # structural unit 1

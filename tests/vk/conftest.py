@@ -58,7 +58,13 @@ class Bot:
             commands=VK_COMMANDS,
         )
         self.channel = VkChannel(
-            self.client, conversation, self.storage, GROUP_ID, wait=5, backoff=0.05, staff=VkStaff(STAFF)
+            self.client,
+            conversation,
+            self.storage,
+            GROUP_ID,
+            wait=5,
+            backoff=0.05,
+            staff=VkStaff(STAFF, self.questionnaire),
         )
         self.stop_event = asyncio.Event()
         self.task = asyncio.create_task(self.channel.run(self.stop_event))
