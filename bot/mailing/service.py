@@ -24,7 +24,7 @@ from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import MailingConfig, Settings
-from bot.leader import LeaderLock, run_as_leader
+from bot.leader import run_as_leader
 from bot.mailing import texts
 from bot.mailing.limiter import RateLimiter
 from bot.mailing.transport import Delivered, TelegramTransport, Transport
@@ -32,6 +32,7 @@ from bot.metrics import Metrics
 from bot.telegram.retry import RetryPolicy, call_with_retry
 from storage import mailing as store
 from storage import repository as repo
+from storage.locks import LeaderLock
 from storage.schema import outbox, reminders
 from storage.store import Storage
 
