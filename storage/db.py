@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from storage import inline_sqlite
+from storage.sqlite import driver as sqlite_driver
 
 BUSY_TIMEOUT = 1.0  # seconds
 
@@ -90,7 +90,7 @@ def create_engine(
                 create_private(path)
         engine = create_async_engine(
             url,
-            async_creator=inline_sqlite.creator(database or ":memory:", BUSY_TIMEOUT),
+            async_creator=sqlite_driver.creator(database or ":memory:", BUSY_TIMEOUT),
             poolclass=StaticPool,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -116,7 +116,7 @@ def create_engine(
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the writer; NORMAL sync in WAL survives a killed process
     # (only an OS crash could lose the last commits). A lock held by another process is waited
-    # for at most BUSY_TIMEOUT: the calls run inline in the event loop (storage/inline_sqlite.py).
+    # for at most BUSY_TIMEOUT: the calls run inline in the event loop (storage/sqlite/driver.py).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.direct import DirectStatement
 from storage.schema import (
     answers,
     channel_state,
@@ -23,6 +21,8 @@ from storage.schema import (
     respondents,
     survey_sessions,
 )
+from storage.statement import Statement
+from storage.statement import dialect_insert as insert_of
 from survey_flow.engine import Answer, answer_label
 from survey_flow.model import OTHER_CODE, Questionnaire
 
@@ -58,10 +58,12 @@ class Respondent:
     unreachable_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> Respondent:
-        """From a row of RESPONDENT_COLUMNS, in that order."""
-        id_, pseudonym, channel, external_id, name, dialog, unreachable_at = row
-        return cls(id_, pseudonym, channel, external_id, name, dict(dialog or {}), as_utc(unreachable_at))
+    def from_row(cls, row: Any) -> Respondent:
+        """From a row with the columns of RESPONDENT_COLUMNS."""
+        return cls(
+            row.id, row.pseudonym, row.channel, row.external_id, row.name,
+            dict(row.dialog or {}), as_utc(row.unreachable_at),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -76,12 +78,14 @@ class SurveySession:
     completed_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> SurveySession:
-        """From a row of SESSION_COLUMNS, in that order."""
-        id_, respondent_id, channel, status, source, source_ref, started_at, completed_at = row
-        started = as_utc(started_at)
+    def from_row(cls, row: Any) -> SurveySession:
+        """From a row with the columns of SESSION_COLUMNS."""
+        started = as_utc(row.started_at)
         assert started is not None
-        return cls(id_, respondent_id, channel, status, source, source_ref, started, as_utc(completed_at))
+        return cls(
+            row.id, row.respondent_id, row.channel, row.status, row.source, row.source_ref,
+            started, as_utc(row.completed_at),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -106,101 +110,46 @@ class ConsentRecord:
 
 
 # --- respondents ---------------------------------------------------------------------------
+#
+# Every query is a `Statement` (storage/statement.py) next to the one function that runs it.
 
 
 _R = respondents.c
 _S = survey_sessions.c
-# The columns Respondent and SurveySession hold, in their order: no extra JSON or timestamps to
-# decode per row.
+# The columns Respondent and SurveySession hold: no extra JSON or timestamps to decode per row.
 RESPONDENT_COLUMNS = (_R.id, _R.pseudonym, _R.channel, _R.external_id, _R.name, _R.dialog, _R.unreachable_at)
 SESSION_COLUMNS = (_S.id, _S.respondent_id, _S.channel, _S.status, _S.source, _S.source_ref, _S.started_at, _S.completed_at)  # fmt: skip
 
-# The statements of every chat answer are built once and run directly on SQLite's driver
-# (storage/direct.py): SQLAlchemy's per-call work costs more than running them (bench/answers.py).
-_RESPONDENT_BY_EXTERNAL = DirectStatement(
+
+def _insert_all(table: Any) -> Any:
+    """INSERT taking every column but the generated `id` as a parameter of the column's name."""
+    return insert(table).values({c.key: bindparam(c.key) for c in table.columns if c.key != "id"})
+
+
+_RESPONDENT_BY_EXTERNAL = Statement(
     select(*RESPONDENT_COLUMNS).where(
-        _R.channel == bindparam("b_channel"), _R.external_id == bindparam("b_external")
+        _R.channel == bindparam("channel"), _R.external_id == bindparam("external_id")
     )
-)
-_SET_DIALOG = DirectStatement(
-    update(respondents).where(_R.id == bindparam("b_id")).values(dialog=bindparam("b_dialog"))
-)
-_SESSION_BY_ID = DirectStatement(select(*SESSION_COLUMNS).where(_S.id == bindparam("b_id")))
-_ANSWERS_OF = DirectStatement(
-    select(
-        answers.c.question_code,
-        answers.c.option_code,
-        answers.c.value_text,
-        answers.c.followup_text,
-        answers.c.followup_skipped,
-        answers.c.prefilled,
-    ).where(answers.c.session_id == bindparam("b_session"))
-)
-_TOUCH_SESSION = DirectStatement(
-    update(survey_sessions).where(_S.id == bindparam("b_id")).values(updated_at=bindparam("b_now"))
-)
-_ANSWER_KEYS = (
-    "session_id", "answered_at", "question_code", "platform_code", "option_code",
-    "option_platform_code", "value_text", "followup_text", "followup_skipped", "prefilled",
-)  # fmt: skip
-_INSERT_ANSWER = DirectStatement(insert(answers), column_keys=_ANSWER_KEYS)
-_UPDATE_ANSWER = DirectStatement(  # a follow-up text added, or an answer changed after "Назад"
-    update(answers)
-    .where(answers.c.session_id == bindparam("b_session"), answers.c.question_code == bindparam("b_code"))
-    .values(
-        {key: bindparam(f"v_{key}") for key in _ANSWER_KEYS if key not in ("session_id", "question_code")}
-    )
-)
-# Once per questionnaire: starting, finishing and the consent question.
-_ACTIVE_SESSION = DirectStatement(
-    select(*SESSION_COLUMNS)
-    .where(_S.respondent_id == bindparam("b_respondent"), _S.status == IN_PROGRESS)
-    .order_by(_S.id.desc())
-    .limit(1)
-)
-_SESSION_KEYS = (
-    "respondent_id", "channel", "status", "source", "source_ref", "prefill",
-    "questionnaire_version", "started_at", "updated_at",
-)  # fmt: skip
-_CREATE_SESSION = DirectStatement(insert(survey_sessions).returning(_S.id), column_keys=_SESSION_KEYS)
-_FINISH_SESSION = DirectStatement(
-    update(survey_sessions)
-    .where(_S.id == bindparam("b_id"))
-    .values(status=bindparam("b_status"), updated_at=bindparam("b_now"))
-)
-_COMPLETE_SESSION = DirectStatement(
-    update(survey_sessions)
-    .where(_S.id == bindparam("b_id"))
-    .values(status=COMPLETED, updated_at=bindparam("b_now"), completed_at=bindparam("b_now"))
-)
-_PREFILL_BY_KEY = DirectStatement(
-    select(prefill_keys.c.key, prefill_keys.c["values"], prefill_keys.c.source, prefill_keys.c.label).where(
-        prefill_keys.c.key == bindparam("b_key")
-    )
-)
-_C = consents.c
-_CONSENT_KEYS = (
-    "respondent_id",
-    "granted",
-    "kind",
-    "channel",
-    "text_version",
-    "method",
-    "recorded_at",
-    "recorded_by",
-)
-_RECORD_CONSENT = DirectStatement(insert(consents), column_keys=_CONSENT_KEYS)
-_LATEST_CONSENT = DirectStatement(
-    select(_C.kind, _C.channel, _C.text_version, _C.method, _C.recorded_at)
-    .where(_C.respondent_id == bindparam("b_respondent"))
-    .order_by(_C.id.desc())
-    .limit(1)
 )
 
 
 async def get_respondent(conn: AsyncConnection, channel: str, external_id: str) -> Respondent | None:
-    row = await _RESPONDENT_BY_EXTERNAL.first(conn, {"b_channel": channel, "b_external": external_id})
+    row = await _RESPONDENT_BY_EXTERNAL.first(conn, channel=channel, external_id=external_id)
     return Respondent.from_row(row) if row else None
+
+
+_CREATE_RESPONDENT = Statement(
+    lambda dialect: (
+        insert_of(dialect, respondents)
+        .values(
+            {
+                key: bindparam(key)
+                for key in ("pseudonym", "channel", "external_id", "name", "dialog", "created_at")
+            }
+        )
+        .on_conflict_do_nothing()
+    )
+)
 
 
 async def get_or_create_respondent(
@@ -209,49 +158,80 @@ async def get_or_create_respondent(
     existing = await get_respondent(conn, channel, external_id)
     if existing is not None:
         return existing
-    await conn.execute(
-        insert_ignore(conn, respondents).values(
-            pseudonym=secrets.token_hex(8),
-            channel=channel,
-            external_id=external_id,
-            name=name,
-            dialog={},
-            created_at=now,
-        )
+    await _CREATE_RESPONDENT.run(
+        conn,
+        pseudonym=secrets.token_hex(8),
+        channel=channel,
+        external_id=external_id,
+        name=name,
+        dialog={},
+        created_at=now,
     )
     created = await get_respondent(conn, channel, external_id)
     assert created is not None
     return created
 
 
-async def lock_respondent(conn: AsyncConnection, respondent_id: int) -> Respondent:
-    """Re-read the respondent, holding a row lock on PostgreSQL so workers serialise per person."""
-    query = select(*RESPONDENT_COLUMNS).where(_R.id == respondent_id).with_for_update()
-    row = (await conn.execute(query)).one()
+_LOCK_RESPONDENT = Statement(select(*RESPONDENT_COLUMNS).where(_R.id == bindparam("id")).with_for_update())
+
+
+async def lock_respondent(conn: AsyncConnection, respondent: Respondent) -> Respondent:
+    """The respondent as of now, locked until the transaction ends, so workers serialise per person.
+
+    On SQLite the Storage already runs one transaction at a time and the row was read in this
+    one: it is returned as it is (SQLite has no row locks to take)."""
+    if conn.dialect.name == "sqlite":
+        return respondent
+    row = await _LOCK_RESPONDENT.first(conn, id=respondent.id)
+    assert row is not None
     return Respondent.from_row(row)
 
 
+_SET_DIALOG = Statement(
+    update(respondents).where(_R.id == bindparam("respondent")).values(dialog=bindparam("dialog"))
+)
+
+
 async def set_dialog(conn: AsyncConnection, respondent_id: int, dialog: Mapping[str, Any]) -> None:
-    await _SET_DIALOG.run(conn, {"b_id": respondent_id, "b_dialog": dict(dialog)})
+    await _SET_DIALOG.run(conn, respondent=respondent_id, dialog=dict(dialog))
+
+
+_SET_UNREACHABLE = Statement(
+    update(respondents)
+    .where(_R.id == bindparam("respondent"))
+    .values(unreachable_at=bindparam("unreachable_at"))
+)
 
 
 async def mark_unreachable(conn: AsyncConnection, respondent_id: int, now: datetime | None) -> None:
-    await conn.execute(
-        update(respondents).where(respondents.c.id == respondent_id).values(unreachable_at=now)
-    )
+    await _SET_UNREACHABLE.run(conn, respondent=respondent_id, unreachable_at=now)
 
 
 # --- survey sessions and answers ----------------------------------------------------------
 
 
+_SESSION_BY_ID = Statement(select(*SESSION_COLUMNS).where(_S.id == bindparam("id")))
+
+
 async def get_session(conn: AsyncConnection, session_id: int) -> SurveySession | None:
-    row = await _SESSION_BY_ID.first(conn, {"b_id": session_id})
+    row = await _SESSION_BY_ID.first(conn, id=session_id)
     return SurveySession.from_row(row) if row else None
+
+
+_ACTIVE_SESSION = Statement(
+    select(*SESSION_COLUMNS)
+    .where(_S.respondent_id == bindparam("respondent_id"), _S.status == IN_PROGRESS)
+    .order_by(_S.id.desc())
+    .limit(1)
+)
 
 
 async def active_session(conn: AsyncConnection, respondent_id: int) -> SurveySession | None:
-    row = await _ACTIVE_SESSION.first(conn, {"b_respondent": respondent_id})
+    row = await _ACTIVE_SESSION.first(conn, respondent_id=respondent_id)
     return SurveySession.from_row(row) if row else None
+
+
+_CREATE_SESSION = Statement(_insert_all(survey_sessions).returning(_S.id))
 
 
 async def create_session(
@@ -267,37 +247,46 @@ async def create_session(
 ) -> SurveySession:
     created = await _CREATE_SESSION.first(
         conn,
-        {
-            "respondent_id": respondent_id,
-            "channel": channel,
-            "status": IN_PROGRESS,
-            "source": source,
-            "source_ref": source_ref,
-            "prefill": {code: a.option for code, a in prefill.items()},
-            "questionnaire_version": questionnaire.version,
-            "started_at": now,
-            "updated_at": now,
-        },
+        respondent_id=respondent_id,
+        channel=channel,
+        status=IN_PROGRESS,
+        source=source,
+        source_ref=source_ref,
+        prefill={code: a.option for code, a in prefill.items()},
+        questionnaire_version=questionnaire.version,
+        started_at=now,
+        updated_at=now,
+        completed_at=None,
     )
     assert created is not None
-    session_id = int(created[0])
-    await sync_answers(conn, questionnaire, session_id, {}, prefill, now)
-    session = await get_session(conn, session_id)
+    await sync_answers(conn, questionnaire, created.id, {}, prefill, now)
+    session = await get_session(conn, created.id)
     assert session is not None
     return session
 
 
+_ANSWERS_OF = Statement(
+    select(
+        answers.c.question_code,
+        answers.c.option_code,
+        answers.c.value_text,
+        answers.c.followup_text,
+        answers.c.followup_skipped,
+        answers.c.prefilled,
+    ).where(answers.c.session_id == bindparam("session_id"))
+)
+
+
 async def load_answers(conn: AsyncConnection, session_id: int) -> dict[str, Answer]:
-    rows = await _ANSWERS_OF.rows(conn, {"b_session": session_id})
     return {
-        question: Answer(
-            option=option,
-            text=value if option == OTHER_CODE else None,
-            followup=followup,
-            prefilled=bool(prefilled),
-            followup_skipped=bool(skipped),
+        row.question_code: Answer(
+            option=row.option_code,
+            text=row.value_text if row.option_code == OTHER_CODE else None,
+            followup=row.followup_text,
+            prefilled=bool(row.prefilled),
+            followup_skipped=bool(row.followup_skipped),
         )
-        for question, option, value, followup, skipped, prefilled in rows
+        for row in await _ANSWERS_OF.rows(conn, session_id=session_id)
     }
 
 
@@ -319,6 +308,29 @@ def answer_values(questionnaire: Questionnaire, code: str, answer: Answer) -> di
     }
 
 
+_INSERT_ANSWER = Statement(_insert_all(answers))
+# Named unlike any column: a parameter named after a column of an UPDATE is a value to SET.
+_ANSWER_OF_QUESTION = (
+    answers.c.session_id == bindparam("session"),
+    answers.c.question_code == bindparam("question"),
+)
+_UPDATE_ANSWER = Statement(  # a follow-up text added, or an answer changed after "Назад"
+    update(answers)
+    .where(*_ANSWER_OF_QUESTION)
+    .values(
+        {
+            c.key: bindparam(c.key)
+            for c in answers.columns
+            if c.key not in ("id", "session_id", "question_code")
+        }
+    )
+)
+_DELETE_ANSWER = Statement(delete(answers).where(*_ANSWER_OF_QUESTION))
+_TOUCH_SESSION = Statement(
+    update(survey_sessions).where(_S.id == bindparam("session")).values(updated_at=bindparam("updated_at"))
+)
+
+
 async def sync_answers(
     conn: AsyncConnection,
     questionnaire: Questionnaire,
@@ -328,34 +340,45 @@ async def sync_answers(
     now: datetime,
 ) -> None:
     """Write the difference between two answer sets: each answer is stored as it is given."""
-    removed = [code for code in before if code not in after]
-    if removed:
-        await conn.execute(
-            delete(answers).where(answers.c.session_id == session_id, answers.c.question_code.in_(removed))
-        )
+    for code in before:
+        if code not in after:
+            await _DELETE_ANSWER.run(conn, session=session_id, question=code)
     for code, answer in after.items():
         old = before.get(code)
         if old == answer:
             continue
         values = answer_values(questionnaire, code, answer)
         if old is None:
-            await _INSERT_ANSWER.run(conn, {"session_id": session_id, "answered_at": now, **values})
+            await _INSERT_ANSWER.run(conn, session_id=session_id, answered_at=now, **values)
         else:
-            changed = {f"v_{key}": value for key, value in values.items() if key != "question_code"}
-            await _UPDATE_ANSWER.run(
-                conn, {"b_session": session_id, "b_code": code, "v_answered_at": now, **changed}
-            )
-    await _TOUCH_SESSION.run(conn, {"b_id": session_id, "b_now": now})
+            del values["question_code"]  # it names the row, it does not change
+            await _UPDATE_ANSWER.run(conn, session=session_id, question=code, answered_at=now, **values)
+    await _TOUCH_SESSION.run(conn, session=session_id, updated_at=now)
+
+
+_FINISH_SESSION = Statement(
+    update(survey_sessions)
+    .where(_S.id == bindparam("session"))
+    .values(status=bindparam("status"), updated_at=bindparam("now"))
+)
+_COMPLETE_SESSION = Statement(
+    update(survey_sessions)
+    .where(_S.id == bindparam("session"))
+    .values(status=COMPLETED, updated_at=bindparam("now"), completed_at=bindparam("now"))
+)
 
 
 async def finish_session(conn: AsyncConnection, session_id: int, status: str, now: datetime) -> None:
     if status == COMPLETED:
-        await _COMPLETE_SESSION.run(conn, {"b_id": session_id, "b_now": now})
+        await _COMPLETE_SESSION.run(conn, session=session_id, now=now)
     else:
-        await _FINISH_SESSION.run(conn, {"b_id": session_id, "b_status": status, "b_now": now})
+        await _FINISH_SESSION.run(conn, session=session_id, status=status, now=now)
 
 
 # --- prefill keys --------------------------------------------------------------------------
+
+
+_CREATE_PREFILL = Statement(_insert_all(prefill_keys))
 
 
 async def create_prefill(
@@ -367,21 +390,29 @@ async def create_prefill(
     key: str | None = None,
 ) -> str:
     key = key or secrets.token_urlsafe(9)  # 12 chars of A-Za-z0-9_-: fits Telegram's 64-char payload
-    await conn.execute(
-        insert(prefill_keys).values(key=key, values=dict(values), source=source, label=label, created_at=now)
-    )
+    await _CREATE_PREFILL.run(conn, key=key, values=dict(values), source=source, label=label, created_at=now)
     return key
 
 
+_PREFILL_BY_KEY = Statement(
+    select(prefill_keys.c.key, prefill_keys.c["values"], prefill_keys.c.source, prefill_keys.c.label).where(
+        prefill_keys.c.key == bindparam("key")
+    )
+)
+
+
 async def get_prefill(conn: AsyncConnection, key: str) -> PrefillKey | None:
-    row = await _PREFILL_BY_KEY.first(conn, {"b_key": key})
+    row = await _PREFILL_BY_KEY.first(conn, key=key)
     if row is None:
         return None
-    found_key, values, source, label = row
-    return PrefillKey(key=found_key, values=dict(values), source=source, label=label)
+    return PrefillKey(key=row.key, values=dict(row.values), source=row.source, label=row.label)
 
 
 # --- consent register ---------------------------------------------------------------------
+
+
+_C = consents.c
+_RECORD_CONSENT = Statement(_insert_all(consents))
 
 
 async def record_consent(
@@ -405,52 +436,44 @@ async def record_consent(
         raise ValueError(f"granted={granted} contradicts kind={kind}")
     await _RECORD_CONSENT.run(
         conn,
-        {
-            "respondent_id": respondent_id,
-            "granted": kind == ConsentKind.GRANTED,
-            "kind": str(kind),
-            "channel": channel,
-            "text_version": text_version,
-            "method": method,
-            "recorded_at": now,
-            "recorded_by": recorded_by,
-        },
+        respondent_id=respondent_id,
+        granted=kind == ConsentKind.GRANTED,
+        kind=str(kind),
+        channel=channel,
+        text_version=text_version,
+        method=method,
+        recorded_at=now,
+        recorded_by=recorded_by,
     )
 
 
+_LATEST_CONSENT = Statement(
+    select(_C.kind, _C.channel, _C.text_version, _C.method, _C.recorded_at)
+    .where(_C.respondent_id == bindparam("respondent_id"))
+    .order_by(_C.id.desc())
+    .limit(1)
+)
+
+
 async def latest_consent(conn: AsyncConnection, respondent_id: int) -> ConsentRecord | None:
-    row = await _LATEST_CONSENT.first(conn, {"b_respondent": respondent_id})
+    row = await _LATEST_CONSENT.first(conn, respondent_id=respondent_id)
     if row is None:
         return None
-    kind, channel, text_version, method, recorded_at = row
-    recorded = as_utc(recorded_at)
+    recorded = as_utc(row.recorded_at)
     assert recorded is not None
-    return ConsentRecord(ConsentKind(kind), channel, text_version, method, recorded)
+    return ConsentRecord(ConsentKind(row.kind), row.channel, row.text_version, row.method, recorded)
 
 
 # --- idempotency and channel state --------------------------------------------------------
 
 
-def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
-    """INSERT of the connection's dialect: ON CONFLICT clauses are dialect syntax."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
-
-
-def insert_ignore(conn: AsyncConnection, table: Any) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING (a row already there is kept, rowcount 0)."""
-    return dialect_insert(conn, table).on_conflict_do_nothing()
-
-
-# One statement per dialect (ON CONFLICT is dialect syntax); SQLAlchemy cannot cache its compiled
-# form, so building it once matters more here than for other statements.
-_MARK_PROCESSED = {
-    name: DirectStatement(
-        dialect.insert(processed_updates).on_conflict_do_nothing(),
-        ("channel", "bot", "update_id", "processed_at"),
+_MARK_PROCESSED = Statement(
+    lambda dialect: (
+        insert_of(dialect, processed_updates)
+        .values({key: bindparam(key) for key in ("channel", "bot", "update_id", "processed_at")})
+        .on_conflict_do_nothing()
     )
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+)
 
 
 async def mark_processed(
@@ -461,19 +484,42 @@ async def mark_processed(
     `bot` is the Telegram bot id or the VK community id: update ids are numbered per bot, so
     another bot on the same database has its own ids that may equal the old bot's.
     """
-    changed = await _MARK_PROCESSED[conn.dialect.name].run(
-        conn, {"channel": channel, "bot": bot, "update_id": update_id, "processed_at": now}
-    )
+    changed = await _MARK_PROCESSED.run(conn, channel=channel, bot=bot, update_id=update_id, processed_at=now)
     return changed == 1
 
 
+_STATE = Statement(select(channel_state.c.value).where(channel_state.c.key == bindparam("key")))
+
+
 async def get_state(conn: AsyncConnection, key: str) -> str | None:
-    row = (await conn.execute(select(channel_state.c.value).where(channel_state.c.key == key))).first()
+    row = await _STATE.first(conn, key=key)
     return None if row is None else str(row.value)
 
 
-async def set_state(conn: AsyncConnection, key: str, value: str, now: datetime) -> None:
-    stmt = dialect_insert(conn, channel_state).values(key=key, value=value, updated_at=now)
-    await conn.execute(
-        stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": now})
+def _upsert_state(dialect: str) -> Any:
+    stmt = insert_of(dialect, channel_state).values(
+        key=bindparam("key"), value=bindparam("value"), updated_at=bindparam("updated_at")
     )
+    return stmt.on_conflict_do_update(
+        index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
+    )
+
+
+_SET_STATE = Statement(_upsert_state)
+
+
+async def set_state(conn: AsyncConnection, key: str, value: str, now: datetime) -> None:
+    await _SET_STATE.run(conn, key=key, value=value, updated_at=now)
+
+
+# --- for the other modules of storage/, which run their own Core statements ---------------------
+
+
+def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
+    """INSERT of the connection's dialect: ON CONFLICT clauses are dialect syntax."""
+    return insert_of(conn.dialect.name, table)
+
+
+def insert_ignore(conn: AsyncConnection, table: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING (a row already there is kept, rowcount 0)."""
+    return dialect_insert(conn, table).on_conflict_do_nothing()

@@ -131,10 +131,7 @@ class Conversation:
             found = await repo.get_or_create_respondent(
                 conn, event.channel, event.external_id, now, event.name
             )
-            # SQLite: Storage already serialises transactions and the row was just read.
-            respondent = (
-                found if conn.dialect.name == "sqlite" else await repo.lock_respondent(conn, found.id)
-            )
+            respondent = await repo.lock_respondent(conn, found)
             if respondent.unreachable_at is not None:  # they wrote to us: reachable again
                 await repo.mark_unreachable(conn, respondent.id, None)
             turn = _Turn(self, conn, respondent, now, page_size=event.page_size)

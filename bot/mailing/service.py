@@ -27,11 +27,12 @@ from bot.config import MailingConfig, Settings
 from bot.mailing import texts
 from bot.mailing.limiter import RateLimiter
 from bot.mailing.transport import Delivered, TelegramTransport, Transport
-from bot.runtime.leader import LeaderLock, run_as_leader
+from bot.runtime.leader import run_as_leader
 from bot.runtime.metrics import Metrics
 from bot.telegram.retry import RetryPolicy, call_with_retry
 from storage import mailing as store
 from storage import repository as repo
+from storage.locks import LeaderLock
 from storage.schema import outbox, reminders
 from storage.store import Storage
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.runtime.leader import LeaderLock
 from storage import repository as repo
+from storage.locks import LeaderLock
 from storage.schema import reminders
 from storage.store import Storage
 from survey_flow.model import Questionnaire

@@ -1,13 +1,15 @@
 """An aiosqlite-compatible connection that runs `sqlite3` calls inline in the event loop thread.
 
-aiosqlite hands every call to a worker thread and back; on this machine that costs about 0.4 ms
-per statement against 0.07 ms for the call itself (docs/performance.md). A statement on a local
-WAL file takes microseconds and Storage runs one SQLite transaction at a time, so running it
-inline stalls the loop less than the hand-offs did. SQLAlchemy's `sqlite+aiosqlite` dialect is
-used unchanged through `async_creator`: it only needs aiosqlite's public coroutine API.
+aiosqlite hands every call to a worker thread and back, which costs several times the call
+itself (docs/performance.md). A statement on a local WAL file takes microseconds and Storage
+runs one SQLite transaction at a time, so running it inline stalls the loop less than the
+hand-offs did. SQLAlchemy's `sqlite+aiosqlite` dialect is used unchanged through
+`async_creator`: it only needs aiosqlite's public coroutine API.
 
-A lock held by another process is waited for at most `busy_timeout` (1 s), then "database is
-locked" is raised and the caller retries asynchronously, so the loop never stalls for long.
+The price: the event loop blocks while a call waits for SQLite's file lock. A lock held by
+another process (a CLI command writing) is waited for at most `busy_timeout` (storage/db.py),
+then "database is locked" is raised and the caller retries asynchronously, so the loop never
+stalls for longer than that.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class InlineConnection:
 
     @property
     def sqlite3(self) -> sqlite3.Connection:
-        """The driver connection itself, for statements run without SQLAlchemy (storage/direct.py)."""
+        """The driver connection itself, for statements run without SQLAlchemy (storage/sqlite/direct.py)."""
         return self._conn
 
     @property

@@ -1,0 +1,1 @@
+"""The embedded SQLite: its driver under SQLAlchemy and statements run straight on it."""
