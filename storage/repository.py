@@ -40,6 +40,13 @@ class ConsentKind(StrEnum):
     ERASED = "erased"  # the person's link to their answers was deleted on request (otklik forget)
 
 
+class ConsentPurpose(StrEnum):
+    """What a consent is for; each purpose has its own history in the register."""
+
+    INVITATIONS = "invitations"  # invitations to future surveys (mailings)
+    REPLY = "reply"  # the ministry may answer the respondent about the difficulties they named
+
+
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands datetimes back naive; everything stored is UTC."""
     if value is None:
@@ -183,6 +190,7 @@ _CONSENT_KEYS = (
     "respondent_id",
     "granted",
     "kind",
+    "purpose",
     "channel",
     "text_version",
     "method",
@@ -192,7 +200,7 @@ _CONSENT_KEYS = (
 _RECORD_CONSENT = DirectStatement(insert(consents), column_keys=_CONSENT_KEYS)
 _LATEST_CONSENT = DirectStatement(
     select(_C.kind, _C.channel, _C.text_version, _C.method, _C.recorded_at)
-    .where(_C.respondent_id == bindparam("b_respondent"))
+    .where(_C.respondent_id == bindparam("b_respondent"), _C.purpose == bindparam("b_purpose"))
     .order_by(_C.id.desc())
     .limit(1)
 )
@@ -395,6 +403,7 @@ async def record_consent(
     method: str,
     now: datetime,
     recorded_by: str | None = None,
+    purpose: ConsentPurpose = ConsentPurpose.INVITATIONS,
 ) -> None:
     """Append one record. `granted=True/False` is shorthand for a grant / a withdrawal."""
     if kind is None:
@@ -409,6 +418,7 @@ async def record_consent(
             "respondent_id": respondent_id,
             "granted": kind == ConsentKind.GRANTED,
             "kind": str(kind),
+            "purpose": str(purpose),
             "channel": channel,
             "text_version": text_version,
             "method": method,
@@ -418,8 +428,11 @@ async def record_consent(
     )
 
 
-async def latest_consent(conn: AsyncConnection, respondent_id: int) -> ConsentRecord | None:
-    row = await _LATEST_CONSENT.first(conn, {"b_respondent": respondent_id})
+async def latest_consent(
+    conn: AsyncConnection, respondent_id: int, purpose: ConsentPurpose = ConsentPurpose.INVITATIONS
+) -> ConsentRecord | None:
+    """The record that decides the purpose now (its latest), or None when never asked."""
+    row = await _LATEST_CONSENT.first(conn, {"b_respondent": respondent_id, "b_purpose": str(purpose)})
     if row is None:
         return None
     kind, channel, text_version, method, recorded_at = row
