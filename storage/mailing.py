@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.repository import (
     COMPLETED,
-    ConsentPurpose,
     IN_PROGRESS,
     RESPONDENT_COLUMNS,
+    ConsentPurpose,
     Respondent,
     as_utc,
     create_prefill,

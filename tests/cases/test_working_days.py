@@ -18,7 +18,9 @@ holiday_lists = st.frozensets(st.dates(min_value=date(2000, 1, 1), max_value=dat
 
 
 @given(starts, counts, holiday_lists)
-def test_the_result_is_exactly_that_many_working_days_later(start: date, days: int, holidays: frozenset[date]) -> None:
+def test_the_result_is_exactly_that_many_working_days_later(
+    start: date, days: int, holidays: frozenset[date]
+) -> None:
     end = add_working_days(start, days, holidays)
     assert end >= start
     assert working_days_between(start, end, holidays) == days
@@ -29,7 +31,9 @@ def test_the_result_is_exactly_that_many_working_days_later(start: date, days: i
 
 
 @given(starts, counts, counts, holiday_lists)
-def test_adding_in_two_steps_is_adding_at_once(start: date, a: int, b: int, holidays: frozenset[date]) -> None:
+def test_adding_in_two_steps_is_adding_at_once(
+    start: date, a: int, b: int, holidays: frozenset[date]
+) -> None:
     assert add_working_days(add_working_days(start, a, holidays), b, holidays) == add_working_days(
         start, a + b, holidays
     )
@@ -56,7 +60,9 @@ def test_no_working_day_is_skipped(start: date, days: int, holidays: frozenset[d
     st.integers(min_value=1, max_value=30),
     holiday_lists,
 )
-def test_a_deadline_is_a_local_midnight_after_opening(opened: datetime, days: int, holidays: frozenset[date]) -> None:
+def test_a_deadline_is_a_local_midnight_after_opening(
+    opened: datetime, days: int, holidays: frozenset[date]
+) -> None:
     due = deadline(opened, days, NSK, holidays)
     assert due > opened
     local = due.astimezone(NSK)

@@ -27,7 +27,9 @@ def upgrade() -> None:
     )
     # Every record names its purpose from now on: no default that could hide a missing one.
     with op.batch_alter_table("consents") as batch:
-        batch.alter_column("purpose", server_default=None, existing_type=sa.String(16), existing_nullable=False)
+        batch.alter_column(
+            "purpose", server_default=None, existing_type=sa.String(16), existing_nullable=False
+        )
     op.create_index("ix_consents_purpose_respondent", "consents", ["purpose", "respondent_id", "id"])
     op.create_table(
         "cases",
