@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import repository as repo
 from storage.repository import ConsentKind, ConsentPurpose, as_utc
-from storage.schema import case_messages, cases, respondents, survey_sessions
+from storage.schema import answers, case_messages, cases, respondents, survey_sessions
 
 
 class CaseStatus(StrEnum):
@@ -386,3 +386,31 @@ async def count_by_status(conn: AsyncConnection, *, unit: str | None) -> dict[Ca
         query = query.where(_K.unit == unit)
     found = {CaseStatus(status): int(n) for status, n in await conn.execute(query)}
     return {status: found.get(status, 0) for status in CaseStatus}
+
+
+# --- the responsiveness section of the quarterly report ---------------------------------
+
+
+async def opened_in(conn: AsyncConnection, start: datetime, end: datetime, unit: str | None) -> list[Case]:
+    """Cases opened in [start, end) (of one unit, or of all), by number."""
+    query = _cases().where(_K.opened_at >= start, _K.opened_at < end)
+    if unit is not None:
+        query = query.where(_K.unit == unit)
+    return [_case(row) for row in await conn.execute(query.order_by(_K.id))]
+
+
+async def difficulty_questions(
+    conn: AsyncConnection, start: datetime, end: datetime, unit: str | None
+) -> dict[tuple[str, str], int]:
+    """(unit, question code) -> cases opened in [start, end) whose questionnaire has a difficulty
+    text in that question's follow-up: what the difficulties were about, without their texts."""
+    a = answers.c
+    query = (
+        select(_K.unit, a.question_code, func.count())
+        .select_from(cases.join(answers, a.session_id == _K.session_id))
+        .where(_K.opened_at >= start, _K.opened_at < end, a.followup_text.is_not(None), a.followup_text != "")
+        .group_by(_K.unit, a.question_code)
+    )
+    if unit is not None:
+        query = query.where(_K.unit == unit)
+    return {(row[0], row[1]): int(row[2]) for row in await conn.execute(query)}
