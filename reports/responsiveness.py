@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from openpyxl.styles import Alignment, Font
+from openpyxl.styles import Alignment, Border, Font, Side
 
 from reports.options import UNIT
 from reports.period import Period
@@ -45,10 +45,12 @@ HEADER = [
     "Доля ответов в срок, %",
     "Медиана времени до первого ответа, ч",
 ]
+THIN = Side(style="thin", color="808080")
+BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 DIFFICULTY_HEADER = [
     "Структурное подразделение",
     "Вопрос",
-    "Обращений",
+    "Число обращений",
     "Параметр анализа (пункт 11 Порядка)",
 ]
 
@@ -183,12 +185,14 @@ def write_section(sheet: Any, section: Responsiveness, heading: str, first_row: 
         cell = sheet.cell(first_row, column, title)
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="top", horizontal="center")
+        cell.border = BORDER
     line = first_row
     for item in section.units:
         line += 1
         for column, value in enumerate(row_values(item), start=1):
             cell = sheet.cell(line, column, value)
             cell.alignment = Alignment(wrap_text=column == 1, vertical="top")
+            cell.border = BORDER
             if column in (8, 9):
                 cell.number_format = "0.0"
             if item.unit == TOTAL:
@@ -215,16 +219,23 @@ def write_section(sheet: Any, section: Responsiveness, heading: str, first_row: 
     for column, title in enumerate(DIFFICULTY_HEADER, start=1):
         cell = sheet.cell(line, column, title)
         cell.font = Font(bold=True)
+        last = column == len(DIFFICULTY_HEADER)
+        # The parameter's column is not wrapped: its text runs on over the empty cells beside it.
         cell.alignment = Alignment(
-            wrap_text=column < len(DIFFICULTY_HEADER), vertical="top", horizontal="center"
+            wrap_text=not last, vertical="top", horizontal="left" if last else "center", indent=int(last)
         )
+        if not last:
+            cell.border = BORDER
     for difficulty in section.difficulties:
         line += 1
         values = [difficulty.unit_label, difficulty.question, difficulty.cases, difficulty.parameter]
         for column, value in enumerate(values, start=1):
-            # The parameter's short name is not wrapped: it runs on over the empty cells beside it.
-            sheet.cell(line, column, value).alignment = Alignment(wrap_text=column == 1, vertical="top")
-    for letter, width in zip("ABCDEFGHI", (40, 11, 11, 13, 16, 13, 13, 12, 14), strict=True):
+            cell = sheet.cell(line, column, value)
+            last = column == len(values)
+            cell.alignment = Alignment(wrap_text=column == 1, vertical="top", indent=int(last))
+            if not last:
+                cell.border = BORDER
+    for letter, width in zip("ABCDEFGHI", (40, 11, 13, 13, 16, 13, 13, 12, 14), strict=True):
         sheet.column_dimensions[letter].width = width
     sheet.row_dimensions[first_row].height = 62
     sheet.row_dimensions[header_line].height = 30
