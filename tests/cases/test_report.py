@@ -51,19 +51,14 @@ PLAN = [
     Planned(
         "c5", B, "1", "2025-09-10T03:00", "2025-09-12T17:00", closed=("2025-09-11T03:00", ClosedBy.WITHDRAWAL)
     ),
-    Planned(
-        "c6",
-        D,
-        "1",
-        "2025-07-15T03:00",
-        "2025-07-18T17:00",
-        answered="2025-07-15T09:00",
+    Planned(  # 6 h, in time
+        "c6", D, "1", "2025-07-15T03:00", "2025-07-18T17:00", answered="2025-07-15T09:00",
         closed=("2025-07-16T03:00", ClosedBy.STAFF),
-    ),  # 6 h, in time  # fmt: skip
+    ),
     Planned("c7", B, "2", "2025-08-20T03:00", "2025-08-22T17:00", answered="2025-08-21T05:00"),  # 26 h
     Planned("c8", D, "1", "2025-06-30T13:00", "2025-07-03T17:00"),  # 20:00 on 30 June local: Q2
     Planned("c9", B, "1", "2025-09-30T17:10", "2025-10-03T17:00"),  # 00:10 on 1 October local: Q4
-]
+]  # fmt: skip
 
 # Subdivision, opened, in time, late, without answer, in progress, withdrawn, share %, median h.
 UNIT1_ROW = [UNIT1, 6, 2, 1, 1, 1, 1, 50.0, 24.0]  # share 2/4; median of 6, 24, 96
