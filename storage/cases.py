@@ -265,16 +265,24 @@ async def add_message(
     text: str,
     now: datetime,
     staff: str | None = None,
+    message_ref: str | None = None,
 ) -> int:
     """Append to the thread; the new message's id. An answer starts as PENDING (the relay marks
-    its delivery), a reply as RECEIVED. `staff` (who answered) is kept for audit only."""
+    its delivery), a reply as RECEIVED with the messenger's `message_ref`. `staff` (who
+    answered) is kept for audit only."""
     if (direction == Direction.TO_RESPONDENT) != (staff is not None):
         raise ValueError("an answer names the staff member who wrote it; a reply names none")
     delivery = Delivery.PENDING if direction == Direction.TO_RESPONDENT else Delivery.RECEIVED
     result = await conn.execute(
         case_messages.insert()
         .values(
-            case_id=number, direction=direction, text=text, delivery=delivery, staff=staff, created_at=now
+            case_id=number,
+            direction=direction,
+            text=text,
+            delivery=delivery,
+            staff=staff,
+            created_at=now,
+            message_ref=message_ref,
         )
         .returning(_M.id)
     )
@@ -284,13 +292,21 @@ async def add_message(
 
 
 async def set_delivery(
-    conn: AsyncConnection, message_id: int, delivery: Delivery, now: datetime, error: str | None = None
+    conn: AsyncConnection,
+    message_id: int,
+    delivery: Delivery,
+    now: datetime,
+    *,
+    error: str | None = None,
+    message_ref: str | None = None,
 ) -> None:
+    """The relay's outcome for an answer; `message_ref` is the messenger's id of the delivered
+    message (a reply of the respondent to it belongs to this case)."""
     delivered = now if delivery == Delivery.SENT else None
     await conn.execute(
         update(case_messages)
         .where(_M.id == message_id)
-        .values(delivery=delivery, delivered_at=delivered, error=error)
+        .values(delivery=delivery, delivered_at=delivered, error=error, message_ref=message_ref)
     )
 
 
@@ -317,12 +333,53 @@ async def close_case(
     return bool(result.rowcount == 1)
 
 
-async def overdue(conn: AsyncConnection, now: datetime, *, unit: str | None = None) -> list[Case]:
-    """Open cases without an answer whose deadline has passed, oldest deadline first."""
+async def overdue(
+    conn: AsyncConnection, now: datetime, *, unit: str | None = None, not_reminded: bool = False
+) -> list[Case]:
+    """Open cases without an answer whose deadline has passed, oldest deadline first;
+    `not_reminded`: only those the unit has not been reminded of yet."""
     query = _cases().where(_K.status == CaseStatus.OPEN, _K.deadline_at <= now)
     if unit is not None:
         query = query.where(_K.unit == unit)
+    if not_reminded:
+        query = query.where(_K.overdue_reminded_at.is_(None))
     return [_case(row) for row in await conn.execute(query.order_by(_K.deadline_at, _K.id))]
+
+
+async def claim_overdue_reminder(conn: AsyncConnection, number: int, now: datetime) -> bool:
+    """True for the one caller that sends this case's overdue reminder (two workers never both)."""
+    result = await conn.execute(
+        update(cases).where(_K.id == number, _K.overdue_reminded_at.is_(None)).values(overdue_reminded_at=now)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def release_overdue_reminder(conn: AsyncConnection, number: int) -> None:
+    """The reminder could not be sent: the next check tries again."""
+    await conn.execute(update(cases).where(_K.id == number).values(overdue_reminded_at=None))
+
+
+async def set_thread(conn: AsyncConnection, number: int, *, unit_chat: str, message_id: str) -> None:
+    """The case's root message in the unit's staff chat (relayed replies answer to it)."""
+    await conn.execute(
+        update(cases).where(_K.id == number).values(unit_chat=unit_chat, thread_message_id=message_id)
+    )
+
+
+async def thread_of(conn: AsyncConnection, number: int) -> tuple[str, str] | None:
+    """(unit chat, root message id) of the case's thread, or None before it has one."""
+    row = (await conn.execute(select(_K.unit_chat, _K.thread_message_id).where(_K.id == number))).first()
+    if row is None or row[0] is None or row[1] is None:
+        return None
+    return str(row[0]), str(row[1])
+
+
+async def case_by_thread(conn: AsyncConnection, unit_chat: str, message_id: str) -> Case | None:
+    """The case whose thread root is this message of the staff chat (a staff reply to it)."""
+    row = (
+        await conn.execute(_cases().where(_K.unit_chat == unit_chat, _K.thread_message_id == message_id))
+    ).first()
+    return _case(row) if row else None
 
 
 async def quiet(conn: AsyncConnection, now: datetime, quiet_for: timedelta) -> list[Case]:
@@ -365,7 +422,11 @@ async def erase_texts(conn: AsyncConnection, respondent_id: int) -> int:
     removed; the cases stay, without texts, for the report figures. The number of cases."""
     numbers = [case.number for case in await _cases_of_respondent(conn, respondent_id, still_going=False)]
     if numbers:
-        await conn.execute(update(case_messages).where(_M.case_id.in_(numbers)).values(text=None, error=None))
+        await conn.execute(
+            update(case_messages)
+            .where(_M.case_id.in_(numbers))
+            .values(text=None, error=None, message_ref=None)
+        )
     return len(numbers)
 
 

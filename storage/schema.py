@@ -260,9 +260,14 @@ cases = Table(
     Column("closed_at", DateTime(timezone=True)),
     Column("closed_by", String(16)),
     Column("closed_by_staff", String(64)),  # audit only, never shown with the case
+    # The case's root message in the unit's staff chat: the thread relayed replies answer to.
+    Column("unit_chat", String(64)),
+    Column("thread_message_id", String(32)),
+    Column("overdue_reminded_at", DateTime(timezone=True)),  # one overdue reminder per case
     Index("ix_cases_unit_status", "unit", "status"),
     Index("ix_cases_status_deadline", "status", "deadline_at"),
     Index("ix_cases_opened_at", "opened_at"),
+    Index("ix_cases_unit_chat_thread", "unit_chat", "thread_message_id"),
 )
 
 # The thread of a case. Direction and delivery: storage.cases.Direction and Delivery. `text` is
@@ -278,6 +283,7 @@ case_messages = Table(
     Column("staff", String(64)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("delivered_at", DateTime(timezone=True)),
+    Column("message_ref", String(32)),  # the messenger's id of the delivered or received message
     Column("error", Text),
     Index("ix_case_messages_case", "case_id", "id"),
 )

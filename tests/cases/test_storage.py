@@ -239,3 +239,45 @@ async def test_forget_ends_the_agreement_and_erases_case_texts(
     assert register == [
         ("granted", "reply", "bot"), ("erased", "invitations", "erasure"), ("erased", "reply", "erasure"),
     ]  # fmt: skip
+
+
+async def test_one_overdue_reminder_per_case(storage: Storage, questionnaire: Questionnaire) -> None:
+    _, case = await opened(storage, questionnaire)
+    async with storage.transaction() as conn:
+        assert [c.number for c in await cases.overdue(conn, DUE, not_reminded=True)] == [case.number]
+        assert await cases.claim_overdue_reminder(conn, case.number, DUE)
+        assert not await cases.claim_overdue_reminder(conn, case.number, DUE + HOUR)  # another worker
+        assert await cases.overdue(conn, DUE, not_reminded=True) == []
+        assert [c.number for c in await cases.overdue(conn, DUE)] == [case.number]  # still overdue
+        await cases.release_overdue_reminder(conn, case.number)  # sending failed: try again later
+        assert await cases.claim_overdue_reminder(conn, case.number, DUE + HOUR)
+
+
+async def test_the_thread_in_the_unit_chat_and_message_refs(
+    storage: Storage, questionnaire: Questionnaire
+) -> None:
+    _, case = await opened(storage, questionnaire)
+    async with storage.transaction() as conn:
+        assert await cases.thread_of(conn, case.number) is None
+        await cases.set_thread(conn, case.number, unit_chat="-100123", message_id="55")
+        assert await cases.thread_of(conn, case.number) == ("-100123", "55")
+        assert await cases.case_by_thread(conn, "-100123", "55") == case
+        assert await cases.case_by_thread(conn, "-100123", "56") is None
+        answer = await cases.add_message(
+            conn, case.number, direction=Direction.TO_RESPONDENT, text="a", now=T0, staff="s"
+        )
+        await cases.set_delivery(conn, answer, Delivery.BLOCKED, T0, error="403: bot was blocked by the user")
+        await cases.add_message(
+            conn, case.number, direction=Direction.FROM_RESPONDENT, text="b", now=T0, message_ref="9"
+        )
+        thread = await cases.messages(conn, case.number)
+        refs = (
+            (await conn.execute(select(case_messages.c.message_ref).order_by(case_messages.c.id)))
+            .scalars()
+            .all()
+        )
+    assert [(m.delivery, m.delivered_at) for m in thread] == [
+        (Delivery.BLOCKED, None),
+        (Delivery.RECEIVED, None),
+    ]
+    assert refs == [None, "9"]

@@ -45,6 +45,9 @@ def upgrade() -> None:
         sa.Column("closed_at", TZ),
         sa.Column("closed_by", sa.String(16)),
         sa.Column("closed_by_staff", sa.String(64)),
+        sa.Column("unit_chat", sa.String(64)),
+        sa.Column("thread_message_id", sa.String(32)),
+        sa.Column("overdue_reminded_at", TZ),
         sa.PrimaryKeyConstraint("id", name="pk_cases"),
         sa.ForeignKeyConstraint(
             ["session_id"],
@@ -57,6 +60,7 @@ def upgrade() -> None:
     op.create_index("ix_cases_unit_status", "cases", ["unit", "status"])
     op.create_index("ix_cases_status_deadline", "cases", ["status", "deadline_at"])
     op.create_index("ix_cases_opened_at", "cases", ["opened_at"])
+    op.create_index("ix_cases_unit_chat_thread", "cases", ["unit_chat", "thread_message_id"])
     op.create_table(
         "case_messages",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -67,6 +71,7 @@ def upgrade() -> None:
         sa.Column("staff", sa.String(64)),
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("delivered_at", TZ),
+        sa.Column("message_ref", sa.String(32)),
         sa.Column("error", sa.Text),
         sa.PrimaryKeyConstraint("id", name="pk_case_messages"),
         sa.ForeignKeyConstraint(
@@ -79,6 +84,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_case_messages_case", table_name="case_messages")
     op.drop_table("case_messages")
+    op.drop_index("ix_cases_unit_chat_thread", table_name="cases")
     op.drop_index("ix_cases_opened_at", table_name="cases")
     op.drop_index("ix_cases_status_deadline", table_name="cases")
     op.drop_index("ix_cases_unit_status", table_name="cases")
