@@ -160,10 +160,13 @@ async def end_reply_consent(
     method: str = "bot",
     kind: ConsentKind = ConsentKind.WITHDRAWN,
     recorded_by: str | None = None,
+    text_version: str = "-",
 ) -> bool:
     """/stop, a withdrawal (kind WITHDRAWN) or an erasure (ERASED): the agreement ends and the
     respondent's cases still going are closed, so nothing more is sent. False when there was
     no agreement standing (nothing is recorded then)."""
+    if kind not in (ConsentKind.WITHDRAWN, ConsentKind.ERASED):
+        raise ValueError(f"an agreement ends by a withdrawal or an erasure, not {kind}")
     if not await reply_allowed(conn, respondent_id):
         return False
     await repo.record_consent(
@@ -172,7 +175,7 @@ async def end_reply_consent(
         kind=kind,
         purpose=ConsentPurpose.REPLY,
         channel=channel,
-        text_version="-",
+        text_version=text_version,
         method=method,
         now=now,
         recorded_by=recorded_by,

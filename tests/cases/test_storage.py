@@ -153,6 +153,10 @@ async def test_delivery_only_while_the_agreement_stands(
         assert await cases.case_for_reply(conn, respondent) == case
         assert await cases.end_reply_consent(conn, respondent, channel="telegram", now=T0 + HOUR)
         assert not await cases.end_reply_consent(conn, respondent, channel="telegram", now=T0 + HOUR)
+        with pytest.raises(ValueError):
+            await cases.end_reply_consent(
+                conn, respondent, channel="telegram", now=T0, kind=repo.ConsentKind.REFUSED
+            )
         assert await cases.delivery_address(conn, case.number) is None
         assert await cases.case_for_reply(conn, respondent) is None
         closed = await cases.get_case(conn, case.number, unit="1")
@@ -200,7 +204,8 @@ async def test_the_two_purposes_keep_their_own_histories(
         consenting = await mailing_store.consenting_ids(conn, [only_reply, both])
         register = await mailing_store.consent_register(conn)
     assert invitations[only_reply] is None  # agreeing to be answered is no agreement to invitations
-    assert invitations[both] is not None and invitations[both].granted
+    standing = invitations[both]
+    assert standing is not None and standing.granted
     assert audience_ids == [both] and consenting == {both}
     purposes = [(row[3], row[-1]) for row in register]
     assert purposes == [
