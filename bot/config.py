@@ -9,6 +9,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -427,6 +428,65 @@ class AlertsConfig(_Section):
         return bool(self.unit_chats) or self.default_chat is not None
 
 
+CASE_DEADLINE_DAYS = (1, 60)
+CASE_QUIET_DAYS = (1, 90)
+HOLIDAY_YEARS = (2000, 2100)
+
+
+def _whole_number_in(bounds: tuple[int, int], what: str) -> Any:
+    low, high = bounds
+
+    def check(value: object) -> object:
+        # TOML and JSON give numbers; an environment variable gives text.
+        number = value.strip() if isinstance(value, str) else value
+        if isinstance(number, str) and number.isdigit():
+            number = int(number)
+        if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+            raise ValueError(f"ожидается целое число {what} от {low} до {high}, указано {value!r}")
+        return number
+
+    return BeforeValidator(check)
+
+
+def _holiday_list(value: object) -> object:
+    if not isinstance(value, list):
+        raise ValueError("ожидается список дат, например [2027-01-01, 2027-01-07]")
+    days: list[date] = []
+    for item in value:
+        day = item if isinstance(item, date) else None
+        if isinstance(item, str):
+            try:
+                day = date.fromisoformat(item.strip())
+            except ValueError:
+                day = None
+        if day is None:
+            raise ValueError(f"{item!r}: ожидается дата ГГГГ-ММ-ДД, например 2027-01-01")
+        low, high = HOLIDAY_YEARS
+        if not low <= day.year <= high:
+            raise ValueError(f"{day.isoformat()}: дата вне диапазона {low}–{high} годов")
+        if day in days:
+            raise ValueError(f"{day.isoformat()}: дата указана дважды")
+        days.append(day)
+    return sorted(days)
+
+
+class CasesConfig(_Section):
+    """Answers to respondents who named difficulties: the response deadline in working days
+    (Monday to Friday except `holidays`, in the time zone of [reports]), and the quiet time after
+    which an answered case closes by itself."""
+
+    enabled: bool = False  # the bot asks «may we answer you here?» only when on
+    deadline_days: Annotated[int, _whole_number_in(CASE_DEADLINE_DAYS, "рабочих дней")] = 5
+    quiet_days: Annotated[int, _whole_number_in(CASE_QUIET_DAYS, "дней")] = 7
+    holidays: Annotated[list[date], BeforeValidator(_holiday_list)] = []
+    question: str = Field(default=defaults.CASES_QUESTION, min_length=1, max_length=1000)
+    text_version: str = Field(default="1", min_length=1, max_length=32)  # recorded with every answer
+
+    @property
+    def holiday_set(self) -> frozenset[date]:
+        return frozenset(self.holidays)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OTKLIK_",
@@ -446,6 +506,7 @@ class Settings(BaseSettings):
     letter: LetterConfig = LetterConfig()
     alerts: AlertsConfig = AlertsConfig()
     mailing: MailingConfig = MailingConfig()
+    cases: CasesConfig = CasesConfig()
 
     @model_validator(mode="after")
     def _staff_consistent(self) -> Settings:

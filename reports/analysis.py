@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from reports.marking import MARKING
 from reports.options import of_unit
 from reports.period import Period
 from reports.print_layout import fit_row_heights, print_setup
+from reports.responsiveness import SHEET as RESPONSIVENESS_SHEET
+from reports.responsiveness import Responsiveness, responsiveness, write_section
 from reports.safe_cells import set_text
 from storage import reports_repo
 from storage.store import Storage
@@ -83,6 +86,7 @@ class Analysis:
     period: Period
     questionnaires: int
     parameters: list[ParameterFigures]
+    responsiveness: Responsiveness | None = None  # the cases section (point 3 «реагирование»)
 
 
 def share(part: int, whole: int) -> float | None:
@@ -225,6 +229,14 @@ def build_workbook(
         section["A2"].font = Font(bold=True)
         appendix2.report_section(section, appendix2_rows, first_row=4)
 
+    if analysis.responsiveness is not None:
+        reacting: Any = workbook.create_sheet(RESPONSIVENESS_SHEET)
+        _marking(reacting)
+        heading = (
+            f"Реагирование на обращения клиентов: {analysis.title} ({analysis.period.label}), {unit_label}"
+        )
+        write_section(reacting, analysis.responsiveness, heading)
+
     pictures: Any = workbook.create_sheet("Диаграммы")
     _marking(pictures)
     anchor = 3
@@ -254,10 +266,14 @@ async def write_report(
     charts_dir: Path | None = None,
     groups: list[appendix2.Group] | None = None,
     quarter: str | None = None,
+    now: datetime | None = None,
 ) -> Analysis:
     """`groups` and `quarter` given: the report gains the Appendix 2 section (point 11 is based on
-    the point 10 information too) — the unit's lines, or the summary over all units."""
+    the point 10 information too) — the unit's lines, or the summary over all units. `now`
+    decides which cases are still within their deadline (default: the current time)."""
     analysis = await analyse(storage, q, period, unit, title)
+    names = {p.question: p.short for p in PARAMETERS}
+    analysis.responsiveness = await responsiveness(storage, q, period, unit, now or datetime.now(UTC), names)
     charts = [shares_chart(analysis, unit_label), distribution_chart(analysis, unit_label)]
     if charts_dir is not None:
         save_charts(charts_dir, charts)

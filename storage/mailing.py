@@ -24,6 +24,7 @@ from storage.repository import (
     COMPLETED,
     IN_PROGRESS,
     RESPONDENT_COLUMNS,
+    ConsentPurpose,
     Respondent,
     as_utc,
     create_prefill,
@@ -284,6 +285,7 @@ async def set_progress_message(conn: AsyncConnection, campaign_id: int, message_
 def _latest_consent() -> Any:
     return (
         select(consents.c.respondent_id, func.max(consents.c.id).label("last_id"))
+        .where(consents.c.purpose == ConsentPurpose.INVITATIONS)
         .group_by(consents.c.respondent_id)
         .subquery()
     )
@@ -465,7 +467,10 @@ async def consenting_ids(conn: AsyncConnection, respondent_ids: Sequence[int]) -
         return set()
     latest = (
         select(consents.c.respondent_id, func.max(consents.c.id).label("last_id"))
-        .where(consents.c.respondent_id.in_(list(respondent_ids)))
+        .where(
+            consents.c.respondent_id.in_(list(respondent_ids)),
+            consents.c.purpose == ConsentPurpose.INVITATIONS,
+        )
         .group_by(consents.c.respondent_id)
         .subquery()
     )
@@ -694,12 +699,13 @@ async def respondent_by_pseudonym(conn: AsyncConnection, pseudonym: str) -> Resp
 
 CONSENT_COLUMNS = (
     "record_id", "respondent", "channel", "kind", "text_version", "method", "recorded_at", "recorded_by",
+    "purpose",
 )  # fmt: skip
 
 
 async def consent_register(conn: AsyncConnection) -> list[tuple[Any, ...]]:
-    """Every record in order (kind: granted, refused, withdrawn, erased), with the respondent's
-    pseudonym (not the messenger id)."""
+    """Every record in order (kind: granted, refused, withdrawn, erased; purpose: invitations,
+    reply), with the respondent's pseudonym (not the messenger id)."""
     rows = await conn.execute(
         select(
             consents.c.id,
@@ -710,6 +716,7 @@ async def consent_register(conn: AsyncConnection) -> list[tuple[Any, ...]]:
             consents.c.method,
             consents.c.recorded_at,
             consents.c.recorded_by,
+            consents.c.purpose,
         )
         .select_from(consents.join(respondents, respondents.c.id == consents.c.respondent_id))
         .order_by(consents.c.id)
@@ -724,6 +731,7 @@ async def consent_register(conn: AsyncConnection) -> list[tuple[Any, ...]]:
             r.method,
             as_utc(r.recorded_at),
             r.recorded_by or "",
+            r.purpose,
         )
         for r in rows
     ]

@@ -1,5 +1,7 @@
 """Erasure on request: unlink a person from their answers, keep the anonymous answers and the
-consent register (as a record that mailings to them stopped), never the messenger id or name."""
+consent register (as a record that mailings to them stopped), never the messenger id or name.
+The agreement to be answered ends with it: the person's cases are closed and every text of their
+case threads is erased (the cases stay, without texts, for the report figures)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import cases
 from storage import repository as repo
 from storage.schema import respondents
 
@@ -30,6 +33,16 @@ async def forget(conn: AsyncConnection, channel: str, external_id: str, now: dat
         now=now,
         recorded_by=by,
     )
+    await cases.end_reply_consent(
+        conn,
+        found.id,
+        channel=channel,
+        now=now,
+        method="erasure",
+        kind=repo.ConsentKind.ERASED,
+        recorded_by=by,
+    )
+    await cases.erase_texts(conn, found.id)
     await conn.execute(
         update(respondents)
         .where(respondents.c.id == found.id)

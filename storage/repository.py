@@ -40,6 +40,13 @@ class ConsentKind(StrEnum):
     ERASED = "erased"  # the person's link to their answers was deleted on request (otklik forget)
 
 
+class ConsentPurpose(StrEnum):
+    """What a consent is for; each purpose has its own history in the register."""
+
+    INVITATIONS = "invitations"  # invitations to future surveys (mailings)
+    REPLY = "reply"  # the ministry may answer the respondent about the difficulties they named
+
+
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands datetimes back naive; everything stored is UTC."""
     if value is None:
@@ -426,6 +433,7 @@ async def record_consent(
     method: str,
     now: datetime,
     recorded_by: str | None = None,
+    purpose: ConsentPurpose = ConsentPurpose.INVITATIONS,
 ) -> None:
     """Append one record. `granted=True/False` is shorthand for a grant / a withdrawal."""
     if kind is None:
@@ -439,6 +447,7 @@ async def record_consent(
         respondent_id=respondent_id,
         granted=kind == ConsentKind.GRANTED,
         kind=str(kind),
+        purpose=str(purpose),
         channel=channel,
         text_version=text_version,
         method=method,
@@ -449,14 +458,17 @@ async def record_consent(
 
 _LATEST_CONSENT = Statement(
     select(_C.kind, _C.channel, _C.text_version, _C.method, _C.recorded_at)
-    .where(_C.respondent_id == bindparam("respondent_id"))
+    .where(_C.respondent_id == bindparam("respondent_id"), _C.purpose == bindparam("purpose"))
     .order_by(_C.id.desc())
     .limit(1)
 )
 
 
-async def latest_consent(conn: AsyncConnection, respondent_id: int) -> ConsentRecord | None:
-    row = await _LATEST_CONSENT.first(conn, respondent_id=respondent_id)
+async def latest_consent(
+    conn: AsyncConnection, respondent_id: int, purpose: ConsentPurpose = ConsentPurpose.INVITATIONS
+) -> ConsentRecord | None:
+    """The record that decides the purpose now (its latest), or None when never asked."""
+    row = await _LATEST_CONSENT.first(conn, respondent_id=respondent_id, purpose=str(purpose))
     if row is None:
         return None
     recorded = as_utc(row.recorded_at)

@@ -97,7 +97,8 @@ prefill_keys = Table(
 
 # The consent register: every grant, refusal, withdrawal and erasure, never updated in place.
 # `kind` is one of storage.repository.ConsentKind; `granted` is true exactly for kind `granted`
-# (the mailing audience selects on it).
+# (the mailing audience selects on it). `purpose` is one of storage.repository.ConsentPurpose:
+# each purpose has its own history, and the latest record of a purpose decides for it.
 consents = Table(
     "consents",
     metadata,
@@ -105,12 +106,14 @@ consents = Table(
     Column("respondent_id", Integer, ForeignKey("respondents.id"), nullable=False),
     Column("granted", Boolean, nullable=False),
     Column("kind", String(16), nullable=False),
+    Column("purpose", String(16), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("text_version", String(32), nullable=False),
     Column("method", String(16), nullable=False),  # bot, staff, erasure
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("recorded_by", String(64)),
     Index("ix_consents_respondent", "respondent_id", "id"),
+    Index("ix_consents_purpose_respondent", "purpose", "respondent_id", "id"),
 )
 
 # Updates/events already handled, so a re-delivered one is processed once. Update ids are
@@ -233,4 +236,58 @@ paper_forms = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("entered_at", DateTime(timezone=True), nullable=False),
     Index("ix_paper_forms_fingerprint", "fingerprint"),
+)
+
+# --- cases: the ministry answers a respondent who had difficulties ----------------------------
+
+# One case per questionnaire whose respondent agreed to be answered. The id is the number staff
+# see («Обращение № 12»); the respondent is reached through the session, never stored here.
+# Status: storage.cases.CaseStatus; closed_by: storage.cases.ClosedBy.
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "session_id",
+        Integer,
+        ForeignKey("survey_sessions.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("unit", String(64), nullable=False),  # option code of question 3
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("deadline_at", DateTime(timezone=True), nullable=False),
+    Column("first_answer_at", DateTime(timezone=True)),
+    Column("last_message_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_by", String(16)),
+    Column("closed_by_staff", String(64)),  # audit only, never shown with the case
+    # The case's root message in the unit's staff chat: the thread relayed replies answer to.
+    Column("unit_chat", String(64)),
+    Column("thread_message_id", String(32)),
+    Column("overdue_reminded_at", DateTime(timezone=True)),  # one overdue reminder per case
+    Index("ix_cases_unit_status", "unit", "status"),
+    Index("ix_cases_status_deadline", "status", "deadline_at"),
+    Index("ix_cases_opened_at", "opened_at"),
+    Index("ix_cases_unit_chat_thread", "unit_chat", "thread_message_id"),
+)
+
+# The thread of a case. Direction and delivery: storage.cases.Direction and Delivery. `text` is
+# NULL once erased on request; `staff` (who wrote an answer) is kept for audit only.
+case_messages = Table(
+    "case_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("text", Text),
+    Column("delivery", String(16), nullable=False),
+    Column("staff", String(64)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("message_ref", String(32)),  # the messenger's id of the delivered or received message
+    Column("error", Text),
+    Index("ix_case_messages_case", "case_id", "id"),
 )

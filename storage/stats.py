@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.reports_repo import Answered
-from storage.repository import COMPLETED, IN_PROGRESS
+from storage.repository import COMPLETED, IN_PROGRESS, ConsentPurpose
 from storage.schema import answers, consents, survey_sessions
 
 
@@ -48,6 +48,7 @@ async def survey_counts(
     done = survey_sessions.c.status == COMPLETED
     latest = (
         select(consents.c.respondent_id, func.max(consents.c.id).label("last_id"))
+        .where(consents.c.purpose == ConsentPurpose.INVITATIONS)
         .group_by(consents.c.respondent_id)
         .subquery()
     )

@@ -206,3 +206,71 @@ def test_malformed_json_in_an_environment_variable_is_one_clear_line(
     assert "Traceback" not in proc.stderr and "SECRET-TOKEN" not in proc.stderr + proc.stdout
     assert value not in proc.stderr  # values may hold secrets: only the variable is named
     assert not (tmp_path / "o.db").exists()
+
+
+def test_cases_defaults_and_values(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, ""), explicit=True)
+    assert (settings.cases.enabled, settings.cases.deadline_days, settings.cases.quiet_days) == (False, 5, 7)
+    assert settings.cases.holidays == [] and settings.cases.text_version == "1"
+    path = write(
+        tmp_path,
+        "[cases]\nenabled = true\ndeadline_days = 10\nquiet_days = 3\n"
+        "holidays = [2027-01-07, 2027-01-01]\ntext_version = 'r2'\n",
+    )
+    settings = load_settings(path, explicit=True)
+    assert settings.cases.enabled and settings.cases.deadline_days == 10 and settings.cases.quiet_days == 3
+    assert [str(day) for day in settings.cases.holidays] == ["2027-01-01", "2027-01-07"]
+    assert {str(day) for day in settings.cases.holiday_set} == {"2027-01-01", "2027-01-07"}
+
+
+def test_cases_holidays_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTKLIK_CASES__HOLIDAYS", '["2027-05-01", "2027-05-09"]')
+    monkeypatch.setenv("OTKLIK_CASES__DEADLINE_DAYS", "3")
+    settings = load_settings(write(tmp_path, ""), explicit=True)
+    assert [str(day) for day in settings.cases.holidays] == ["2027-05-01", "2027-05-09"]
+    assert settings.cases.deadline_days == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "deadline_days = 0",
+            "cases.deadline_days: ожидается целое число рабочих дней от 1 до 60, указано 0",
+        ),
+        (
+            "deadline_days = 61",
+            "cases.deadline_days: ожидается целое число рабочих дней от 1 до 60, указано 61",
+        ),
+        (
+            "deadline_days = 2.5",
+            "cases.deadline_days: ожидается целое число рабочих дней от 1 до 60, указано 2.5",
+        ),
+        (
+            "deadline_days = 'пять'",
+            "cases.deadline_days: ожидается целое число рабочих дней от 1 до 60, указано 'пять'",
+        ),
+        ("quiet_days = 0", "cases.quiet_days: ожидается целое число дней от 1 до 90, указано 0"),
+        ("quiet_days = true", "cases.quiet_days: ожидается целое число дней от 1 до 90, указано True"),
+        (
+            "holidays = '2027-01-01'",
+            "cases.holidays: ожидается список дат, например [2027-01-01, 2027-01-07]",
+        ),
+        (
+            "holidays = ['1 января']",
+            "cases.holidays: '1 января': ожидается дата ГГГГ-ММ-ДД, например 2027-01-01",
+        ),
+        ("holidays = [2027-02-30]", None),  # not a date at all: TOML itself refuses it
+        ("holidays = [1999-12-31]", "cases.holidays: 1999-12-31: дата вне диапазона 2000–2100 годов"),
+        ("holidays = [2027-01-01, 2027-01-01]", "cases.holidays: 2027-01-01: дата указана дважды"),
+        ("text_version = ''", None),
+        ("deadline = 5", "cases.deadline: неизвестный ключ"),
+    ],
+)
+def test_cases_bad_values_are_named_in_russian(tmp_path: Path, text: str, problem: str | None) -> None:
+    problems = errors(write(tmp_path, f"[cases]\n{text}\n"))
+    assert len(problems) == 1
+    if problem is None:
+        assert problems[0].startswith(("cases.text_version:", "файл не читается как TOML"))
+    else:
+        assert problems == [problem]

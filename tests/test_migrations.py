@@ -35,6 +35,7 @@ FILLED_BY_UPGRADE: dict[tuple[str, str], object] = {
     ("processed_updates", "bot"): "",
     ("answers", "followup_skipped"): False,
     ("consents", "kind"): "refused",
+    ("consents", "purpose"): "invitations",
 }
 
 
