@@ -128,10 +128,10 @@ def figures(
     parameter_names: Mapping[str, str],
 ) -> Responsiveness:
     """The section from the cases opened in the period and the difficulty counts per question."""
-    order = {option.code: index for index, option in enumerate(q.question(UNIT).options)}
+    order = {option.code: index for index, option in enumerate(q.by_role(UNIT).options)}
 
     def label(code: str) -> str:
-        option = q.question(UNIT).option(code)
+        option = q.by_role(UNIT).option(code)
         return option.text if option is not None else code
 
     units = sorted({case.unit for case in found}, key=lambda code: (order.get(code, len(order)), code))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import StaffConfig, StaffMember
-from bot.errors import UsageError
+from reports.errors import ReportError
 from reports.options import UNIT, option_text, resolve_option
 from survey_flow.model import Questionnaire
 
@@ -52,7 +52,7 @@ def grant(
             None if requested_unit is None else resolve_option(q, UNIT, requested_unit, "подразделение")
         )
         own = None if member.unit is None else resolve_option(q, UNIT, member.unit, "[staff] unit")
-    except UsageError as exc:
+    except ReportError as exc:
         raise AccessDenied(str(exc)) from None
     if own is None:
         return Grant(requested, with_contacts)
