@@ -9,7 +9,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot import logs, redact
 from bot.app import questionnaire_from
@@ -17,23 +17,13 @@ from bot.config import Settings
 from bot.errors import UsageError
 from bot.health import Health, health_app
 from bot.http import start_server
+from bot.mailing.hub import MailingHub
 from bot.metrics import Metrics
 from bot.single_process import sqlite_lock
 from storage.store import Storage
 from survey_flow.model import Questionnaire
 
-if TYPE_CHECKING:
-    from bot.mailing.hub import MailingHub
-
 log = logging.getLogger(__name__)
-
-
-def _mailing_hub() -> MailingHub:
-    # Imported here: the mailing service imports aiogram (~2.3 s, ~100 MB), and every `otklik`
-    # command imports this module to build its argument parser (docs/performance.md).
-    from bot.mailing.hub import MailingHub
-
-    return MailingHub()
 
 
 @dataclass(frozen=True)
@@ -44,7 +34,7 @@ class Services:
     storage: Storage
     questionnaire: Questionnaire
     health: Health = field(default_factory=Health)
-    mailing: MailingHub = field(default_factory=_mailing_hub)  # channels register their transports
+    mailing: MailingHub = field(default_factory=MailingHub)  # channels register their transports
     metrics: Metrics = field(default_factory=Metrics)  # served at /metrics
 
 

@@ -17,13 +17,12 @@ from bot.conversation import Commands, Layout
 from bot.dead_letters import DeadLetters
 from bot.errors import UsageError
 from bot.http import start_server
-from bot.mailing.admin import MAILING_COMMANDS, mailing_dialog_router
-from bot.mailing.service import telegram_transport
 from bot.metrics import UpdateOutcome
 from bot.run import ChannelRunner, Services
 from bot.telegram.clients_command import CLIENTS
 from bot.telegram.delivery import Delivery
 from bot.telegram.handlers import survey_press_router, survey_router
+from bot.telegram.mailing import MAILING_COMMANDS, mailing_dialog_router, telegram_transport
 from bot.telegram.polling import ALLOWED_UPDATES, run_polling
 from bot.telegram.processing import UpdateProcessor
 from bot.telegram.reports_dialog import EXPORT, REPORT, reports_router

@@ -6,10 +6,10 @@ import asyncio
 
 from bot.app import build_conversation
 from bot.config import Settings
-from bot.mailing.transport import VkTransport
 from bot.run import Services
 from bot.vk.api import VkClient
 from bot.vk.channel import CHANNEL, VK_COMMANDS, VkChannel
+from bot.vk.mailing import VkTransport
 from bot.vk.render import VK_LAYOUT
 from bot.vk.staff import VkStaff
 from storage.channels import adopt_processed_updates

@@ -6,7 +6,8 @@ import asyncio
 
 from bot.app import questionnaire_from
 from bot.config import MailingConfig
-from bot.mailing.admin import (
+from bot.run import Services
+from bot.telegram.mailing import (
     CANCELLED_DIALOG,
     MAILING_COMMANDS,
     STEP_AUDIENCE,
@@ -14,7 +15,6 @@ from bot.mailing.admin import (
     STEP_TEXT,
     STEP_TIME,
 )
-from bot.run import Services
 from bot.telegram.runner import run_telegram
 from bot.telegram.staff import NOT_AVAILABLE, WRONG_ROLE
 from bot.vk import runner as vk_runner

@@ -1,0 +1,1 @@
+"""The channel-neutral core of the bot: it imports no messenger library."""
