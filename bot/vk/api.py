@@ -41,6 +41,11 @@ class VkError(Exception):
         self.code = code
         self.message = message
 
+    @property
+    def transient(self) -> bool:
+        """Network failures (code -1, after the client's own retries) go away by themselves."""
+        return self.code < 0
+
 
 class BaseUrlAdapter(HTTPAdapter):
     """Sends requests for the hard-coded VK API host to `base_url`; sets a timeout when none is given."""

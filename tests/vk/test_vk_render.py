@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from bot.conversation import Conversation, Layout
+from bot.core.retry import is_transient as transient
 from bot.messages import Action, Button, Message
 from bot.vk import render
 from bot.vk.api import RateLimiter, VkError
-from bot.vk.channel import transient
 from bot.vk.render import VK_PAGE_SIZE
 from storage.store import Storage
 from survey_flow.model import Questionnaire
