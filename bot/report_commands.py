@@ -16,7 +16,7 @@ from bot.app import questionnaire_from
 from bot.cli import default_user
 from bot.cli_types import DB_INT_MAX, bounded_int, bounded_text, date_arg, quarter_arg
 from bot.config import Settings
-from bot.conversation import utcnow
+from bot.core.clock import utcnow
 from bot.errors import UsageError
 from bot.output_files import reason, writable_folder, write_errors_reported
 from bot.progress import TerminalProgress
