@@ -6,26 +6,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.core.conversation import Commands, ConsentTerms, Conversation, Layout, SurveyEvents
+from bot.mailing.hub import MailingHub
 from bot.runtime.health import Health
 from bot.runtime.metrics import Metrics
 from storage.store import Storage
 from survey_flow.loader import load_questionnaire
 from survey_flow.model import Questionnaire
-
-if TYPE_CHECKING:
-    from bot.mailing.hub import MailingHub
-
-
-def _mailing_hub() -> MailingHub:
-    # Imported here: the mailing service imports aiogram (~2.3 s, ~100 MB), and every `otklik`
-    # command imports this module to build its argument parser (docs/performance.md).
-    from bot.mailing.hub import MailingHub
-
-    return MailingHub()
 
 
 @dataclass(frozen=True)
@@ -36,7 +25,7 @@ class Services:
     storage: Storage
     questionnaire: Questionnaire
     health: Health = field(default_factory=Health)
-    mailing: MailingHub = field(default_factory=_mailing_hub)  # channels register their transports
+    mailing: MailingHub = field(default_factory=MailingHub)  # channels register their transports
     metrics: Metrics = field(default_factory=Metrics)  # served at /metrics
 
 

@@ -24,8 +24,9 @@ from bot.telegram.processing import UpdateProcessor
 from bot.telegram.reports_dialog import Pick, well_formed
 from bot.telegram.runner import build_dispatcher, make_bot
 from bot.vk.api import VkClient
-from bot.vk.channel import VK_COMMANDS, VkChannel
+from bot.vk.events import VK_COMMANDS
 from bot.vk.render import VK_LAYOUT
+from bot.vk.runner import VkChannel
 from bot.vk.staff import VkStaff
 from storage.channels import list_dead_letters
 from storage.schema import answers, consents, dead_letters

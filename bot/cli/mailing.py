@@ -7,7 +7,6 @@ import asyncio
 import csv
 import io
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from bot.cli.common import default_user
 from bot.cli.output_files import atomic_output
 from bot.cli.progress import TerminalProgress
 from bot.config import Settings
+from bot.core.clock import utcnow
 from bot.errors import UsageError
 from bot.mailing import texts
 from bot.mailing.control import ControlError, change_status
@@ -24,7 +24,7 @@ from storage import mailing as store
 from storage import repository as repo
 from storage.store import Storage
 
-CHANNELS = ("telegram", "vk")  # a transport each in bot/mailing/transport.py
+CHANNELS = ("telegram", "vk")  # a transport each: bot/telegram/mailing.py, bot/vk/mailing.py
 # Seconds between two reads of a followed campaign: the service sends at most tens per second.
 FOLLOW_INTERVAL = 1.0
 _RECORDED = {
@@ -95,10 +95,6 @@ def register(sub: Any) -> None:
     record.set_defaults(handler=cmd_consents_record)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 async def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
     cfg = settings.mailing
     if args.channel not in CHANNELS:
@@ -110,7 +106,7 @@ async def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
             raise UsageError(f"Не удалось прочитать {args.text_file}: {exc}") from None
     else:
         raw = args.text
-    now = _now()
+    now = utcnow()
     try:
         text = texts.check_text(raw)
         at = texts.parse_time(args.at, cfg.timezone, now)
@@ -216,7 +212,7 @@ async def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_control(args: argparse.Namespace, settings: Settings) -> int:
     storage = await open_storage(settings, create=False)
     try:
-        message = await change_status(storage, args.id, args.mailing_action, _now())
+        message = await change_status(storage, args.id, args.mailing_action, utcnow())
     except ControlError as exc:
         raise UsageError(str(exc)) from None
     finally:
@@ -278,7 +274,7 @@ async def cmd_consents_record(args: argparse.Namespace, settings: Settings) -> i
                 channel=person.channel,
                 text_version=settings.consent.version,
                 method="staff",
-                now=_now(),
+                now=utcnow(),
                 recorded_by=by[:64],
             )
     finally:

@@ -18,7 +18,7 @@ from bot.cli.common import default_user
 from bot.cli.output_files import reason, writable_folder, write_errors_reported
 from bot.cli.progress import TerminalProgress
 from bot.config import Settings
-from bot.core.conversation import utcnow
+from bot.core.clock import utcnow
 from bot.errors import UsageError
 from reports.options import MEASURE, POINT, UNIT, option_text, resolve_option
 from reports.period import RANGE_TEXT, date_range, quarter_key, quarter_period, quarter_title

@@ -1,1 +1,1 @@
-"""Channel-neutral core: the conversation, its messages and texts, staff, alerts. Imports no messenger library."""
+"""The channel-neutral core of the bot: it imports no messenger library."""

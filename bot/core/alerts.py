@@ -9,12 +9,12 @@ look-back, and a per-session claim prevents duplicates. Cards carry no personal 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.config import AlertsConfig
+from bot.core.retry import sleep_until
 from storage import alerts as alerts_repo
 from storage import repository as repo
 from storage.store import Storage
@@ -121,5 +121,4 @@ class AlertWatcher:
                     log.info("alerts: %d low-score card(s) sent", sent)
             except Exception as exc:  # keep watching; the claim makes a retry safe
                 log.warning("alerts: check failed (%s), will retry", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.config.poll_seconds)
+            await sleep_until(stop, self.config.poll_seconds)

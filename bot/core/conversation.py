@@ -11,12 +11,13 @@ import re
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import texts
+from bot.core.clock import utcnow
 from bot.core.messages import Action, Button, Incoming, Message, Result
 from storage import repository as repo
 from storage.store import Storage
@@ -53,10 +54,6 @@ class ConsentTerms:
 class Commands:
     start: str = "/start"
     stop: str = "/stop"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class SurveyEvents(Protocol):

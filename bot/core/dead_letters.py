@@ -10,19 +10,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from bot.core.clock import utcnow
 from storage.channels import add_dead_letter
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def raw_json(data: Any) -> str:
@@ -54,7 +51,7 @@ class DeadLetters:
         channel: str,
         bot: str,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         on_kept: Callable[[], None] | None = None,
     ) -> None:
         self.storage = storage

@@ -17,17 +17,17 @@ import logging
 from collections.abc import AsyncIterator
 
 from bot.config import Settings
-from bot.mailing.service import LogNotifier, MailingDeps, Notifier, admin_chats, queue_depth, run_mailing
-from bot.mailing.transport import Transport
+from bot.core.retry import BackoffConfig, sleep_until
+from bot.mailing.service import MailingDeps, admin_chats, queue_depth, run_mailing
+from bot.mailing.transport import LogNotifier, Notifier, Transport
 from bot.runtime.metrics import Metrics
-from bot.telegram.retry import RetryPolicy
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
 
 STOP_SECONDS = 15.0
 # Restarts of a failed mailing service: about 1 s, doubling, at most a minute; reset once it runs.
-RESTART = RetryPolicy(base_delay=1.0, max_delay=60.0)
+RESTART = BackoffConfig(first=1.0, limit=60.0, jitter=0.25)
 
 
 class HubNotifier:
@@ -124,17 +124,16 @@ class MailingHub:
             except Exception as exc:
                 failures += 1
                 self.failure = type(exc).__name__
-                delay = RESTART.backoff(failures)
+                delay = RESTART.delay(failures)
                 log.exception("mailing service failed, restarting in %.1f s", delay)
             else:
                 if stop.is_set():
                     return
                 failures += 1
                 self.failure = "ended"
-                delay = RESTART.backoff(failures)
+                delay = RESTART.delay(failures)
                 log.error("mailing service ended unexpectedly, restarting in %.1f s", delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            await sleep_until(stop, delay)
 
     async def stop(self) -> None:
         task = self._task

@@ -3,7 +3,7 @@
 The database is the source of truth. At start (and every `poll_seconds`) the scheduler reads
 the campaigns table and rebuilds its APScheduler jobs from it; nothing is pickled. A campaign
 due while the service was down starts at once if it is late by less than `grace_minutes`,
-otherwise it is marked missed and the admins are told in Telegram.
+otherwise it is marked missed and the admins are told (through the registered `Notifier`).
 """
 
 from __future__ import annotations
@@ -15,21 +15,19 @@ import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import MailingConfig, Settings
+from bot.core.clock import utcnow
+from bot.core.retry import sleep_until
 from bot.mailing import texts
-from bot.mailing.limiter import RateLimiter
-from bot.mailing.transport import Delivered, TelegramTransport, Transport
+from bot.mailing.transport import Delivered, Notifier, Transport
 from bot.runtime.leader import run_as_leader
 from bot.runtime.metrics import Metrics
-from bot.telegram.retry import RetryPolicy, call_with_retry
 from storage import mailing as store
 from storage import repository as repo
 from storage.locks import LeaderLock
@@ -39,59 +37,6 @@ from storage.store import Storage
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Notifier(Protocol):
-    async def tell(self, chat: str, text: str) -> int | None: ...
-
-    async def edit(self, chat: str, message_id: int, text: str) -> None: ...
-
-
-class TelegramNotifier:
-    """Staff notices through the bot; failures are logged, never fatal to a campaign."""
-
-    def __init__(self, bot: Bot, limiter: RateLimiter | None = None) -> None:
-        self.bot = bot
-        self.limiter = limiter  # staff notices share the invitations' budget
-
-    async def tell(self, chat: str, text: str) -> int | None:
-        if self.limiter is not None:
-            await self.limiter.acquire(chat)
-        try:
-            sent = await call_with_retry(
-                lambda: self.bot.send_message(int(chat), text), RetryPolicy(attempts=3), what="notice"
-            )
-        except TelegramAPIError as exc:
-            log.warning("staff notice to %s not sent: %s", chat, exc)
-            return None
-        return sent.message_id
-
-    async def edit(self, chat: str, message_id: int, text: str) -> None:
-        try:
-            await call_with_retry(
-                lambda: self.bot.edit_message_text(text=text, chat_id=int(chat), message_id=message_id),
-                RetryPolicy(attempts=3),
-                what="progress",
-            )
-        except TelegramBadRequest:
-            pass  # not modified
-        except TelegramAPIError as exc:
-            log.info("progress edit failed: %s", exc)
-
-
-class LogNotifier:
-    """Staff notices when no Telegram bot runs here (a VK-only deployment): the log only."""
-
-    async def tell(self, chat: str, text: str) -> int | None:
-        log.info("mailing notice for %s (no Telegram bot to send it): %s", chat, text)
-        return None
-
-    async def edit(self, chat: str, message_id: int, text: str) -> None:
-        return None
 
 
 @dataclass
@@ -222,7 +167,7 @@ class Sender:
                 log.warning("mailing sender: database error %s, retrying", type(exc).__name__)
                 busy = False
             if not busy:
-                await _wait_any(self.deps.wake, lost, self.deps.config.poll_seconds)
+                await sleep_until(lost, self.deps.config.poll_seconds, self.deps.wake)
                 self.deps.wake.clear()
 
     async def step(self, lost: asyncio.Event) -> bool:
@@ -380,7 +325,7 @@ class Sender:
 
     async def _progress_loop(self, lost: asyncio.Event) -> None:
         while not lost.is_set():
-            await _wait_any(lost, lost, self.deps.config.progress_seconds)
+            await sleep_until(lost, self.deps.config.progress_seconds)
             try:
                 async with self.deps.storage.transaction() as conn:
                     running = await store.list_campaigns(conn, [store.RUNNING, store.PAUSED])
@@ -652,25 +597,6 @@ async def run_mailing(
         on_standby=on_ready,
         on_leading=deps.metrics.set_leader,
     )
-
-
-def telegram_transport(
-    settings: Settings, bot: Bot, username: str, metrics: Metrics | None = None
-) -> tuple[Transport, Notifier]:
-    """The Telegram transport and the staff notifier, sharing one rate limiter."""
-    cfg = settings.mailing
-    limiter = RateLimiter(cfg.rate(), cfg.per_chat_per_second, safety_margin=cfg.safety_margin)
-    transport = TelegramTransport(
-        bot, limiter, paid_broadcast=cfg.paid_broadcast, username=username, metrics=metrics
-    )
-    return transport, TelegramNotifier(bot, limiter)
-
-
-async def _wait_any(a: asyncio.Event, b: asyncio.Event, seconds: float) -> None:
-    waiters = {asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())}
-    _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    for waiter in pending:
-        waiter.cancel()
 
 
 async def queue_depth(storage: Storage) -> int:

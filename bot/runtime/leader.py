@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.core.retry import sleep_until
 from storage.locks import LeaderLock
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ async def run_as_leader(
             if not acquired and on_standby is not None:
                 on_standby()  # another process leads: nothing is expected of this one
         if not acquired:
-            await _wait(stop, retry_seconds)
+            await sleep_until(stop, retry_seconds)
             continue
         log.info("leader: this process runs the scheduler and the mailing sender")
         if on_leading is not None:
@@ -53,7 +54,7 @@ async def run_as_leader(
         task = asyncio.create_task(work(lost))
         try:
             while not task.done():
-                await _wait(stop, check_seconds, task)
+                await sleep_until(stop, check_seconds, task)
                 if stop.is_set() or not await lock.still_held():
                     if not stop.is_set():
                         log.warning("leader: lock lost, stopping scheduler and sender")
@@ -71,13 +72,3 @@ async def run_as_leader(
                 on_leading(False)
         if not task.cancelled() and (failure := task.exception()) is not None:
             raise failure
-
-
-async def _wait(stop: asyncio.Event, seconds: float, task: asyncio.Task[None] | None = None) -> None:
-    waiters: set[asyncio.Future[object]] = {asyncio.ensure_future(stop.wait())}
-    if task is not None:
-        waiters.add(task)  # type: ignore[arg-type]
-    _done, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    for waiter in pending:
-        if waiter is not task:
-            waiter.cancel()

@@ -24,6 +24,7 @@ from aiogram.exceptions import ClientDecodeError, TelegramConflictError, Telegra
 from aiogram.types import Update
 
 from bot.core.dead_letters import DeadLetters, describe, raw_json
+from bot.core.retry import sleep_until
 from bot.telegram.processing import UpdateProcessor
 from bot.telegram.retry import TRANSIENT, RetryPolicy, call_with_retry
 
@@ -57,7 +58,7 @@ async def run_polling(
         except TelegramConflictError as exc:  # another poller or a webhook is set: wait, don't spin
             failures += 1
             log.error("getUpdates conflict: %s", exc.message)
-            await _sleep_or_stop(stop, policy.backoff(failures))
+            await sleep_until(stop, policy.backoff(failures))
             continue
         except ClientDecodeError as exc:
             batch = split_batch(exc.data, bot) if dead_letters is not None else None
@@ -65,7 +66,7 @@ async def run_polling(
                 failures += 1
                 delay = policy.backoff(failures)
                 log.warning("getUpdates failed (%s), retry in %.1f s", type(exc).__name__, delay)
-                await _sleep_or_stop(stop, delay)
+                await sleep_until(stop, delay)
                 continue
             assert dead_letters is not None
             try:
@@ -78,7 +79,7 @@ async def run_polling(
                     "an unparsable update could not be stored (%s), retry in %.1f s",
                     type(store_exc).__name__, delay,
                 )  # fmt: skip
-                await _sleep_or_stop(stop, delay)
+                await sleep_until(stop, delay)
                 continue
             failures = 0
             if on_polled is not None:
@@ -91,7 +92,7 @@ async def run_polling(
             failures += 1
             delay = policy.backoff(failures)
             log.warning("getUpdates failed (%s), retry in %.1f s", type(exc).__name__, delay)
-            await _sleep_or_stop(stop, delay)
+            await sleep_until(stop, delay)
             continue
         if updates is None:
             break
@@ -166,8 +167,3 @@ async def _fetch(bot: Bot, offset: int | None, poll_seconds: int, stop: asyncio.
             await fetch
         return None
     return fetch.result()
-
-
-async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=delay)

@@ -10,30 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
-from sqlalchemy.exc import InterfaceError, OperationalError
 
+from bot.core.retry import BackoffConfig, is_transient
 from bot.runtime.metrics import Metrics, UpdateOutcome
 from bot.telegram import texts
 from bot.telegram.retry import RetryPolicy, call_with_retry
-from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
-# The database went away (restart, network, lock timeout): the same update is tried again.
-DATABASE_DOWN = (OperationalError, InterfaceError, DatabaseUnavailable, ConnectionError, TimeoutError)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    first: float = 0.2
-    limit: float = 5.0
-
-    def delay(self, attempt: int) -> float:
-        return float(min(self.limit, self.first * 2 ** (attempt - 1)))
+# While the database is away (restart, network, lock timeout) the same update is tried again.
+DATABASE_WAIT = BackoffConfig(first=0.2, limit=5.0)
 
 
 def chat_key(update: Update) -> int:
@@ -53,14 +42,14 @@ class UpdateProcessor:
         dispatcher: Dispatcher,
         bot: Bot,
         *,
-        backoff: Backoff | None = None,
+        backoff: BackoffConfig | None = None,
         on_handled: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.metrics = metrics or Metrics()
         self.bot = bot
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or DATABASE_WAIT
         self.on_handled = on_handled
         self.handled = 0
 
@@ -74,24 +63,25 @@ class UpdateProcessor:
             outcome = UpdateOutcome.HANDLED
             try:
                 await self.dispatcher.feed_update(self.bot, update)
-            except DATABASE_DOWN as exc:
-                self.metrics.database_error("telegram")
-                attempt += 1
-                delay = self.backoff.delay(attempt)
-                if deadline is not None and loop.time() + delay > deadline:
-                    log.warning("update %s not handled yet: database unavailable", update.update_id)
-                    return False
-                log.warning(
-                    "update %s: database unavailable (%s), retry %d in %.1f s",
-                    update.update_id, type(exc).__name__, attempt, delay,
-                )  # fmt: skip
-                await asyncio.sleep(delay)
-                continue
-            except Exception:
-                # A defect, not an outage: log it, apologise, and do not block the queue forever.
-                log.exception("update %s failed", update.update_id)
-                outcome = UpdateOutcome.FAILED
-                await self._apologise(update)
+            except Exception as exc:
+                if not is_transient(exc):
+                    # A defect, not an outage: log it, apologise, and do not block the queue forever.
+                    log.exception("update %s failed", update.update_id)
+                    outcome = UpdateOutcome.FAILED
+                    await self._apologise(update)
+                else:  # the database went away: the same update is tried again
+                    self.metrics.database_error("telegram")
+                    attempt += 1
+                    delay = self.backoff.delay(attempt)
+                    if deadline is not None and loop.time() + delay > deadline:
+                        log.warning("update %s not handled yet: database unavailable", update.update_id)
+                        return False
+                    log.warning(
+                        "update %s: database unavailable (%s), retry %d in %.1f s",
+                        update.update_id, type(exc).__name__, attempt, delay,
+                    )  # fmt: skip
+                    await asyncio.sleep(delay)
+                    continue
             # The last attempt's time: waits for the database are counted as database errors.
             self.metrics.update("telegram", outcome, loop.time() - began)
             self.handled += 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -20,6 +19,8 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+
+from bot.core.retry import BackoffConfig
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,8 +37,8 @@ class RetryPolicy:
     max_delay: float = 30.0
 
     def backoff(self, attempt: int) -> float:
-        delay: float = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return delay * (0.75 + random.random() / 2)  # jitter: workers don't retry in lockstep
+        # Jitter: workers don't retry in lockstep.
+        return BackoffConfig(first=self.base_delay, limit=self.max_delay, jitter=0.25).delay(attempt)
 
 
 async def call_with_retry(

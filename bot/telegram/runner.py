@@ -16,13 +16,12 @@ from bot.core.alerts import AlertWatcher
 from bot.core.conversation import Commands, Layout
 from bot.core.dead_letters import DeadLetters
 from bot.errors import UsageError
-from bot.mailing.admin import MAILING_COMMANDS, mailing_dialog_router
-from bot.mailing.service import telegram_transport
 from bot.runtime.http import start_server
 from bot.runtime.metrics import UpdateOutcome
 from bot.telegram.clients_command import CLIENTS
 from bot.telegram.delivery import Delivery
 from bot.telegram.handlers import survey_press_router, survey_router
+from bot.telegram.mailing import MAILING_COMMANDS, mailing_dialog_router, telegram_transport
 from bot.telegram.polling import ALLOWED_UPDATES, run_polling
 from bot.telegram.processing import UpdateProcessor
 from bot.telegram.reports_dialog import EXPORT, REPORT, reports_router

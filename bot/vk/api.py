@@ -21,6 +21,8 @@ import vk_api
 from requests.adapters import HTTPAdapter
 from vk_api.vk_api import jconfig  # shipped inside vk_api
 
+from bot.core.retry import BackoffConfig
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -30,6 +32,7 @@ VK_API_PREFIXES = ("https://api.vk.ru/", "https://api.vk.com/")
 RETRY_CODES = frozenset({6, 9, 10})  # too many requests/s, flood control, internal server error
 UNREACHABLE_CODES = frozenset({901, 902})  # the user does not allow messages from the community
 HTTP_TIMEOUT = 30.0
+MAX_DELAY = 30.0  # seconds between retries of one call, at most
 
 
 class VkError(Exception):
@@ -40,6 +43,11 @@ class VkError(Exception):
         self.method = method
         self.code = code
         self.message = message
+
+    @property
+    def transient(self) -> bool:
+        """Network failures (code -1, after the client's own retries) go away by themselves."""
+        return self.code < 0
 
 
 class BaseUrlAdapter(HTTPAdapter):
@@ -107,7 +115,7 @@ class VkClient:
             self._apis.put(self._make_api(token, api_version, api_base_url))
         self.limiter = RateLimiter(rps)
         self.attempts = attempts
-        self.backoff = backoff
+        self.backoff = BackoffConfig(first=backoff, limit=MAX_DELAY)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vk-api")
         self._sessions: list[requests.Session] = []
 
@@ -143,8 +151,8 @@ class VkClient:
     async def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
         """Call an API method; errors 6/9/10 and network failures are retried with backoff."""
         values = {k: v for k, v in (params or {}).items() if v is not None}
-        delay = self.backoff
         for attempt in range(1, self.attempts + 1):
+            delay = self.backoff.delay(attempt)
             await self.limiter.wait()
             try:
                 return await self.in_thread(self._method, method, values)
@@ -160,7 +168,6 @@ class VkClient:
             except vk_api.exceptions.VkApiError as exc:  # captcha, validation: nothing a bot can do
                 raise VkError(method, int(getattr(exc, "code", 0) or 0), str(exc)) from None
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")
 
     def close(self) -> None:

@@ -1,19 +1,60 @@
-"""`otklik run` entry of the VK channel: `VK`, listed by `channel_runners()` in bot/cli/run.py."""
+"""`otklik run` entry of the VK channel (bot/cli/run.py lists it in `channel_runners()`), and the
+channel wired from its rooms: the long poll feeds events, events hand results to delivery."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime
 
 from bot.app import ChannelRunner, Services, build_conversation
 from bot.config import Settings
-from bot.mailing.transport import VkTransport
+from bot.core.clock import utcnow
+from bot.core.conversation import Conversation
+from bot.core.messages import Message
+from bot.runtime.metrics import Metrics
 from bot.vk.api import VkClient
-from bot.vk.channel import CHANNEL, VK_COMMANDS, VkChannel
+from bot.vk.delivery import VkDelivery
+from bot.vk.events import CHANNEL, VK_COMMANDS, VkEvents
+from bot.vk.longpoll import LongPoll
+from bot.vk.mailing import VkTransport
 from bot.vk.render import VK_LAYOUT
 from bot.vk.staff import VkStaff
 from storage.channels import adopt_processed_updates
+from storage.store import Storage
 
 NAME = "vk"
+
+
+class VkChannel(VkEvents):
+    """One community's channel: `run` polls until stopped, each batch handled as `VkEvents` does."""
+
+    def __init__(
+        self,
+        client: VkClient,
+        conversation: Conversation,
+        storage: Storage,
+        group_id: int,
+        *,
+        wait: int = 25,
+        backoff: float = 1.0,
+        clock: Callable[[], datetime] = utcnow,
+        on_handled: Callable[[], None] | None = None,
+        staff: VkStaff | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        delivery = VkDelivery(client, storage, group_id, clock=clock)
+        super().__init__(conversation, storage, group_id, delivery, clock=clock, staff=staff, metrics=metrics)
+        self.client = client
+        self.longpoll = LongPoll(client, storage, group_id, wait=wait, backoff=backoff, clock=clock)
+        self.on_handled = on_handled  # health reporting: a batch was handled
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set; events that arrived while the service was down come first."""
+        await self.longpoll.run(stop, self.handle_batch, self.on_handled)
+
+    async def send(self, peer: int, message: Message, identity: str) -> None:
+        await self.delivery.send(peer, message, identity)
 
 
 def enabled(settings: Settings) -> bool:

@@ -6,7 +6,7 @@ import asyncio
 
 from bot.app import Services, questionnaire_from
 from bot.config import MailingConfig
-from bot.mailing.admin import (
+from bot.telegram.mailing import (
     CANCELLED_DIALOG,
     MAILING_COMMANDS,
     STEP_AUDIENCE,

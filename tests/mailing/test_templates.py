@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bot.cli.main import main
 from bot.mailing import texts
-from bot.mailing.admin import STEP_AUDIENCE, STEP_TEXT
+from bot.telegram.mailing import STEP_AUDIENCE, STEP_TEXT
 from storage import mailing as store
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram

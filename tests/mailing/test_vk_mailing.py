@@ -13,10 +13,10 @@ from sqlalchemy import select
 from bot.app import Services, questionnaire_from
 from bot.cli.main import main
 from bot.config import MailingConfig, Settings
-from bot.mailing.transport import VkTransport
 from bot.telegram.runner import run_telegram
 from bot.vk import runner as vk_runner
 from bot.vk.api import VkClient
+from bot.vk.mailing import VkTransport
 from bot.vk.render import random_id
 from storage import mailing as store
 from storage import repository as repo

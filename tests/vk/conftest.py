@@ -14,8 +14,9 @@ import pytest
 from bot.config import StaffConfig, StaffMember
 from bot.core.conversation import Conversation, Layout
 from bot.vk.api import VkClient
-from bot.vk.channel import VK_COMMANDS, VkChannel
+from bot.vk.events import VK_COMMANDS
 from bot.vk.render import VK_PAGE_SIZE
+from bot.vk.runner import VkChannel
 from bot.vk.staff import VkStaff
 from storage.store import Storage
 from survey_flow.model import Questionnaire

@@ -11,9 +11,9 @@ from sqlalchemy.exc import OperationalError
 
 from bot.core.conversation import Conversation, Layout
 from bot.core.messages import Action, Button, Message
+from bot.core.retry import is_transient as transient
 from bot.vk import render
 from bot.vk.api import RateLimiter, VkError
-from bot.vk.channel import transient
 from bot.vk.render import VK_PAGE_SIZE
 from storage.store import Storage
 from survey_flow.model import Questionnaire

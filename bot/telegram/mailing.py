@@ -1,4 +1,9 @@
-"""Mailings in the Telegram bot for role `admin`: the guided `/mailing` dialog and campaign commands.
+"""The mailing's Telegram side: the invitation transport, the staff notifier, and for role `admin`
+the guided `/mailing` dialog and campaign commands.
+
+Telegram has no idempotency key, so a request whose fate is unknown (a timeout, a dropped
+connection after the request left) is reported as `unknown` and never repeated; only answers
+that prove the message was not accepted (429, 5xx, a connection that was never made) are retried.
 
 The dialog's state lives in the database (`channel_state`, key `mailing:dialog:<telegram id>`),
 so a restart in the middle of it loses nothing; each step is stored together with the update id
@@ -7,22 +12,184 @@ in one transaction, so a re-delivered update is not applied twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import UTC, datetime
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
-from aiogram import Router
+from aiogram import Bot, Router
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from aiogram.types import Message as TgMessage
-from aiogram.types import Update
 
 from bot.config import Settings, StaffMember
+from bot.core.clock import utcnow
+from bot.core.retry import BackoffConfig
 from bot.mailing import texts
 from bot.mailing.control import ControlError, change_status
+from bot.mailing.limiter import RateLimiter
+from bot.mailing.transport import Delivered, Notifier, OnRequest, SendStats, Transport
+from bot.runtime.metrics import Metrics
 from bot.telegram.filters import private_text
+from bot.telegram.retry import RetryPolicy, call_with_retry
 from bot.telegram.staff import StaffCommand, StaffDirectory
 from storage import mailing as store
 from storage import repository as repo
 from storage.store import Storage
+
+log = logging.getLogger(__name__)
+
+# aiohttp errors raised before anything was sent: retrying cannot duplicate a message.
+NOT_SENT_ERRORS = ("ClientConnectorError", "ClientConnectorDNSError", "ClientConnectorCertificateError")
+# Retries of an invitation that provably did not arrive (5xx, no connection).
+SEND_BACKOFF = BackoffConfig(first=0.5, limit=10.0, jitter=0.25)
+
+
+# --- delivering invitations and notices ---------------------------------------------------
+
+
+class TelegramTransport:
+    def __init__(
+        self,
+        bot: Bot,
+        limiter: RateLimiter,
+        *,
+        attempts: int = 5,
+        max_flood_waits: int = 20,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        paid_broadcast: bool = False,
+        username: str = "",
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.bot = bot
+        self.metrics = metrics or Metrics()
+        self.username = username
+        # Above 30 messages/s Telegram wants `allow_paid_broadcast` (charged in Stars per message).
+        self.paid_broadcast = paid_broadcast
+        self.limiter = limiter
+        self.attempts = attempts
+        self.max_flood_waits = max_flood_waits
+        self.stats = SendStats()
+        self._sleep = sleep
+
+    def survey_link(self, key: str) -> str:
+        return f"https://t.me/{self.username}?start={key}" if key else f"https://t.me/{self.username}"
+
+    async def send(
+        self,
+        external_id: str,
+        text: str,
+        button: tuple[str, str] | None,
+        *,
+        identity: str = "",
+        on_request: OnRequest | None = None,
+    ) -> Delivered:
+        del identity  # Telegram has no idempotency key
+        markup = None
+        if button is not None:
+            label, url = button
+            markup = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=label, url=url)]])
+        failures = floods = 0
+        while True:
+            await self.limiter.acquire(external_id)
+            if on_request is not None:
+                await on_request()
+                on_request = None  # retries repeat the same request
+            try:
+                sent = await self.bot.send_message(
+                    int(external_id),
+                    text,
+                    reply_markup=markup,
+                    allow_paid_broadcast=True if self.paid_broadcast else None,
+                )
+            except TelegramRetryAfter as exc:
+                floods += 1
+                self.stats.rate_limited += 1
+                self.metrics.mailing_rate_limited("telegram")
+                self.limiter.back_off(float(exc.retry_after))
+                if floods > self.max_flood_waits:
+                    return Delivered(store.FAILED, error=f"429 {floods} раз подряд")
+                continue
+            except TelegramForbiddenError as exc:
+                return Delivered(store.UNREACHABLE, error=_short(exc))
+            except TelegramBadRequest as exc:
+                if "chat not found" in exc.message.lower() or "user is deactivated" in exc.message.lower():
+                    return Delivered(store.UNREACHABLE, error=_short(exc))
+                return Delivered(store.FAILED, error=_short(exc))
+            except (TelegramServerError, TelegramNetworkError) as exc:
+                if isinstance(exc, TelegramNetworkError) and not exc.message.startswith(NOT_SENT_ERRORS):
+                    # The request may have reached Telegram: repeating it could duplicate the message.
+                    return Delivered(store.UNKNOWN, error=_short(exc))
+                failures += 1
+                if failures >= self.attempts:
+                    return Delivered(store.FAILED, error=_short(exc))
+                self.stats.retried += 1
+                await self._sleep(SEND_BACKOFF.delay(failures))
+                continue
+            except TelegramAPIError as exc:
+                return Delivered(store.FAILED, error=_short(exc))
+            self.stats.sent += 1
+            return Delivered(store.SENT, message_id=str(sent.message_id))
+
+
+def _short(exc: TelegramAPIError) -> str:
+    return f"{type(exc).__name__}: {exc.message}"[:300]
+
+
+class TelegramNotifier:
+    """Staff notices through the bot; failures are logged, never fatal to a campaign."""
+
+    def __init__(self, bot: Bot, limiter: RateLimiter | None = None) -> None:
+        self.bot = bot
+        self.limiter = limiter  # staff notices share the invitations' budget
+
+    async def tell(self, chat: str, text: str) -> int | None:
+        if self.limiter is not None:
+            await self.limiter.acquire(chat)
+        try:
+            sent = await call_with_retry(
+                lambda: self.bot.send_message(int(chat), text), RetryPolicy(attempts=3), what="notice"
+            )
+        except TelegramAPIError as exc:
+            log.warning("staff notice to %s not sent: %s", chat, exc)
+            return None
+        return sent.message_id
+
+    async def edit(self, chat: str, message_id: int, text: str) -> None:
+        try:
+            await call_with_retry(
+                lambda: self.bot.edit_message_text(text=text, chat_id=int(chat), message_id=message_id),
+                RetryPolicy(attempts=3),
+                what="progress",
+            )
+        except TelegramBadRequest:
+            pass  # not modified
+        except TelegramAPIError as exc:
+            log.info("progress edit failed: %s", exc)
+
+
+def telegram_transport(
+    settings: Settings, bot: Bot, username: str, metrics: Metrics | None = None
+) -> tuple[Transport, Notifier]:
+    """The Telegram transport and the staff notifier, sharing one rate limiter."""
+    cfg = settings.mailing
+    limiter = RateLimiter(cfg.rate(), cfg.per_chat_per_second, safety_margin=cfg.safety_margin)
+    transport = TelegramTransport(
+        bot, limiter, paid_broadcast=cfg.paid_broadcast, username=username, metrics=metrics
+    )
+    return transport, TelegramNotifier(bot, limiter)
+
+
+# --- the /mailing dialog and campaign commands ---------------------------------------------
 
 ADMIN = frozenset({"admin"})
 CANCEL_WORDS = frozenset({"отмена", "отменить", "/cancel", "cancel", "стоп"})
@@ -47,10 +214,6 @@ def mailing_channels(settings: Settings) -> tuple[str, ...]:
     return ("telegram", "vk") if settings.vk.enabled else ("telegram",)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 async def _load(storage: Storage, user_id: int) -> dict[str, Any] | None:
     async with storage.transaction() as conn:
         raw = await repo.get_state(conn, dialog_key(user_id))
@@ -67,7 +230,7 @@ async def _start_dialog(message: TgMessage, member: StaffMember, data: dict[str,
     storage: Storage = data["store"]
     assert message.from_user is not None
     async with storage.transaction() as conn:
-        await repo.set_state(conn, dialog_key(message.from_user.id), json.dumps({"step": "text"}), _now())
+        await repo.set_state(conn, dialog_key(message.from_user.id), json.dumps({"step": "text"}), utcnow())
     await message.answer(STEP_TEXT)
 
 
@@ -95,7 +258,7 @@ def _status_command(action: str) -> StaffCommand:
             await message.answer(f"Укажите номер рассылки: /mailing_{action} 12 (номера: /mailings)")
             return
         try:
-            text = await change_status(storage, int(parts[1]), action, _now())
+            text = await change_status(storage, int(parts[1]), action, utcnow())
         except ControlError as exc:
             text = str(exc)
         await message.answer(text)
@@ -152,7 +315,7 @@ async def on_dialog_text(
     assert message.from_user is not None
     user_id = message.from_user.id
     typed = (message.text or "").strip()
-    now = _now()
+    now = utcnow()
     state = dict(dialog)
     reply: str
     async with store.transaction() as conn:
