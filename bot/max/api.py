@@ -147,17 +147,20 @@ class MaxClient:
         self,
         marker: int | None,
         *,
-        timeout: int = POLL_TIMEOUT,
+        hold: int = POLL_TIMEOUT,
         limit: int = POLL_LIMIT,
         types: Sequence[str] = (),
     ) -> UpdateBatch:
-        """GET /updates (long polling): the updates after `marker` and the marker to pass next."""
-        params: dict[str, Any] = {"timeout": timeout, "limit": limit}
+        """GET /updates (long polling): the updates after `marker` and the marker to pass next.
+
+        `hold`: seconds the server may keep the request open waiting for an update (its `timeout`).
+        """
+        params: dict[str, Any] = {"timeout": hold, "limit": limit}
         if marker is not None:
             params["marker"] = marker
         if types:
             params["types"] = ",".join(types)
-        result = await self.call("GET", "/updates", params, http_timeout=timeout + HTTP_TIMEOUT)
+        result = await self.call("GET", "/updates", params, http_timeout=hold + HTTP_TIMEOUT)
         if not isinstance(result, dict):
             raise MaxError("GET /updates", 200, "bad.response", "the answer is not an object")
         updates = result.get("updates") or []
@@ -192,7 +195,9 @@ class MaxClient:
     ) -> None:
         """PUT /messages: new text; `attachments=[]` removes the keyboard, None keeps it."""
         body: dict[str, Any] = {"text": text, "attachments": attachments}
-        await self._checked("PUT /messages", await self.call("PUT", "/messages", {"message_id": message_id}, body))
+        await self._checked(
+            "PUT /messages", await self.call("PUT", "/messages", {"message_id": message_id}, body)
+        )
 
     async def answer_callback(
         self, callback_id: str, *, notification: str | None = None, message: dict[str, Any] | None = None
@@ -246,9 +251,7 @@ class MaxClient:
                     if response.status == 200:
                         return _json(text)
                     code, message = _error_of(text)
-                    error_cls = (
-                        MaxBlocked if response.status == 403 and code in BLOCKED_CODES else MaxError
-                    )
+                    error_cls = MaxBlocked if response.status == 403 and code in BLOCKED_CODES else MaxError
                     if response.status not in RETRY_STATUSES or attempt == self.attempts:
                         raise error_cls(name, response.status, code, self._scrub(message)) from None
                     advised = retry_after(response.headers.get("Retry-After"))

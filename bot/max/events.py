@@ -17,6 +17,7 @@ duplicate update is recognised by the conversation's deduplication.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -123,8 +124,10 @@ def _started(update: dict[str, Any]) -> MaxEvent | None:
         return None
     payload = update.get("payload")
     start = payload.strip() if isinstance(payload, str) else ""
-    # No message id here: chat, user and time identify one press of «Начать» or of a link.
-    update_id = f"bs:{update.get('chat_id')}:{user_id}:{update.get('timestamp')}"
+    # No message id here: chat, user, time and payload identify one press of «Начать» or of a
+    # link (two starts in the same millisecond with the same payload are one start).
+    digest = hashlib.sha256(start.encode()).hexdigest()[:12]
+    update_id = f"bs:{update.get('chat_id')}:{user_id}:{update.get('timestamp')}:{digest}"
     incoming = Incoming(CHANNEL, str(user_id), "start", text=start, update_id=update_id, name=_name(user))
     return MaxEvent(user_id, incoming, reach=Reach.REACHABLE)
 

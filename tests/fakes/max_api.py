@@ -30,6 +30,7 @@ A `Retry-After` header on 429 is not promised by the documentation; scripted fai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -129,7 +130,9 @@ class FakeMax:
 
     # --- scripting ----------------------------------------------------------------------
 
-    def fail(self, route: str, status: int, code: str, message: str = "", retry_after: str | None = None) -> None:
+    def fail(
+        self, route: str, status: int, code: str, message: str = "", retry_after: str | None = None
+    ) -> None:
         """The next call of `route` (e.g. "POST /messages") answers with this error."""
         self.failures[route].append(Failure(status, code, message or code, retry_after))
 
@@ -281,10 +284,8 @@ class FakeMax:
             ]
 
         async with self._changed:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait_for(lambda: bool(pending())), timeout)
-            except TimeoutError:
-                pass
             batch = pending()[:limit]
         next_marker = batch[-1][0] + 1 if batch else max(self.confirmed, 1)
         return web.json_response({"updates": [u for _, u in batch], "marker": next_marker})
@@ -384,9 +385,7 @@ def _invalid_body(body: Any) -> str | None:
     return None
 
 
-def _error(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> web.Response:
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"code": code, "message": message}, status=status, headers=headers)
 
 
