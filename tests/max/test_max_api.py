@@ -156,9 +156,7 @@ async def test_other_403_is_not_blocked(fake: FakeMax) -> None:
         await max_.close()
 
 
-async def test_a_bad_token_is_refused_and_never_shown(
-    fake: FakeMax, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_a_bad_token_is_refused_and_never_shown(fake: FakeMax) -> None:
     wrong = "wrong-secret-token-0123456789abcdef"
     max_ = client(fake, token=wrong)
     try:
@@ -214,3 +212,15 @@ def test_retry_after_forms() -> None:
     assert retry_after("100000") == 300.0
     assert retry_after("soon") is None and retry_after(None) is None
     assert retry_after("Thu, 01 Jan 1970 00:00:00 GMT") == 0.0
+
+
+async def test_a_long_poll_in_flight_is_cancelled_at_once(fake: FakeMax) -> None:
+    max_ = client(fake)
+    poll = asyncio.create_task(max_.get_updates(None, hold=30))
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    poll.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await poll
+    await max_.close()
+    assert time.monotonic() - started < 1.0  # stopping the service never waits for the poll

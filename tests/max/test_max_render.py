@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bot.max import render
-from bot.max.api import MaxClient
+from bot.max.api import MaxClient, MaxError
 from bot.messages import Action, Button, Message
 from tests.fakes.max_api import TOKEN, FakeMax
 
@@ -106,3 +106,67 @@ async def test_the_largest_keyboard_is_accepted_by_the_fake_server(fake: FakeMax
         await client.close()
     assert all(len(m.buttons) <= render.INLINE_MAX_BUTTONS for m in fake.sent.values())
     assert len(fake.sent) >= 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"text": "я" * 4001},
+        {
+            "text": "x",
+            "attachments": [
+                {
+                    "type": "inline_keyboard",
+                    "payload": {"buttons": [[{"type": "callback", "text": "b", "payload": "p"}] * 8]},
+                }
+            ],
+        },
+        {
+            "text": "x",
+            "attachments": [
+                {
+                    "type": "inline_keyboard",
+                    "payload": {"buttons": [[{"type": "callback", "text": "b", "payload": "p"}]] * 31},
+                }
+            ],
+        },
+        {
+            "text": "x",
+            "attachments": [
+                {
+                    "type": "inline_keyboard",
+                    "payload": {"buttons": [[{"type": "callback", "text": "b" * 129, "payload": "p"}]]},
+                }
+            ],
+        },
+        {
+            "text": "x",
+            "attachments": [
+                {
+                    "type": "inline_keyboard",
+                    "payload": {"buttons": [[{"type": "callback", "text": "", "payload": "p"}]]},
+                }
+            ],
+        },
+        {
+            "text": "x",
+            "attachments": [
+                {
+                    "type": "inline_keyboard",
+                    "payload": {"buttons": [[{"type": "callback", "text": "b", "payload": "p" * 1025}]]},
+                }
+            ],
+        },
+    ],
+)
+async def test_the_fake_server_refuses_what_max_documents_as_too_big(
+    fake: FakeMax, body: dict[str, object]
+) -> None:
+    # Without this, «accepted by the fake» above would prove nothing.
+    client = MaxClient(TOKEN, api_base_url=fake.url, rps=1000, backoff=0.01)
+    try:
+        with pytest.raises(MaxError) as caught:
+            await client.call("POST", "/messages", {"user_id": 1}, body)
+        assert caught.value.status == 400 and fake.sent == {}
+    finally:
+        await client.close()
