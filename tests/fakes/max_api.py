@@ -115,7 +115,9 @@ class FakeMax:
         app.router.add_post("/messages", self._post_message)
         app.router.add_put("/messages", self._put_message)
         app.router.add_post("/answers", self._answer)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A poll the client gave up on (a restart) ends with it, as on the real server, and
+        # stopping the fake never waits for open long polls.
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
