@@ -301,6 +301,27 @@ class VkConfig(_Section):
         return []
 
 
+class MaxConfig(_Section):
+    enabled: bool = False
+    token: SecretStr | None = None
+    api_base_url: str = "https://platform-api2.max.ru"
+    # Requests per second; the platform's documented ceiling is 30.
+    rps: float = Field(default=25.0, gt=0, le=30)
+
+    def missing_secrets(self) -> list[str]:
+        """What `otklik run` lacks to talk to MAX (other commands never need the token)."""
+        if self.enabled and not (self.token and self.token.get_secret_value()):
+            return ["max.token: не задан токен бота MAX, а канал включен (enabled = true)"]
+        return []
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("адрес должен начинаться с http:// или https://")
+        return value.rstrip("/")
+
+
 StaffRole = Literal["admin", "analyst", "operator"]
 
 
@@ -500,6 +521,7 @@ class Settings(BaseSettings):
     consent: ConsentConfig = ConsentConfig()
     telegram: TelegramConfig = TelegramConfig()
     vk: VkConfig = VkConfig()
+    max: MaxConfig = MaxConfig()
     staff: StaffConfig = StaffConfig()
     service: ServiceConfig = ServiceConfig()
     reports: ReportsConfig = ReportsConfig()
@@ -596,7 +618,11 @@ def load_settings(
             for line in str(err.get("msg", "")).splitlines() or [""]
         ]
         raise ConfigError(source, problems) from None
-    missing = settings.telegram.missing_secrets() + settings.vk.missing_secrets() if require_secrets else []
+    missing = (
+        settings.telegram.missing_secrets() + settings.vk.missing_secrets() + settings.max.missing_secrets()
+        if require_secrets
+        else []
+    )
     if missing:
         raise ConfigError(source, missing)
     return settings

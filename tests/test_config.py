@@ -69,6 +69,46 @@ def test_missing_token_for_enabled_channel(tmp_path: Path) -> None:
     assert load_settings(path, explicit=True).telegram.enabled  # other commands need no token
 
 
+def test_max_section_defaults_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    default = load_settings().max
+    assert not default.enabled and default.token is None
+    assert default.api_base_url == "https://platform-api2.max.ru" and default.rps == 25
+    path = write(
+        tmp_path,
+        '[max]\nenabled = true\ntoken = "file-max-token"\napi_base_url = "http://127.0.0.1:9000/"\nrps = 10\n',
+    )
+    monkeypatch.setenv("OTKLIK_MAX__TOKEN", "env-max-token")
+    settings = load_settings(path, explicit=True, require_secrets=True)
+    assert settings.max.enabled and settings.max.rps == 10
+    assert settings.max.api_base_url == "http://127.0.0.1:9000"
+    assert settings.max.token is not None and settings.max.token.get_secret_value() == "env-max-token"
+    assert "env-max-token" not in repr(settings)
+
+
+def test_max_bad_values_are_named(tmp_path: Path) -> None:
+    assert errors(write(tmp_path, "[max]\nrps = 31\n"))[0].startswith("max.rps:")  # MAX allows 30/s
+    assert errors(write(tmp_path, "[max]\napi_base_url = 'platform-api2.max.ru'\n"))[0].startswith(
+        "max.api_base_url:"
+    )
+    assert errors(write(tmp_path, "[max]\ntokn = 'x'\n")) == ["max.tokn: неизвестный ключ"]
+
+
+def test_max_missing_token_only_for_run(tmp_path: Path) -> None:
+    path = write(tmp_path, "[max]\nenabled = true\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, explicit=True, require_secrets=True)
+    assert info.value.problems == ["max.token: не задан токен бота MAX, а канал включен (enabled = true)"]
+    assert load_settings(path, explicit=True).max.enabled
+
+
+def test_max_token_is_a_redacted_secret(tmp_path: Path) -> None:
+    from bot.redact import settings_secrets
+
+    settings = load_settings(write(tmp_path, '[max]\ntoken = "max-secret-value-123"\n'), explicit=True)
+    assert "max-secret-value-123" in settings_secrets(settings)
+
+
 def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
     problems = errors(write(tmp_path, "[telegram\n"))
     assert len(problems) == 1 and "не читается как TOML" in problems[0]

@@ -60,7 +60,12 @@ class RedactSecrets(logging.Filter):
 
 def settings_secrets(settings: Settings) -> list[str]:
     found = []
-    for value in (settings.telegram.token, settings.telegram.webhook_secret, settings.vk.token):
+    for value in (
+        settings.telegram.token,
+        settings.telegram.webhook_secret,
+        settings.vk.token,
+        settings.max.token,
+    ):
         if value is not None:
             found.append(value.get_secret_value())
     return found

@@ -1,0 +1,1 @@
+"""The survey in the MAX messenger: a thin Bot API client, keyboards within MAX's limits, events."""
