@@ -144,6 +144,17 @@ async def test_invitation_button_opens_survey_with_prefill_and_campaign_source(
         await service.stop()
 
 
+async def settled(fake_tg: FakeTelegram, quiet: float = 1.0, timeout: float = 20.0) -> int:
+    """The number of invitations once none has arrived for `quiet` seconds (a paused campaign)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        count = len(invitations(fake_tg))
+        await asyncio.sleep(quiet)
+        if len(invitations(fake_tg)) == count:
+            return count
+        assert asyncio.get_running_loop().time() < deadline, "invitations kept coming after the pause"
+
+
 async def test_pause_resume_and_cancel(database: Database, fake_tg: FakeTelegram) -> None:
     fake_tg.enforce_limits(per_second=30, per_chat_per_second=1)
     service = await mailing_service(database, fake_tg, per_second=10).start()
@@ -155,8 +166,7 @@ async def test_pause_resume_and_cancel(database: Database, fake_tg: FakeTelegram
         await fake_tg.wait_for(lambda: len(invitations(fake_tg)) >= 5, timeout=20)
         fake_tg.push_text(ADMIN, f"/mailing_pause {campaign_id}")
         await fake_tg.wait_for(lambda: any("приостановлена" in t for t in fake_tg.texts(ADMIN)), timeout=10)
-        await asyncio.sleep(0.6)  # the batch in flight finishes
-        paused_at = len(invitations(fake_tg))
+        paused_at = await settled(fake_tg)  # the batch in flight finishes, however loaded the machine
         await asyncio.sleep(1.5)
         assert len(invitations(fake_tg)) == paused_at < 60
         fake_tg.push_text(ADMIN, f"/mailing_pause {campaign_id}")  # twice: a clear refusal
