@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import texts
 from bot.core.clock import utcnow
-from bot.core.messages import Action, Button, Incoming, Message, Result
+from bot.core.messages import Action, Incoming, Message, Result
+from bot.core.screens import Commands, ConsentTerms, Screens, page_count
 from storage import repository as repo
 from storage.store import Storage
 from survey_flow import engine
@@ -35,25 +36,15 @@ STOP_WORDS = frozenset({"/stop", "стоп", "stop", "отписаться"})
 YES_WORDS = frozenset({"да", "1", "согласен", "согласна", "да, согласен(на)", "yes"})
 NO_WORDS = frozenset({"нет", "2", "не согласен", "не согласна", "no"})
 
+# Imported from here by the channels and the composition root.
+__all__ = ["Commands", "ConsentTerms", "Conversation", "Layout", "NoEvents", "SurveyEvents"]
+
 
 @dataclass(frozen=True)
 class Layout:
     """Keyboard limits of a channel: options per page (Telegram is roomier than VK)."""
 
     page_size: int = 8
-
-
-@dataclass(frozen=True)
-class ConsentTerms:
-    text: str
-    version: str
-    policy_url: str = ""
-
-
-@dataclass(frozen=True)
-class Commands:
-    start: str = "/start"
-    stop: str = "/stop"
 
 
 class SurveyEvents(Protocol):
@@ -96,6 +87,7 @@ class Conversation:
         self.consent = consent
         self.layout = layout or Layout()
         self.commands = commands or Commands()
+        self.screens = Screens(questionnaire, consent, self.commands)
         self.clock = clock
         # The bot (Telegram bot id, VK community id) whose update ids this conversation records.
         self.bot_key = bot_key
@@ -154,6 +146,7 @@ class _Turn:
         self.conv = conv
         self.page_size = page_size or conv.layout.page_size
         self.q = conv.q
+        self.screens = conv.screens
         self.conn = conn
         self.respondent = respondent
         self.now = now
@@ -189,7 +182,7 @@ class _Turn:
             await self.set_dialog({"phase": "idle"})
         if event.kind == "press":
             return Result(notice=texts.STALE_BUTTON, messages=[])
-        return Result(messages=[self.idle_message()])
+        return Result(messages=[self.screens.idle()])
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -212,9 +205,18 @@ class _Turn:
             return None
         return session
 
-    def idle_message(self) -> Message:
-        text = texts.NO_SURVEY.format(start=self.conv.commands.start)
-        return Message(text, ((Button(texts.START_BUTTON, Action.START),),), token="idle")
+    def question_message(
+        self, session_id: int, answers: dict[str, Answer], candidates: tuple[Option, ...] = ()
+    ) -> Message:
+        page = int(self.dialog.get("page", 0) or 0)
+        return self.screens.question(
+            session_id, answers, page=page, page_size=self.page_size, candidates=candidates
+        )
+
+    def with_heading(
+        self, session_id: int, answers: dict[str, Answer], shown_before: Step | None
+    ) -> list[Message]:
+        return self.screens.with_heading(session_id, answers, shown_before, page_size=self.page_size)
 
     # --- start, resume ---------------------------------------------------------------------
 
@@ -224,13 +226,9 @@ class _Turn:
             answers = await repo.load_answers(self.conn, active.id)
             if engine.answered_steps(self.q, answers):
                 await self.set_dialog({"phase": "resume", "session": active.id, "payload": payload})
-                return Result(messages=[self.resume_message(active.id)])
+                return Result(messages=[self.screens.resume(active.id)])
             await repo.finish_session(self.conn, active.id, repo.ABANDONED, self.now)
         return await self.begin(payload, greeting=True)
-
-    def resume_message(self, session_id: int) -> Message:
-        buttons = ((Button(texts.CONTINUE, Action.CONTINUE),), (Button(texts.RESTART, Action.RESTART),))
-        return Message(texts.RESUME_PROMPT, buttons, token=f"{session_id}:resume")
 
     async def begin(self, payload: str, *, greeting: bool) -> Result:
         prefill: dict[str, Answer] = {}
@@ -253,11 +251,7 @@ class _Turn:
         await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
         self.committed.append(self.conv.events.survey_started)
         messages = [Message(texts.GREETING)] if greeting else []
-        # The form's title, then the title of the block the survey starts in (Block 2 when
-        # Block 1 is prefilled): what the top of the printed form shows.
-        first = engine.next_step(self.q, prefill)
-        block = engine.block_heading(self.q, first, None) if first is not None else None
-        messages.append(Message(f"{self.q.title}\n\n{block.title}" if block else self.q.title))
+        messages.append(self.screens.title(prefill))
         messages.append(self.question_message(session.id, prefill))
         return Result(messages=messages)
 
@@ -281,7 +275,7 @@ class _Turn:
             result = await self.begin(str(self.dialog.get("payload", "")), greeting=False)
             result.answered = texts.RESTART
             return result
-        return Result(messages=[Message(texts.RESUME_REPEAT), self.resume_message(int(session_id or 0))])
+        return Result(messages=[Message(texts.RESUME_REPEAT), self.screens.resume(int(session_id or 0))])
 
     # --- the survey itself -----------------------------------------------------------------
 
@@ -317,7 +311,7 @@ class _Turn:
         if event.action == Action.OTHER and step.question.allow_other:
             return Result(messages=[Message(texts.OTHER_PROMPT)], notice=texts.OTHER_PROMPT)
         if event.action == Action.PAGE and PAGE_RE.fullmatch(event.value):
-            pages = _page_count(len(step.question.options), self.page_size)
+            pages = page_count(len(step.question.options), self.page_size)
             page = min(int(event.value), pages - 1)
             await self.set_dialog({**self.dialog, "page": page})
             return Result(messages=[self.question_message(session.id, answers)], edit_in_place=True)
@@ -343,32 +337,12 @@ class _Turn:
                 messages=[Message(outcome.message), question], notice=outcome.message if pressed else None
             )
         await repo.sync_answers(self.conn, self.q, session.id, answers, outcome.answers, self.now)
-        echo = self.echo(outcome.step, outcome.answers)
+        echo = self.screens.echo(outcome.step, outcome.answers)
         if engine.is_complete(self.q, outcome.answers):
             result = await self.complete(session, outcome.answers, echo)
             return result
         await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
         return Result(messages=self.with_heading(session.id, outcome.answers, outcome.step), answered=echo)
-
-    def echo(self, step: Step, answers: dict[str, Answer]) -> str:
-        answer = answers[step.question.code]
-        if step.followup and answer.followup_skipped:
-            return f"{self.step_text(step)}\n\n↷ {texts.SKIPPED}"
-        shown = (
-            answer.followup or ""
-            if step.followup
-            else engine.answer_label(self.q, step.question.code, answer)
-        )
-        return f"{self.step_text(step)}\n\n✅ {shown}"
-
-    def with_heading(
-        self, session_id: int, answers: dict[str, Answer], shown_before: Step | None
-    ) -> list[Message]:
-        """The next question, after its block's title when the respondent enters a block."""
-        question = self.question_message(session_id, answers)
-        step = engine.next_step(self.q, answers)
-        block = engine.block_heading(self.q, step, shown_before) if step is not None else None
-        return [Message(block.title), question] if block is not None else [question]
 
     async def back(self, session: repo.SurveySession, answers: dict[str, Answer]) -> Result:
         updated, undone = engine.go_back(self.q, answers)
@@ -380,13 +354,13 @@ class _Turn:
         await repo.sync_answers(self.conn, self.q, session.id, answers, updated, self.now)
         await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
         current = engine.next_step(self.q, answers)
-        answered = f"{self.step_text(current)}\n\n↩ {texts.BACK.removeprefix('◀ ')}" if current else None
+        answered = self.screens.went_back(current) if current else None
         # Back across a block boundary (from 9(21) to 8(19)) shows the earlier block's title again.
         return Result(messages=self.with_heading(session.id, updated, current), answered=answered)
 
     async def pause(self) -> Result:
         await self.set_dialog({"phase": "idle"})
-        text = texts.PAUSED.format(start=self.conv.commands.start)
+        text = self.screens.paused()
         return Result(messages=[Message(text)], answered=text)
 
     async def complete(
@@ -400,26 +374,13 @@ class _Turn:
         messages = [Message(texts.THANKS)]
         if latest is not None and latest.granted and latest.text_version == self.conv.consent.version:
             await self.set_dialog({"phase": "idle"})
-            messages.append(self.withdraw_message())
+            messages.append(self.screens.withdraw())
         else:
             await self.set_dialog({"phase": "consent", "session": session.id})
-            messages.append(self.consent_message(session.id))
+            messages.append(self.screens.consent_request(session.id))
         return Result(messages=messages, answered=echo)
 
     # --- consent ---------------------------------------------------------------------------
-
-    def consent_message(self, session_id: int) -> Message:
-        text = self.conv.consent.text
-        if self.conv.consent.policy_url:
-            text += "\n\n" + texts.CONSENT_POLICY.format(url=self.conv.consent.policy_url)
-        buttons = (
-            (Button(texts.CONSENT_YES, Action.CONSENT_YES), Button(texts.CONSENT_NO, Action.CONSENT_NO)),
-        )
-        return Message(text, buttons, token=f"{session_id}:consent")
-
-    def withdraw_message(self) -> Message:
-        text = texts.CONSENT_GRANTED.format(stop=self.conv.commands.stop)
-        return Message(text, ((Button(texts.WITHDRAW_BUTTON, Action.WITHDRAW),),), token="stop")
 
     async def on_consent(self, event: Incoming, word: str) -> Result:
         session_id = self.dialog.get("session")
@@ -431,7 +392,7 @@ class _Turn:
             granted = False
         else:
             return Result(
-                messages=[Message(texts.CONSENT_REPEAT), self.consent_message(int(session_id or 0))]
+                messages=[Message(texts.CONSENT_REPEAT), self.screens.consent_request(int(session_id or 0))]
             )
         if granted:
             kind = repo.ConsentKind.GRANTED
@@ -443,14 +404,10 @@ class _Turn:
             kind = repo.ConsentKind.WITHDRAWN if in_force else repo.ConsentKind.REFUSED
         await self.record_consent(kind)
         await self.set_dialog({"phase": "idle"})
-        chosen = texts.CONSENT_YES if granted else texts.CONSENT_NO
+        answered = self.screens.consent_answered(granted)
         if granted:
-            return Result(
-                messages=[self.withdraw_message()], answered=f"{self.conv.consent.text}\n\n✅ {chosen}"
-            )
-        return Result(
-            messages=[Message(texts.CONSENT_DECLINED)], answered=f"{self.conv.consent.text}\n\n✅ {chosen}"
-        )
+            return Result(messages=[self.screens.withdraw()], answered=answered)
+        return Result(messages=[Message(texts.CONSENT_DECLINED)], answered=answered)
 
     async def record_consent(self, kind: repo.ConsentKind) -> None:
         """A consent-register entry made in the chat, under the current consent text."""
@@ -481,52 +438,6 @@ class _Turn:
             await self.set_dialog({"phase": "idle"})
         return Result(messages=[Message(reply)], notice=reply)
 
-    # --- rendering -------------------------------------------------------------------------
-
-    def step_text(self, step: Step) -> str:
-        question = step.question
-        if step.followup:
-            return self.q.followup.text
-        if question.kind == "scale":
-            return f"{self.q.scale_intro}\n{question.text}"
-        return question.text
-
-    def question_message(
-        self, session_id: int, answers: dict[str, Answer], candidates: tuple[Option, ...] = ()
-    ) -> Message:
-        step = engine.next_step(self.q, answers)
-        assert step is not None
-        number, total = engine.progress(self.q, answers)
-        text = f"Вопрос {number} из {total}\n\n{self.step_text(step)}"
-        rows: list[tuple[Button, ...]] = []
-        nav: list[Button] = []
-        question = step.question
-        if step.followup:
-            text += f"\n\n{texts.FOLLOWUP_HINT}"
-            rows.append((Button(texts.SKIP, Action.SKIP),))
-        elif question.kind == "scale":
-            rows.append(tuple(Button(code, Action.ANSWER, code) for code in SCALE_CODES))
-        else:
-            shown = candidates or question.options
-            size = self.page_size
-            pages = _page_count(len(shown), size)
-            page = 0 if candidates else min(int(self.dialog.get("page", 0) or 0), pages - 1)
-            for option in shown[page * size : (page + 1) * size]:
-                rows.append((Button(option.text, Action.ANSWER, option.code),))
-            if question.allow_other:
-                rows.append((Button(texts.OTHER, Action.OTHER),))
-            if page > 0:
-                nav.append(Button(texts.PREV_PAGE, Action.PAGE, str(page - 1)))
-            if page + 1 < pages:
-                nav.append(Button(texts.NEXT_PAGE, Action.PAGE, str(page + 1)))
-            if pages > 1:
-                text += f"\n\nСтраница {page + 1} из {pages}. Можно написать название — я найду вариант."
-        if engine.answered_steps(self.q, answers):
-            nav.append(Button(texts.BACK, Action.BACK))
-        nav.append(Button(texts.ABORT, Action.ABORT))
-        rows.append(tuple(nav))
-        return Message(text, tuple(rows), token=f"{session_id}:{step.key}")
-
 
 def _is_button_value(step: Step, value: str) -> bool:
     """Whether an answer button of this step carries `value`: a pressed answer is one of the
@@ -536,7 +447,3 @@ def _is_button_value(step: Step, value: str) -> bool:
     if step.question.kind == "scale":
         return value in SCALE_CODES
     return step.question.option(value) is not None
-
-
-def _page_count(items: int, size: int) -> int:
-    return max(1, -(-items // size))
