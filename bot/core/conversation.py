@@ -10,7 +10,7 @@ import asyncio
 import re
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import texts
 from bot.core.clock import utcnow
+from bot.core.dialog import Dialog, Phase
 from bot.core.messages import Action, Incoming, Message, Result
 from bot.core.screens import Commands, ConsentTerms, Screens, page_count
 from storage import repository as repo
@@ -127,7 +128,7 @@ class Conversation:
             turn.committed = committed
             result = await turn.dispatch(event)
             result.respondent_id = respondent.id
-            result.phase = str(turn.dialog.get("phase", "idle"))
+            result.phase = turn.dialog.phase
             return result
 
 
@@ -150,7 +151,9 @@ class _Turn:
         self.conn = conn
         self.respondent = respondent
         self.now = now
-        self.dialog: dict[str, Any] = dict(respondent.dialog)
+        # What is stored, to write only a change (most answers leave the phase as it was).
+        self.stored: dict[str, Any] = dict(respondent.dialog)
+        self.dialog = Dialog.from_json(self.stored)
         self.committed: list[Callable[[str], None]] = []  # reports to make once committed
 
     async def dispatch(self, event: Incoming) -> Result:
@@ -170,31 +173,33 @@ class _Turn:
             return await self.start(payload)
         if event.kind == "unsupported":
             return Result(messages=[Message(texts.UNSUPPORTED)], notice=texts.UNSUPPORTED)
-        phase = self.dialog.get("phase", "idle")
-        if phase == "resume":
+        phase = self.dialog.phase
+        if phase == Phase.RESUME:
             return await self.on_resume(event, word)
-        if phase == "consent":
+        if phase == Phase.CONSENT:
             return await self.on_consent(event, word)
-        if phase == "survey":
+        if phase == Phase.SURVEY:
             session = await self.current_session()
             if session is not None:
                 return await self.on_survey(session, event, word)
-            await self.set_dialog({"phase": "idle"})
+            await self.set_dialog(Dialog.idle())
         if event.kind == "press":
             return Result(notice=texts.STALE_BUTTON, messages=[])
         return Result(messages=[self.screens.idle()])
 
     # --- helpers ---------------------------------------------------------------------------
 
-    async def set_dialog(self, dialog: dict[str, Any]) -> None:
-        if dialog == self.dialog:  # most answers leave the phase as it was: skip the write
-            return
+    async def set_dialog(self, dialog: Dialog) -> None:
         self.dialog = dialog
-        await repo.set_dialog(self.conn, self.respondent.id, dialog)
+        stored = dialog.to_json()
+        if stored == self.stored:
+            return
+        self.stored = stored
+        await repo.set_dialog(self.conn, self.respondent.id, stored)
 
     async def current_session(self) -> repo.SurveySession | None:
-        session_id = self.dialog.get("session")
-        if not isinstance(session_id, int):
+        session_id = self.dialog.session
+        if session_id is None:
             return None
         session = await repo.get_session(self.conn, session_id)
         if (
@@ -208,7 +213,7 @@ class _Turn:
     def question_message(
         self, session_id: int, answers: dict[str, Answer], candidates: tuple[Option, ...] = ()
     ) -> Message:
-        page = int(self.dialog.get("page", 0) or 0)
+        page = self.dialog.page or 0
         return self.screens.question(
             session_id, answers, page=page, page_size=self.page_size, candidates=candidates
         )
@@ -225,7 +230,7 @@ class _Turn:
         if active is not None:
             answers = await repo.load_answers(self.conn, active.id)
             if engine.answered_steps(self.q, answers):
-                await self.set_dialog({"phase": "resume", "session": active.id, "payload": payload})
+                await self.set_dialog(Dialog.resume(active.id, payload))
                 return Result(messages=[self.screens.resume(active.id)])
             await repo.finish_session(self.conn, active.id, repo.ABANDONED, self.now)
         return await self.begin(payload, greeting=True)
@@ -248,7 +253,7 @@ class _Turn:
             prefill=prefill,
             now=self.now,
         )
-        await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
+        await self.set_dialog(Dialog.survey(session.id))
         self.committed.append(self.conv.events.survey_started)
         messages = [Message(texts.GREETING)] if greeting else []
         messages.append(self.screens.title(prefill))
@@ -256,23 +261,23 @@ class _Turn:
         return Result(messages=messages)
 
     async def on_resume(self, event: Incoming, word: str) -> Result:
-        session_id = self.dialog.get("session")
+        session_id = self.dialog.session
         token = f"{session_id}:resume"
         if event.kind == "press" and event.token != token:
             return Result(notice=texts.STALE_BUTTON)
         wants_continue = event.action == Action.CONTINUE or word in {"продолжить", "1"}
         wants_restart = event.action == Action.RESTART or word in {"начать заново", "заново", "2"}
-        session = await repo.get_session(self.conn, session_id) if isinstance(session_id, int) else None
+        session = await repo.get_session(self.conn, session_id) if session_id is not None else None
         alive = session is not None and session.status == repo.IN_PROGRESS
         if wants_continue and session is not None and alive:
-            await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
+            await self.set_dialog(Dialog.survey(session.id))
             answers = await repo.load_answers(self.conn, session.id)
             messages = self.with_heading(session.id, answers, None)  # where the respondent is
             return Result(messages=messages, answered=texts.CONTINUE)
         if wants_restart or (wants_continue and not alive):
             if session is not None and alive:
                 await repo.finish_session(self.conn, session.id, repo.ABANDONED, self.now)
-            result = await self.begin(str(self.dialog.get("payload", "")), greeting=False)
+            result = await self.begin(self.dialog.payload or "", greeting=False)
             result.answered = texts.RESTART
             return result
         return Result(messages=[Message(texts.RESUME_REPEAT), self.screens.resume(int(session_id or 0))])
@@ -313,7 +318,7 @@ class _Turn:
         if event.action == Action.PAGE and PAGE_RE.fullmatch(event.value):
             pages = page_count(len(step.question.options), self.page_size)
             page = min(int(event.value), pages - 1)
-            await self.set_dialog({**self.dialog, "page": page})
+            await self.set_dialog(replace(self.dialog, page=page))
             return Result(messages=[self.question_message(session.id, answers)], edit_in_place=True)
         return Result(notice=texts.STALE_BUTTON)
 
@@ -341,7 +346,7 @@ class _Turn:
         if engine.is_complete(self.q, outcome.answers):
             result = await self.complete(session, outcome.answers, echo)
             return result
-        await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
+        await self.set_dialog(Dialog.survey(session.id))
         return Result(messages=self.with_heading(session.id, outcome.answers, outcome.step), answered=echo)
 
     async def back(self, session: repo.SurveySession, answers: dict[str, Answer]) -> Result:
@@ -352,14 +357,14 @@ class _Turn:
                 notice=texts.NOTHING_TO_UNDO,
             )
         await repo.sync_answers(self.conn, self.q, session.id, answers, updated, self.now)
-        await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
+        await self.set_dialog(Dialog.survey(session.id))
         current = engine.next_step(self.q, answers)
         answered = self.screens.went_back(current) if current else None
         # Back across a block boundary (from 9(21) to 8(19)) shows the earlier block's title again.
         return Result(messages=self.with_heading(session.id, updated, current), answered=answered)
 
     async def pause(self) -> Result:
-        await self.set_dialog({"phase": "idle"})
+        await self.set_dialog(Dialog.idle())
         text = self.screens.paused()
         return Result(messages=[Message(text)], answered=text)
 
@@ -373,17 +378,17 @@ class _Turn:
         latest = await repo.latest_consent(self.conn, self.respondent.id)
         messages = [Message(texts.THANKS)]
         if latest is not None and latest.granted and latest.text_version == self.conv.consent.version:
-            await self.set_dialog({"phase": "idle"})
+            await self.set_dialog(Dialog.idle())
             messages.append(self.screens.withdraw())
         else:
-            await self.set_dialog({"phase": "consent", "session": session.id})
+            await self.set_dialog(Dialog.consent(session.id))
             messages.append(self.screens.consent_request(session.id))
         return Result(messages=messages, answered=echo)
 
     # --- consent ---------------------------------------------------------------------------
 
     async def on_consent(self, event: Incoming, word: str) -> Result:
-        session_id = self.dialog.get("session")
+        session_id = self.dialog.session
         if event.kind == "press" and event.token != f"{session_id}:consent":
             return Result(notice=texts.STALE_BUTTON)
         if event.action == Action.CONSENT_YES or word in YES_WORDS:
@@ -403,7 +408,7 @@ class _Turn:
             in_force = latest is not None and latest.granted
             kind = repo.ConsentKind.WITHDRAWN if in_force else repo.ConsentKind.REFUSED
         await self.record_consent(kind)
-        await self.set_dialog({"phase": "idle"})
+        await self.set_dialog(Dialog.idle())
         answered = self.screens.consent_answered(granted)
         if granted:
             return Result(messages=[self.screens.withdraw()], answered=answered)
@@ -423,7 +428,7 @@ class _Turn:
 
     async def withdraw(self) -> Result:
         latest = await repo.latest_consent(self.conn, self.respondent.id)
-        asked = self.dialog.get("phase") == "consent"
+        asked = self.dialog.phase == Phase.CONSENT
         if latest is not None and latest.granted:
             kind: repo.ConsentKind | None = repo.ConsentKind.WITHDRAWN
             reply = texts.CONSENT_WITHDRAWN
@@ -435,7 +440,7 @@ class _Turn:
         if kind is not None:
             await self.record_consent(kind)
         if asked:
-            await self.set_dialog({"phase": "idle"})
+            await self.set_dialog(Dialog.idle())
         return Result(messages=[Message(reply)], notice=reply)
 
 
