@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.core import texts
 from bot.core.clock import utcnow
 from bot.core.dialog import Dialog, Phase
-from bot.core.messages import Action, Incoming, Message, Result
+from bot.core.messages import Action, Incoming, Kind, Message, Result
 from bot.core.screens import Commands, ConsentTerms, Screens, page_count
 from storage import repository as repo
 from storage.store import Storage
@@ -157,21 +157,21 @@ class _Turn:
         self.committed: list[Callable[[str], None]] = []  # reports to make once committed
 
     async def dispatch(self, event: Incoming) -> Result:
-        word = normalize(event.text) if event.kind == "text" else ""
+        word = normalize(event.text) if event.kind == Kind.TEXT else ""
         if (
-            event.kind == "stop"
-            or (event.kind == "press" and event.action == Action.WITHDRAW)
+            event.kind == Kind.STOP
+            or (event.kind == Kind.PRESS and event.action == Action.WITHDRAW)
             or word in STOP_WORDS
         ):
             return await self.withdraw()
         if (
-            event.kind == "start"
-            or (event.kind == "press" and event.action == Action.START)
+            event.kind == Kind.START
+            or (event.kind == Kind.PRESS and event.action == Action.START)
             or word in START_WORDS
         ):
-            payload = event.text.strip() if event.kind == "start" else ""
+            payload = event.text.strip() if event.kind == Kind.START else ""
             return await self.start(payload)
-        if event.kind == "unsupported":
+        if event.kind == Kind.UNSUPPORTED:
             return Result(messages=[Message(texts.UNSUPPORTED)], notice=texts.UNSUPPORTED)
         phase = self.dialog.phase
         if phase == Phase.RESUME:
@@ -183,7 +183,7 @@ class _Turn:
             if session is not None:
                 return await self.on_survey(session, event, word)
             await self.set_dialog(Dialog.idle())
-        if event.kind == "press":
+        if event.kind == Kind.PRESS:
             return Result(notice=texts.STALE_BUTTON, messages=[])
         return Result(messages=[self.screens.idle()])
 
@@ -263,7 +263,7 @@ class _Turn:
     async def on_resume(self, event: Incoming, word: str) -> Result:
         session_id = self.dialog.session
         token = f"{session_id}:resume"
-        if event.kind == "press" and event.token != token:
+        if event.kind == Kind.PRESS and event.token != token:
             return Result(notice=texts.STALE_BUTTON)
         wants_continue = event.action == Action.CONTINUE or word in {"продолжить", "1"}
         wants_restart = event.action == Action.RESTART or word in {"начать заново", "заново", "2"}
@@ -290,7 +290,7 @@ class _Turn:
         if step is None:  # answered elsewhere (e.g. a crash between answer and completion)
             return await self.complete(session, answers, None)
         token = f"{session.id}:{step.key}"
-        if event.kind == "press":
+        if event.kind == Kind.PRESS:
             if event.token != token:
                 return Result(notice=texts.STALE_BUTTON)
             return await self.on_press(session, answers, step, event)
@@ -389,7 +389,7 @@ class _Turn:
 
     async def on_consent(self, event: Incoming, word: str) -> Result:
         session_id = self.dialog.session
-        if event.kind == "press" and event.token != f"{session_id}:consent":
+        if event.kind == Kind.PRESS and event.token != f"{session_id}:consent":
             return Result(notice=texts.STALE_BUTTON)
         if event.action == Action.CONSENT_YES or word in YES_WORDS:
             granted = True
