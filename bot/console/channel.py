@@ -13,8 +13,9 @@ from bot.console.line_reader import LineReader
 from bot.core import numbered
 from bot.core.conversation import Commands, Conversation
 from bot.core.messages import Button, Incoming, Kind, Message
+from storage.channels import Channel
 
-CHANNEL = "console"
+CHANNEL = Channel.CONSOLE
 CONSOLE_COMMANDS = Commands(start="«начать»", stop="«стоп»")
 # The console shows buttons as a numbered list (bot/core/numbered.py), as VK does for clients without
 # inline keyboards.

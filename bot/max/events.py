@@ -24,8 +24,9 @@ from typing import Any
 
 from bot.core.messages import Incoming, Kind
 from bot.max import render
+from storage.channels import Channel
 
-CHANNEL = "max"
+CHANNEL = Channel.MAX
 DIALOG = "dialog"  # ChatType of a one-to-one chat with the bot
 
 

@@ -17,8 +17,9 @@ from bot.telegram import texts
 from bot.telegram.callbacks import Press
 from bot.telegram.delivery import Delivery
 from bot.telegram.filters import has_text, private_chat
+from storage.channels import Channel
 
-CHANNEL = "telegram"
+CHANNEL = Channel.TELEGRAM
 
 
 def survey_press_router() -> Router:

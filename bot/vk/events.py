@@ -28,11 +28,12 @@ from bot.vk import render
 from bot.vk.delivery import VkDelivery
 from bot.vk.staff import VkStaff
 from storage import repository as repo
+from storage.channels import Channel
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "vk"
+CHANNEL = Channel.VK
 VK_COMMANDS = Commands(start="«Начать»", stop="«стоп»")
 START_COMMAND = "start"  # payload {"command": "start"} of VK's own «Начать» button
 CHATS_FROM = 2_000_000_000  # peer ids of group chats start here
