@@ -36,6 +36,8 @@ START_WORDS = frozenset({"/start", "start", "начать", "старт", "на�
 STOP_WORDS = frozenset({"/stop", "стоп", "stop", "отписаться"})
 YES_WORDS = frozenset({"да", "1", "согласен", "согласна", "да, согласен(на)", "yes"})
 NO_WORDS = frozenset({"нет", "2", "не согласен", "не согласна", "no"})
+CONTINUE_WORDS = frozenset({"продолжить", "1"})
+RESTART_WORDS = frozenset({"начать заново", "заново", "2"})
 
 # Imported from here by the channels and the composition root.
 __all__ = ["Commands", "ConsentTerms", "Conversation", "Layout", "NoEvents", "SurveyEvents"]
@@ -265,8 +267,8 @@ class _Turn:
         token = f"{session_id}:resume"
         if event.kind == Kind.PRESS and event.token != token:
             return Result(notice=texts.STALE_BUTTON)
-        wants_continue = event.action == Action.CONTINUE or word in {"продолжить", "1"}
-        wants_restart = event.action == Action.RESTART or word in {"начать заново", "заново", "2"}
+        wants_continue = event.action == Action.CONTINUE or word in CONTINUE_WORDS
+        wants_restart = event.action == Action.RESTART or word in RESTART_WORDS
         session = await repo.get_session(self.conn, session_id) if session_id is not None else None
         alive = session is not None and session.status == repo.IN_PROGRESS
         if wants_continue and session is not None and alive:
