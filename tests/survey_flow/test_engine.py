@@ -16,7 +16,15 @@ from survey_flow.engine import (
     progress,
 )
 from survey_flow.model import Questionnaire
-from tests.helpers import BLOCK1, IN_PERSON_PROVIDED, ONLINE_REFUSED, rejected, walk
+from tests.helpers import (
+    BLOCK1,
+    IN_PERSON_PROVIDED,
+    IN_PERSON_PROVIDED_ASKED,
+    ONLINE_REFUSED,
+    ONLINE_REFUSED_ASKED,
+    rejected,
+    walk,
+)
 
 
 def asked_codes(answers: dict[str, Answer]) -> list[str]:
@@ -26,29 +34,14 @@ def asked_codes(answers: dict[str, Answer]) -> list[str]:
 def test_in_person_provided_path(questionnaire: Questionnaire) -> None:
     answers = walk(questionnaire, IN_PERSON_PROVIDED)
     assert is_complete(questionnaire, answers)
-    assert asked_codes(answers) == ["1", "2", "3", "4", "5", "6", "8", "9", "11", "12", "13", "14", "17"]
+    assert asked_codes(answers) == IN_PERSON_PROVIDED_ASKED
     assert all(a.followup is None for a in answers.values())
 
 
 def test_online_refused_path_asks_10_and_online_scores(questionnaire: Questionnaire) -> None:
     answers = walk(questionnaire, ONLINE_REFUSED)
     assert is_complete(questionnaire, answers)
-    assert asked_codes(answers) == [
-        "1",
-        "2",
-        "3",
-        "4",
-        "5",
-        "6",
-        "8",
-        "9",
-        "10",
-        "11",
-        "12",
-        "15",
-        "16",
-        "17",
-    ]
+    assert asked_codes(answers) == ONLINE_REFUSED_ASKED
     assert answers["10"].option == "1"
 
 

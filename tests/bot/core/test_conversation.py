@@ -14,14 +14,18 @@ from storage import repository as repo
 from storage.schema import answers, consents, survey_sessions
 from storage.store import Storage
 from tests.fakes.chat import Chat
-
-MEASURE, POINT, UNIT, DISTRICT = (
-    "Субсидия",
-    "Телефон",
-    "Управление инвестиционной политики",
-    "Баганский район",
+from tests.helpers import (
+    BLOCK1_LABELS,
+    DISTRICT,
+    FOLLOWUP_12,
+    FOLLOWUP_14,
+    IN_PERSON_LABELS,
+    IN_PERSON_WITH_FOLLOWUPS_SAVED,
+    LOW_SCORES_SAVED,
+    MEASURE,
+    POINT,
+    SATISFIED,
 )
-BLOCK1 = [MEASURE, POINT, UNIT, DISTRICT]
 
 
 async def stored(storage: Storage) -> dict[str, tuple[str, str | None]]:
@@ -35,40 +39,25 @@ async def test_full_in_person_path_with_consent(conversation: Conversation, stor
     result = await chat.start()
     assert result.messages[0].text == texts.GREETING
     assert chat.last is not None and chat.last.text.startswith("Вопрос 1 из 16")
-    await chat.answer_all(BLOCK1[:3])
+    await chat.answer_all(BLOCK1_LABELS[:3])
     await chat.press("»")  # the 35 districts are paged
     assert "Страница 2 из 5" in chat.last.text
     await chat.press("«")
-    await chat.answer_all([DISTRICT, "Лично в органе власти", "Физическим лицом", "Была предоставлена"])
-    await chat.answer_all(["Скорее удовлетворен", "5", "2"])
+    await chat.answer_all([DISTRICT, *IN_PERSON_LABELS])
+    await chat.answer_all([SATISFIED, "5", "2"])
     assert chat.last.text.startswith("Вопрос 10 из 13")
     assert texts.FOLLOWUP_HINT in chat.last.text
-    result = await chat.text("Долго искал нужные формы")
+    result = await chat.text(FOLLOWUP_12)
     assert result.answered is not None and "Долго искал" in result.answered
     await chat.answer_all(["4", "3"])
-    await chat.text("Неудобная парковка")
+    await chat.text(FOLLOWUP_14)
     result = await chat.press("5")
     assert result.messages[0].text == texts.THANKS and result.phase == "consent"
     result = await chat.press(texts.CONSENT_YES)
     assert result.phase == "idle"
     saved = await stored(storage)
-    assert sorted(saved, key=int) == [
-        "1",
-        "2",
-        "3",
-        "4",
-        "5",
-        "6",
-        "7",
-        "8",
-        "9",
-        "11",
-        "12",
-        "13",
-        "14",
-        "17",
-    ]
-    assert saved["12"] == ("2", "Долго искал нужные формы") and saved["14"] == ("3", "Неудобная парковка")
+    assert sorted(saved, key=int) == IN_PERSON_WITH_FOLLOWUPS_SAVED
+    assert saved["12"] == LOW_SCORES_SAVED["12"] and saved["14"] == LOW_SCORES_SAVED["14"]
     async with storage.transaction() as conn:
         session = (await conn.execute(select(survey_sessions))).one()
         consent = (await conn.execute(select(consents))).one()
@@ -80,7 +69,7 @@ async def test_online_refused_path_declines_consent(conversation: Conversation, 
     chat = Chat(conversation)
     await chat.start()
     await chat.answer_all(
-        [*BLOCK1, "Онлайн на сайте органа власти", "Юридическим лицом", "Не была предоставлена"]
+        [*BLOCK1_LABELS, "Онлайн на сайте органа власти", "Юридическим лицом", "Не была предоставлена"]
     )
     await chat.answer_all(["Скорее не удовлетворен", "Нет", "4", "4", "4", "4", "4"])
     result = await chat.text("нет")
@@ -96,7 +85,7 @@ async def test_back_button_and_typed_back(conversation: Conversation, storage: S
     chat = Chat(conversation)
     await chat.start()
     assert "◀ Назад" not in [b.label for r in chat.last.buttons for b in r]  # first question
-    await chat.answer_all(BLOCK1[:2])
+    await chat.answer_all(BLOCK1_LABELS[:2])
     await chat.press("◀ Назад")
     assert chat.last.text.startswith("Вопрос 2 из")
     await chat.answer_all(["Электронная почта"])
@@ -110,7 +99,7 @@ async def test_resume_after_restart_continue_or_start_over(storage: Storage, que
 
     first = Chat(Conversation(storage, questionnaire, CONSENT))
     await first.start()
-    await first.answer_all(BLOCK1)
+    await first.answer_all(BLOCK1_LABELS)
     # A new Conversation object = a restarted process: state comes from the database only.
     second = Chat(Conversation(storage, questionnaire, CONSENT))
     result = await second.start()
@@ -130,7 +119,7 @@ async def test_resume_after_restart_continue_or_start_over(storage: Storage, que
 async def test_interrupt_keeps_answers(conversation: Conversation, storage: Storage) -> None:
     chat = Chat(conversation)
     await chat.start()
-    await chat.answer_all(BLOCK1[:2])
+    await chat.answer_all(BLOCK1_LABELS[:2])
     result = await chat.press(texts.ABORT)
     assert result.phase == "idle" and "ответы сохранены" in result.messages[0].text
     result = await chat.text("что-нибудь")
@@ -224,7 +213,7 @@ async def test_non_text_input_gets_a_hint(conversation: Conversation) -> None:
 async def test_ambiguous_text_offers_candidates_as_buttons(conversation: Conversation) -> None:
     chat = Chat(conversation)
     await chat.start()
-    await chat.answer_all(BLOCK1[:3])
+    await chat.answer_all(BLOCK1_LABELS[:3])
     result = await chat.text("Искитим")
     assert "несколько вариантов" in result.messages[0].text
     labels = [b.label for r in result.messages[1].buttons for b in r]

@@ -15,12 +15,17 @@ from storage.schema import answers, consents, respondents, survey_sessions
 from storage.store import Storage
 from tests.bot.telegram.conftest import CHAT, Service
 from tests.fakes.telegram_api import FakeTelegram
-
-MEASURE, POINT, UNIT, DISTRICT = (
-    "Субсидия",
-    "Телефон",
-    "Управление инвестиционной политики",
-    "Баганский район",
+from tests.helpers import (
+    DISTRICT,
+    FOLLOWUP_12,
+    FOLLOWUP_14,
+    IN_PERSON_LABELS,
+    IN_PERSON_WITH_FOLLOWUPS_SAVED,
+    LOW_SCORES_SAVED,
+    MEASURE,
+    POINT,
+    SATISFIED,
+    UNIT,
 )
 
 
@@ -58,40 +63,25 @@ async def test_full_in_person_path_with_followup_and_consent(service: Service, f
     await press(fake_tg, "»")  # the 35 districts are paged in place
     assert "Страница 2 из 5" in last_question(fake_tg)
     await press(fake_tg, "«")
-    for label in (DISTRICT, "Лично в органе власти", "Физическим лицом", "Была предоставлена"):
+    for label in (DISTRICT, *IN_PERSON_LABELS):
         await press(fake_tg, label)
-    await press(fake_tg, "Скорее удовлетворен")
+    await press(fake_tg, SATISFIED)
     scores = fake_tg.last_with_buttons(CHAT)
     assert scores is not None and [b["text"] for b in scores.markup["inline_keyboard"][0]] == list("12345")
     await press(fake_tg, "5")
     await press(fake_tg, "2")
     assert "Уточните, пожалуйста, с какими конкретно сложностями" in fake_tg.texts(CHAT)[-1]
-    await say(fake_tg, "Долго искал нужные формы")
+    await say(fake_tg, FOLLOWUP_12)
     for label in ("4", "3"):
         await press(fake_tg, label)
-    await say(fake_tg, "Неудобная парковка")
+    await say(fake_tg, FOLLOWUP_14)
     await press(fake_tg, "5")
     assert texts.THANKS in fake_tg.texts(CHAT)
     await press(fake_tg, texts.CONSENT_YES)
     assert service.storage is not None
     saved = await stored(service.storage)
-    assert sorted(saved, key=int) == [
-        "1",
-        "2",
-        "3",
-        "4",
-        "5",
-        "6",
-        "7",
-        "8",
-        "9",
-        "11",
-        "12",
-        "13",
-        "14",
-        "17",
-    ]
-    assert saved["12"] == ("2", "Долго искал нужные формы") and saved["14"] == ("3", "Неудобная парковка")
+    assert sorted(saved, key=int) == IN_PERSON_WITH_FOLLOWUPS_SAVED
+    assert saved["12"] == LOW_SCORES_SAVED["12"] and saved["14"] == LOW_SCORES_SAVED["14"]
     async with service.storage.transaction() as conn:
         session = (await conn.execute(select(survey_sessions))).one()
         consent = (await conn.execute(select(consents))).one()
