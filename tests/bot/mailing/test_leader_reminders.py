@@ -56,11 +56,12 @@ async def test_reminder_once_to_consenting_after_an_unfinished_survey(
             await repo.finish_session(conn, done.id, repo.COMPLETED, now())
     finally:
         await storage.close()
-    reminder = {"enabled": True, "after_hours": 24, "check_minutes": 0.01, "text": "Продолжим опрос?"}
+    # A check every 0.18 s: the reminder goes out at once, and the 0.6 s wait below sees three more checks.
+    reminder = {"enabled": True, "after_hours": 24, "check_minutes": 0.003, "text": "Продолжим опрос?"}
     service = await mailing_service(database, fake_tg, reminder=reminder).start()
     try:
         await fake_tg.wait_for(lambda: bool(fake_tg.chat(FIRST_CHAT)), timeout=15)
-        await asyncio.sleep(2)  # more checks run: still one reminder
+        await asyncio.sleep(0.6)  # more checks run: still one reminder
         assert fake_tg.texts(FIRST_CHAT) == ["Продолжим опрос?"]
         assert fake_tg.chat(FIRST_CHAT)[0].buttons[0]["url"] == "https://t.me/otklik_test_bot"
         assert fake_tg.chat(FIRST_CHAT + 1) == []  # completed

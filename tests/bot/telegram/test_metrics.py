@@ -54,7 +54,9 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def otklik_run(fake: FakeTelegram, tmp_path: Path, extra: str = "") -> AsyncIterator[Running]:
+async def otklik_run(
+    fake: FakeTelegram, tmp_path: Path, extra: str = "", poll_seconds: float = 0.3
+) -> AsyncIterator[Running]:
     """A real `otklik run` (Telegram polling, /healthz and /metrics); stopped with SIGTERM, its
     log kept in `Running.log`."""
     health = f"127.0.0.1:{free_port()}"
@@ -64,7 +66,7 @@ async def otklik_run(fake: FakeTelegram, tmp_path: Path, extra: str = "") -> Asy
         f'[database]\nurl = "sqlite+aiosqlite:///{database}"\n'
         f'[telegram]\nenabled = true\ntoken = "{fake.token}"\napi_server = "{fake.base_url}"\n'
         f'[service]\nhealth_listen = "{health}"\n'
-        f"[mailing]\npoll_seconds = 0.3\n{extra}",
+        f"[mailing]\npoll_seconds = {poll_seconds}\n{extra}",
         encoding="utf-8",
     )
     process = await asyncio.create_subprocess_exec(
@@ -162,7 +164,7 @@ async def test_metrics_count_updates_questionnaires_and_mailing(
 async def test_idle_scheduler_and_paused_campaign_stay_out_of_the_info_log(
     fake_tg: FakeTelegram, tmp_path: Path
 ) -> None:
-    async with otklik_run(fake_tg, tmp_path, "progress_seconds = 0.3\n") as service:
+    async with otklik_run(fake_tg, tmp_path, "progress_seconds = 0.1\n", poll_seconds=0.1) as service:
         storage = await Storage.open(f"sqlite+aiosqlite:///{service.database}")
         try:
             async with storage.transaction() as conn:
@@ -176,7 +178,7 @@ async def test_idle_scheduler_and_paused_campaign_stay_out_of_the_info_log(
                 )
         finally:
             await storage.close()
-        await asyncio.sleep(3)  # ten scheduler polls and progress checks
+        await asyncio.sleep(1)  # ten scheduler polls and progress checks
     assert "starting channels: telegram" in service.log  # INFO lines are there
     assert "Running job" not in service.log and "executed successfully" not in service.log, service.log
     # The paused campaign's unchanged progress is logged once, not at every check.
