@@ -72,15 +72,21 @@ async def test_second_run_through_a_hard_link_symlink_or_relative_path_is_refuse
         (tmp_path / "other").mkdir()
         os.link(database, tmp_path / "other" / "hard.db")
         (tmp_path / "sym.db").symlink_to(database)
-        for url in (
+        urls = (
             f"sqlite+aiosqlite:///{tmp_path / 'other' / 'hard.db'}",
             f"sqlite+aiosqlite:///{tmp_path / 'sym.db'}",
             "sqlite+aiosqlite:///./other/../o.db",
-        ):
-            second = await asyncio.create_subprocess_exec(
+        )
+        # The three start together: a refused process never holds the lock, so they cannot disturb
+        # each other, and the slow part (starting Python) overlaps.
+        seconds = [
+            await asyncio.create_subprocess_exec(
                 *otklik("--database", url, "run", config=config), cwd=tmp_path, stderr=asyncio.subprocess.PIPE
             )
-            _, err = await asyncio.wait_for(second.communicate(), 30)
+            for url in urls
+        ]
+        outputs = await asyncio.wait_for(asyncio.gather(*(s.communicate() for s in seconds)), 60)
+        for url, second, (_, err) in zip(urls, seconds, outputs, strict=True):
             message = err.decode()
             assert second.returncode == 2, (url, message)
             assert "уже используется другим процессом otklik run" in message and f"PID {first.pid}" in message
