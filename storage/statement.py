@@ -6,7 +6,7 @@ what the database spends on them (docs/performance.md), so on the embedded SQLit
 runs straight on the driver connection of the caller's transaction (storage/sqlite/direct.py).
 On other databases it runs through `AsyncConnection.execute`. Either way values are bound and
 read through SQLAlchemy's own type processors, so what is stored and read is the same;
-tests/test_direct_statement.py runs every statement of the repository both ways and compares.
+tests/storage/test_direct_statement.py runs every statement of the repository both ways and compares.
 
 The rules that make the fast path possible are checked when the statement is built (at import):
 every value comes from a named parameter or a literal, never from a Python-side column default,

@@ -1,4 +1,5 @@
-"""Answer scripts for the common paths through Appendix 1 (question code -> typed input)."""
+"""Answer scripts for the common paths through Appendix 1: typed inputs for the engine, button labels
+for the channels, and the questions each path asks."""
 
 from __future__ import annotations
 
@@ -29,3 +30,23 @@ def rejected(q: Questionnaire, answers: dict[str, Answer], text: str) -> Rejecte
 IN_PERSON_PROVIDED = [*BLOCK1, "1", "2", "1", "1", "5", "5", "5", "5", "5"]
 # Online (5=2), refused (8=2): 10 asked, then 11 12 15 16 17.
 ONLINE_REFUSED = [*BLOCK1, "2", "1", "2", "2", "1", "4", "4", "4", "4", "4"]
+# The questions each typed path asks, in order.
+IN_PERSON_PROVIDED_ASKED = ["1", "2", "3", "4", "5", "6", "8", "9", "11", "12", "13", "14", "17"]
+ONLINE_REFUSED_ASKED = ["1", "2", "3", "4", "5", "6", "8", "9", "10", "11", "12", "15", "16", "17"]
+
+# The in-person path by the buttons a respondent presses: Block 1; in person, a natural person,
+# provided, satisfied; scores 5, 2 and 4, 3 (each low score with a typed follow-up), then 5.
+MEASURE, POINT, UNIT, DISTRICT = (
+    "Субсидия",
+    "Телефон",
+    "Управление инвестиционной политики",
+    "Баганский район",
+)
+BLOCK1_LABELS = [MEASURE, POINT, UNIT, DISTRICT]
+IN_PERSON_LABELS = ["Лично в органе власти", "Физическим лицом", "Была предоставлена"]
+SATISFIED = "Скорее удовлетворен"
+FOLLOWUP_12 = "Долго искал нужные формы"
+FOLLOWUP_14 = "Неудобная парковка"
+# What that path stores: question codes, and the two low scores with their follow-ups.
+IN_PERSON_WITH_FOLLOWUPS_SAVED = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "11", "12", "13", "14", "17"]
+LOW_SCORES_SAVED = {"12": ("2", FOLLOWUP_12), "14": ("3", FOLLOWUP_14)}

@@ -17,8 +17,8 @@ from storage.schema import respondents, survey_sessions
 from storage.store import Storage
 from survey_flow import engine
 from survey_flow.model import Questionnaire
-from tests.chat import Chat
 from tests.conftest import CONSENT
+from tests.fakes.chat import Chat
 from tests.helpers import walk
 
 # Question order: 1 2 3 4 5 6 8 [10 if 8=2] 9 11(+f) 12(+f) [13 14 if 5=1 | 15 16 if 5=2] 17(+f)

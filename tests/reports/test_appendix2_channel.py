@@ -38,8 +38,8 @@ from storage.schema import survey_sessions
 from storage.store import Storage
 from survey_flow import engine
 from survey_flow.model import Questionnaire
-from tests.chat import Chat
 from tests.conftest import CONSENT
+from tests.fakes.chat import Chat
 from tests.helpers import walk
 from tests.reports.data import fill_quarter, utc
 from tests.reports.test_appendix2 import PERSONAL, SITE, set_total

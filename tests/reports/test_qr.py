@@ -18,8 +18,8 @@ from storage import repository as repo
 from storage.schema import survey_sessions
 from storage.store import Storage
 from survey_flow.model import Questionnaire
-from tests.chat import Chat
 from tests.conftest import CONSENT
+from tests.fakes.chat import Chat
 
 NOW = datetime(2025, 8, 1, 3, 0, tzinfo=UTC)
 
