@@ -216,6 +216,15 @@ class FakeMax:
 
     # --- inspection ---------------------------------------------------------------------
 
+    async def settled(self, timeout: float = 10.0) -> None:
+        """Wait until every update pushed so far is confirmed: the bot asked for the updates after it."""
+        target = self.updates[-1][0] + 1 if self.updates else 0
+        deadline = time.monotonic() + timeout
+        while self.confirmed < target:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"updates up to {target - 1} not confirmed (confirmed {self.confirmed})")
+            await asyncio.sleep(0.01)
+
     def messages_to(self, user_id: int) -> list[Sent]:
         return [m for m in self.sent.values() if m.user_id == user_id]
 
