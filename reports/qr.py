@@ -1,4 +1,4 @@
-"""QR codes and letter links: a prefill key per place, Telegram and VK links, a printable poster.
+"""QR codes and letter links: a prefill key per place, Telegram, VK and MAX links, a printable poster.
 
 A key (storage.repository.create_prefill) carries Block 1 answers (point, unit, measure) and the
 source («qr» or «letter»), so answers can be counted per poster or per letter.
@@ -34,20 +34,27 @@ POSTER_STEPS = (
 
 @dataclass(frozen=True)
 class Link:
-    channel: str  # telegram, vk
+    channel: str  # telegram, vk, max
     title: str
     url: str
 
 
-def links_for(key: str, *, bot_username: str, vk_group_id: int) -> list[Link]:
+MAX_POSTER_STEP = "1. Наведите камеру телефона на QR-код Telegram, ВКонтакте или MAX."
+
+
+def links_for(key: str, *, bot_username: str, vk_group_id: int, max_username: str = "") -> list[Link]:
+    """Links with the prefill key; `max_username` only when the MAX channel is enabled."""
     found: list[Link] = []
     if bot_username:
         found.append(Link("telegram", "Telegram", f"https://t.me/{bot_username.lstrip('@')}?start={key}"))
     if vk_group_id > 0:
         found.append(Link("vk", "ВКонтакте", f"https://vk.me/club{vk_group_id}?ref={key}"))
+    if max_username:
+        found.append(Link("max", "MAX", f"https://max.ru/{max_username.lstrip('@')}?start={key}"))
     if not found:
         raise ReportError(
-            "Не заданы ни [telegram].bot_username, ни [vk].group_id: ссылку на опрос построить не из чего"
+            "Не заданы ни [telegram].bot_username, ни [vk].group_id, ни [max].bot_username: ссылку на "
+            "опрос построить не из чего"
         )
     return found
 
@@ -115,7 +122,7 @@ def poster(links: list[Link], subtitle: str) -> Image.Image:
             draw.text((width // 2, y), line, font=font, fill="black", anchor="ma")
             y += int(font.size * 1.3)
         y += 30
-    size = 460 if len(links) > 1 else 640
+    size = {1: 640, 2: 460}.get(len(links), 340)  # three codes side by side still fit the page
     gap = (width - len(links) * size) // (len(links) + 1)
     caption, small = _font(40), _font(20)
     for index, link in enumerate(links):
@@ -127,7 +134,10 @@ def poster(links: list[Link], subtitle: str) -> Image.Image:
         draw.text((x + size // 2, y + size + 80), link.url, font=small, fill="black", anchor="ma")
     y += size + 160
     steps = _font(32)
-    for text in POSTER_STEPS:
+    shown = POSTER_STEPS
+    if any(link.channel == "max" for link in links):
+        shown = (MAX_POSTER_STEP, *POSTER_STEPS[1:])
+    for text in shown:
         for line in _wrap(draw, text, steps, width - 2 * margin):
             draw.text((margin, y), line, font=steps, fill="black")
             y += int(steps.size * 1.4)

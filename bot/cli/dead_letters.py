@@ -11,7 +11,7 @@ from bot.config import Settings
 from bot.errors import UsageError
 from storage.channels import get_dead_letter, list_dead_letters
 
-CHANNELS = ("telegram", "vk")
+CHANNELS = ("telegram", "vk", "max")
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 
 
