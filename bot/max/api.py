@@ -60,7 +60,7 @@ class MaxBlocked(MaxError):
 
 @dataclass(frozen=True)
 class UpdateBatch:
-    updates: list[dict[str, Any]]
+    updates: list[Any]  # objects as sent; one that is not an object goes to the dead letters
     marker: int | None  # pass it to the next GET /updates; everything before it is confirmed
 
 
@@ -176,7 +176,7 @@ class MaxClient:
         next_marker = result.get("marker")
         if not isinstance(updates, list) or not (next_marker is None or isinstance(next_marker, int)):
             raise MaxError("GET /updates", 200, "bad.response", "no list of updates or marker")
-        return UpdateBatch([u for u in updates if isinstance(u, dict)], next_marker)
+        return UpdateBatch(list(updates), next_marker)
 
     async def send_message(
         self,

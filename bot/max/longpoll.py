@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 BATCH_ATTEMPTS = 3  # a batch whose handling keeps failing (not an outage) is tried this often
 MAX_PAUSE = 60.0  # seconds between retries, at most
 
-HandleBatch = Callable[[list[dict[str, Any]]], Awaitable[None]]
+HandleBatch = Callable[[list[Any]], Awaitable[None]]
 
 
 class LongPoll:

@@ -3,22 +3,31 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from bot.core import texts
-from bot.core.messages import Message
+from bot.core.messages import Incoming, Message, Result
+from reports.export import export_file
+from reports.period import date_range
 from storage import repository as repo
+from storage.channels import list_dead_letters
 from storage.schema import answers, consents, survey_sessions
 from storage.store import Storage
+from survey_flow.model import Questionnaire
 from tests.fakes.max_api import BOT_ID, FakeMax
 from tests.helpers import IN_PERSON_PROVIDED, ONLINE_REFUSED
 from tests.max.conftest import Bot, User
 
 MARKER_KEY = f"max:{BOT_ID}:marker"
+NSK = ZoneInfo("Asia/Novosibirsk")
 
 
 async def rows(storage: Storage, query: Any) -> list[Any]:
@@ -286,3 +295,56 @@ async def test_many_people_in_one_batch_each_in_order(bot: Bot, fake: FakeMax) -
     for person in people:
         assert person.last_with_buttons().text.startswith("Вопрос 2 из"), person.id
     assert len(await rows(bot.db, select(answers.c.id))) == len(people)
+
+
+async def test_the_export_shows_max_as_its_own_channel(
+    bot: Bot, fake: FakeMax, user: User, questionnaire: Questionnaire, tmp_path: Path
+) -> None:
+    await user.start()
+    for value in IN_PERSON_PROVIDED:
+        await user.choose(value)
+    for labels in (False, True):
+        out = tmp_path / f"export-{labels}.csv"
+        await export_file(
+            bot.db, questionnaire, period=date_range(None, None, NSK), unit=None, out=out, fmt="csv",
+            labels=labels,
+        )  # fmt: skip
+        with out.open(encoding="utf-8-sig", newline="") as fh:
+            header, _titles, row = list(csv.reader(fh, delimiter=";"))
+        assert dict(zip(header, row, strict=True))["channel"] == "max"
+
+
+async def test_a_broken_update_goes_to_dead_letters_and_the_next_is_handled(
+    bot: Bot, fake: FakeMax, user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert bot.channel is not None
+    other = User(fake, 1002)
+    await fake.push(["not", "an", "object"])  # type: ignore[arg-type]
+    conversation = bot.channel.conversation
+    handle = conversation.handle
+
+    async def broken_for_one(incoming: Incoming) -> Result:
+        if incoming.external_id == str(other.id):
+            raise ValueError("a bug met by this one update")
+        return await handle(incoming)
+
+    monkeypatch.setattr(conversation, "handle", broken_for_one)
+    await fake.user_writes(other.id, "Начать")
+    await user.start()
+    await fake.settled()
+    assert [m.text for m in user.inbox()][:1] == [texts.GREETING]
+    assert other.inbox() == []
+    async with bot.db.transaction() as conn:
+        letters = await list_dead_letters(conn, channel="max")
+        marker = await repo.get_state(conn, MARKER_KEY)
+    assert len(letters) == 2 and {x.bot for x in letters} == {str(BOT_ID)}
+    assert any("ValueError: a bug met by this one update" in x.error for x in letters)
+    assert any(x.update_id and x.update_id.startswith("m:") for x in letters)
+    assert marker == str(fake.updates[-1][0] + 1)  # the batch is done: nothing is fetched again
+    # A press whose handling fails is still answered (the client's spinner stops).
+    monkeypatch.setattr(conversation, "handle", handle)
+    await other.start()
+    monkeypatch.setattr(conversation, "handle", broken_for_one)
+    answered = len(fake.answers)
+    await other.choose("1")
+    assert len(fake.answers) == answered + 1
