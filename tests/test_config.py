@@ -103,7 +103,7 @@ def test_max_missing_token_only_for_run(tmp_path: Path) -> None:
 
 
 def test_max_token_is_a_redacted_secret(tmp_path: Path) -> None:
-    from bot.redact import settings_secrets
+    from bot.runtime.redact import settings_secrets
 
     settings = load_settings(write(tmp_path, '[max]\ntoken = "max-secret-value-123"\n'), explicit=True)
     assert "max-secret-value-123" in settings_secrets(settings)
