@@ -69,9 +69,7 @@ class MaxDelivery:
                 await self.mark_unreachable(respondent_id)
                 log.info("MAX: user %s blocked the bot", user_id)
                 return
-            except MaxError as exc:
-                if exc.transient:  # the update is tried again; answered steps are recognised
-                    raise
+            except MaxError as exc:  # after the client's retries: the next message would fail too
                 log.error("MAX: could not send to %s: %s", user_id, exc)
                 return
 
@@ -126,8 +124,8 @@ class MaxDelivery:
                 outgoing.insert(0, carried)
             elif echo is not None:
                 outgoing.insert(0, Message(echo))
-        elif carried is not None and carried.buttons:
-            self._last_keyboard[user_id] = pressed.message_id or ""
+        elif carried is not None and carried.buttons and pressed.message_id is not None:
+            self._last_keyboard[user_id] = pressed.message_id
 
     async def _answer(
         self,

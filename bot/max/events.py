@@ -260,7 +260,7 @@ class MaxEvents:
             return
         try:
             result = await self.conversation.handle(event.incoming)
-        except BaseException:
+        except Exception:
             # The client shows a spinner on the button until it gets an answer.
             await self.delivery.answer_only(pressed)
             raise

@@ -54,10 +54,15 @@ class MaxTransport:
             attachments.append({"type": "inline_keyboard", "payload": {"buttons": [[link]]}})
         if on_request is not None:
             await on_request()
+        # An invitation may run up to 4096 characters (Telegram's and VK's limit) and MAX takes
+        # 4000: a longer one goes in parts, the button under the last.
+        parts = render.split_text(text)
         try:
-            sent = await self.client.send_message(
-                user_id=int(external_id), text=render.split_text(text)[0], attachments=attachments
-            )
+            for number, part in enumerate(parts):
+                last = number == len(parts) - 1
+                sent = await self.client.send_message(
+                    user_id=int(external_id), text=part, attachments=attachments if last else None
+                )
         except MaxBlocked as exc:
             return Delivered(store.UNREACHABLE, error=_error(exc))
         except MaxError as exc:

@@ -3,6 +3,7 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 from datetime import UTC, datetime
@@ -14,7 +15,13 @@ import pytest
 from sqlalchemy import select
 
 from bot.core import texts
+from bot.core.conversation import Conversation
 from bot.core.messages import Incoming, Message, Result
+from bot.max.api import MaxClient
+from bot.max.events import MAX_COMMANDS
+from bot.max.render import MAX_LAYOUT
+from bot.max.runner import MaxChannel
+from bot.runtime.health import Health
 from reports.export import export_file
 from reports.period import date_range
 from storage import repository as repo
@@ -22,7 +29,8 @@ from storage.channels import list_dead_letters
 from storage.schema import answers, consents, survey_sessions
 from storage.store import Storage
 from survey_flow.model import Questionnaire
-from tests.fakes.max_api import BOT_ID, FakeMax
+from tests.conftest import CONSENT, Database
+from tests.fakes.max_api import BOT_ID, TOKEN, FakeMax
 from tests.helpers import IN_PERSON_PROVIDED, ONLINE_REFUSED
 from tests.max.conftest import Bot, User
 
@@ -348,3 +356,40 @@ async def test_a_broken_update_goes_to_dead_letters_and_the_next_is_handled(
     answered = len(fake.answers)
     await other.choose("1")
     assert len(fake.answers) == answered + 1
+
+
+async def test_health_sees_a_stale_poll_while_max_refuses_and_a_fresh_one_after(
+    fake: FakeMax, database: Database, questionnaire: Questionnaire
+) -> None:
+    health = Health()
+    storage = await database.open()
+    client = MaxClient(TOKEN, api_base_url=fake.url, rps=1000, backoff=0.01, attempts=2)
+    for _ in range(6):  # more than the client's attempts: the long poll itself waits and tries again
+        fake.fail("GET /updates", 503, "service.unavailable")
+    conversation = Conversation(storage, questionnaire, CONSENT, layout=MAX_LAYOUT, commands=MAX_COMMANDS)
+
+    def handled() -> None:
+        health.handled("max")
+        health.polled("max")
+
+    channel = MaxChannel(client, conversation, storage, BOT_ID, hold=1, backoff=0.05, on_handled=handled)
+    health.polling("max")
+    began = health.last_poll_at["max"]
+    stop = asyncio.Event()
+    task = asyncio.create_task(channel.run(stop))
+    try:
+        for _ in range(200):
+            if len(fake.calls_of("GET /updates")) >= 6:
+                break
+            await asyncio.sleep(0.02)
+        assert health.last_poll_at["max"] == began  # no successful poll yet: the age grows
+        for _ in range(200):
+            if health.last_poll_at["max"] > began:
+                break
+            await asyncio.sleep(0.02)
+        assert health.last_poll_at["max"] > began  # MAX answers again: the poll is fresh
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await client.close()
+        await storage.close()

@@ -19,6 +19,8 @@ from bot.app import Services, questionnaire_from
 from bot.cli.main import main
 from bot.config import Settings
 from bot.max import runner as max_runner
+from bot.max.api import MaxClient
+from bot.max.mailing import MaxTransport
 from storage import mailing as store
 from storage import repository as repo
 from storage.schema import reminders
@@ -233,3 +235,19 @@ async def test_kill_9_mid_max_campaign_then_restart_sends_no_duplicates(
     output = log.read_text()
     assert "Traceback" not in output, output[max(0, output.find("Traceback") - 2000) :][:6000]
     assert TOKEN not in output
+
+
+async def test_an_invitation_over_maxs_limit_goes_in_parts_with_the_button_last(fake: FakeMax) -> None:
+    client = MaxClient(TOKEN, api_base_url=fake.url, rps=1000, backoff=0.01)
+    try:
+        transport = MaxTransport(client, BOT_USERNAME)
+        text = "Здравствуйте! " + "слово " * 680  # about 4090 characters: fits Telegram and VK
+        assert 4000 < len(text.strip()) <= 4096
+        delivered = await transport.send(str(FIRST_USER), text, ("Пройти опрос", transport.survey_link("k")))
+    finally:
+        await client.close()
+    assert delivered.status == store.SENT and transport.stats.sent == 1
+    first, second = fake.messages_to(FIRST_USER)
+    assert link_buttons(first) == [] and len(link_buttons(second)) == 1
+    assert (first.text + " " + second.text).split() == text.split()
+    assert link_buttons(second)[0]["url"] == f"https://max.ru/{BOT_USERNAME}?start=k"
