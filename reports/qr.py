@@ -96,6 +96,16 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(path), size)
 
 
+def _cut(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """A text without spaces (an address) in lines of at most `width` pixels, cut anywhere."""
+    lines = [""]
+    for char in text:
+        if lines[-1] and draw.textlength(lines[-1] + char, font=font) > width:
+            lines.append("")
+        lines[-1] += char
+    return lines
+
+
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
     lines: list[str] = []
     current = ""
@@ -131,8 +141,11 @@ def poster(links: list[Link], subtitle: str) -> Image.Image:
         page.paste(
             qr_image(link.url, box_size=12).resize((size, size), Image.Resampling.NEAREST), (x, y + 60)
         )
-        draw.text((x + size // 2, y + size + 80), link.url, font=small, fill="black", anchor="ma")
-    y += size + 160
+        for number, line in enumerate(_cut(draw, link.url, small, size + gap // 2)):
+            draw.text(
+                (x + size // 2, y + size + 80 + number * 26), line, font=small, fill="black", anchor="ma"
+            )
+    y += size + 160 + (26 if len(links) > 2 else 0)
     steps = _font(32)
     shown = POSTER_STEPS
     if any(link.channel == "max" for link in links):
