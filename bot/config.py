@@ -305,6 +305,9 @@ class MaxConfig(_Section):
     enabled: bool = False
     token: SecretStr | None = None
     api_base_url: str = "https://platform-api2.max.ru"
+    # The bot's nick for links in reports and letters (https://max.ru/<nick>?start=<key>); `otklik
+    # run` asks GET /me when it is empty.
+    bot_username: str = Field(default="", pattern=r"^@?[A-Za-z0-9_.-]*$", max_length=64)
     # Requests per second; the platform's documented ceiling is 30.
     rps: float = Field(default=25.0, gt=0, le=30)
 
@@ -539,7 +542,11 @@ class Settings(BaseSettings):
 
     def send_rate(self, channel: str) -> float:
         """Messages per second a campaign of `channel` goes out at (for its time estimate)."""
-        return self.vk.rps if channel == "vk" else self.mailing.rate()
+        if channel == "vk":
+            return self.vk.rps
+        if channel == "max":
+            return self.max.rps
+        return self.mailing.rate()
 
     @classmethod
     def settings_customise_sources(

@@ -41,13 +41,15 @@ LAST_LINE = (
 FOOTNOTE_MARK = "¹"
 
 
-def plain_links(bot_username: str, vk_group_id: int) -> list[Link]:
+def plain_links(bot_username: str, vk_group_id: int, max_username: str = "") -> list[Link]:
     """Links that open the bots without a prefill key (the form is not tied to a place)."""
     found: list[Link] = []
     if bot_username:
         found.append(Link("telegram", "Telegram", f"https://t.me/{bot_username.lstrip('@')}"))
     if vk_group_id > 0:
         found.append(Link("vk", "ВКонтакте", f"https://vk.me/club{vk_group_id}"))
+    if max_username:
+        found.append(Link("max", "MAX", f"https://max.ru/{max_username.lstrip('@')}"))
     return found
 
 

@@ -1,4 +1,4 @@
-"""QR codes and letter links: a prefill key per place, Telegram and VK links, a printable poster.
+"""QR codes and letter links: a prefill key per place, Telegram, VK and MAX links, a printable poster.
 
 A key (storage.repository.create_prefill) carries Block 1 answers (point, unit, measure) and the
 source («qr» or «letter»), so answers can be counted per poster or per letter.
@@ -34,20 +34,27 @@ POSTER_STEPS = (
 
 @dataclass(frozen=True)
 class Link:
-    channel: str  # telegram, vk
+    channel: str  # telegram, vk, max
     title: str
     url: str
 
 
-def links_for(key: str, *, bot_username: str, vk_group_id: int) -> list[Link]:
+MAX_POSTER_STEP = "1. Наведите камеру телефона на QR-код Telegram, ВКонтакте или MAX."
+
+
+def links_for(key: str, *, bot_username: str, vk_group_id: int, max_username: str = "") -> list[Link]:
+    """Links with the prefill key; `max_username` only when the MAX channel is enabled."""
     found: list[Link] = []
     if bot_username:
         found.append(Link("telegram", "Telegram", f"https://t.me/{bot_username.lstrip('@')}?start={key}"))
     if vk_group_id > 0:
         found.append(Link("vk", "ВКонтакте", f"https://vk.me/club{vk_group_id}?ref={key}"))
+    if max_username:
+        found.append(Link("max", "MAX", f"https://max.ru/{max_username.lstrip('@')}?start={key}"))
     if not found:
         raise ReportError(
-            "Не заданы ни [telegram].bot_username, ни [vk].group_id: ссылку на опрос построить не из чего"
+            "Не заданы ни [telegram].bot_username, ни [vk].group_id, ни [max].bot_username: ссылку на "
+            "опрос построить не из чего"
         )
     return found
 
@@ -89,6 +96,16 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(path), size)
 
 
+def _cut(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """A text without spaces (an address) in lines of at most `width` pixels, cut anywhere."""
+    lines = [""]
+    for char in text:
+        if lines[-1] and draw.textlength(lines[-1] + char, font=font) > width:
+            lines.append("")
+        lines[-1] += char
+    return lines
+
+
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
     lines: list[str] = []
     current = ""
@@ -115,7 +132,7 @@ def poster(links: list[Link], subtitle: str) -> Image.Image:
             draw.text((width // 2, y), line, font=font, fill="black", anchor="ma")
             y += int(font.size * 1.3)
         y += 30
-    size = 460 if len(links) > 1 else 640
+    size = {1: 640, 2: 460}.get(len(links), 340)  # three codes side by side still fit the page
     gap = (width - len(links) * size) // (len(links) + 1)
     caption, small = _font(40), _font(20)
     for index, link in enumerate(links):
@@ -124,10 +141,16 @@ def poster(links: list[Link], subtitle: str) -> Image.Image:
         page.paste(
             qr_image(link.url, box_size=12).resize((size, size), Image.Resampling.NEAREST), (x, y + 60)
         )
-        draw.text((x + size // 2, y + size + 80), link.url, font=small, fill="black", anchor="ma")
-    y += size + 160
+        for number, line in enumerate(_cut(draw, link.url, small, size + gap // 2)):
+            draw.text(
+                (x + size // 2, y + size + 80 + number * 26), line, font=small, fill="black", anchor="ma"
+            )
+    y += size + 160 + (26 if len(links) > 2 else 0)
     steps = _font(32)
-    for text in POSTER_STEPS:
+    shown = POSTER_STEPS
+    if any(link.channel == "max" for link in links):
+        shown = (MAX_POSTER_STEP, *POSTER_STEPS[1:])
+    for text in shown:
         for line in _wrap(draw, text, steps, width - 2 * margin):
             draw.text((margin, y), line, font=steps, fill="black")
             y += int(steps.size * 1.4)

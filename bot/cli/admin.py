@@ -25,12 +25,12 @@ from storage.channels import Channel
 from storage.db import create_private
 from storage.privacy import forget
 
-CHANNELS = (Channel.TELEGRAM.value, Channel.VK.value, Channel.CONSOLE.value)
+CHANNELS = (Channel.TELEGRAM.value, Channel.VK.value, Channel.MAX.value, Channel.CONSOLE.value)
 
 
 def register(sub: Any) -> None:
     erase = sub.add_parser("forget", help="удалить связь человека с его ответами (по запросу)")
-    erase.add_argument("--channel", required=True, choices=CHANNELS, help="канал: telegram, vk, console")
+    erase.add_argument("--channel", required=True, choices=CHANNELS, help="канал: telegram, vk, max, console")
     erase.add_argument(
         "--id", required=True, dest="external_id", type=bounded_text(64), help="id пользователя в мессенджере"
     )

@@ -11,7 +11,7 @@ from bot.config import Settings
 from bot.errors import UsageError
 from storage.channels import Channel, get_dead_letter, list_dead_letters
 
-CHANNELS = (Channel.TELEGRAM.value, Channel.VK.value)
+CHANNELS = (Channel.TELEGRAM.value, Channel.VK.value, Channel.MAX.value)
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 
 

@@ -25,10 +25,7 @@ from storage import repository as repo
 from storage.channels import Channel
 from storage.store import Storage
 
-CHANNELS = (
-    Channel.TELEGRAM.value,
-    Channel.VK.value,
-)  # a transport each: bot/telegram/mailing.py, bot/vk/mailing.py
+CHANNELS = (Channel.TELEGRAM.value, Channel.VK.value, Channel.MAX.value)  # a transport each: bot/<channel>/mailing.py
 # Seconds between two reads of a followed campaign: the service sends at most tens per second.
 FOLLOW_INTERVAL = 1.0
 _RECORDED = {
@@ -48,7 +45,7 @@ def register(sub: Any) -> None:
     source.add_argument("--text", help="текст приглашения; {name} — имя получателя")
     source.add_argument("--text-file", type=Path, help="файл с текстом приглашения (UTF-8)")
     create.add_argument(
-        "--channel", default="telegram", help="канал: telegram или vk (по умолчанию telegram)"
+        "--channel", default="telegram", help="канал: telegram, vk или max (по умолчанию telegram)"
     )
     create.add_argument("--measure", help="код меры поддержки (вопрос 1)")
     create.add_argument("--unit", help="код структурного подразделения (вопрос 3)")
@@ -91,7 +88,7 @@ def register(sub: Any) -> None:
     who = record.add_mutually_exclusive_group(required=True)
     who.add_argument("--respondent", type=bounded_text(32), help="псевдоним респондента (из выгрузок)")
     who.add_argument("--external-id", type=bounded_text(64), help="id пользователя в мессенджере")
-    record.add_argument("--channel", default="telegram", help="канал для --external-id (telegram, vk)")
+    record.add_argument("--channel", default="telegram", help="канал для --external-id (telegram, vk, max)")
     choice = record.add_mutually_exclusive_group(required=True)
     choice.add_argument("--grant", action="store_true", help="клиент дал согласие")
     choice.add_argument("--withdraw", action="store_true", help="клиент отозвал согласие")
@@ -102,7 +99,7 @@ def register(sub: Any) -> None:
 async def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
     cfg = settings.mailing
     if args.channel not in CHANNELS:
-        raise UsageError(f"Неизвестный канал {args.channel!r}; доступны: telegram, vk.")
+        raise UsageError(f"Неизвестный канал {args.channel!r}; доступны: telegram, vk, max.")
     if args.text_file is not None:
         try:
             raw = args.text_file.read_text(encoding="utf-8")

@@ -431,10 +431,18 @@ def describe(q: Questionnaire, values: dict[str, str]) -> str:
     return " / ".join(option_text(q, role, values[code]) for role, code in codes if code in values)
 
 
+def max_username(settings: Settings) -> str:
+    """The MAX bot's nick for links: only while the MAX channel is enabled."""
+    return settings.max.bot_username if settings.max.enabled else ""
+
+
 def survey_links(settings: Settings, key: str) -> list[Link]:
     from reports.qr import links_for
 
-    return links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+    return links_for(
+        key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id,
+        max_username=max_username(settings),
+    )  # fmt: skip
 
 
 async def cmd_qr(args: argparse.Namespace, settings: Settings) -> int:
@@ -495,7 +503,10 @@ def configured_links(settings: Settings, key: str) -> list[Link]:
     from reports.qr import links_for
 
     try:
-        return links_for(key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id)
+        return links_for(
+        key, bot_username=settings.telegram.bot_username, vk_group_id=settings.vk.group_id,
+        max_username=max_username(settings),
+    )  # fmt: skip
     except ReportError:
         return []
 
@@ -517,7 +528,7 @@ async def cmd_paper_form(args: argparse.Namespace, settings: Settings) -> int:
         if value is not None:
             values[q.by_role(role).code] = resolve_option(q, role, value, flag)
     subtitle = describe(q, values)
-    links = plain_links(settings.telegram.bot_username, settings.vk.group_id)
+    links = plain_links(settings.telegram.bot_username, settings.vk.group_id, max_username(settings))
     if links and values:
         async with opened(settings) as storage:
             key = await create_key(
@@ -527,7 +538,7 @@ async def cmd_paper_form(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Ключ {key}: {subtitle}")
     if not links:
         print(
-            "QR-код не напечатан: не заданы ни [telegram].bot_username, ни [vk].group_id",
+            "QR-код не напечатан: не заданы ни [telegram].bot_username, ни [vk].group_id, ни [max].bot_username",
             file=sys.stderr,
         )
     data = build_form(q, links, [Preset(code, option) for code, option in values.items()], subtitle)

@@ -25,14 +25,15 @@ def channel_runners() -> list[ChannelRunner]:
     """The channels `otklik run` knows; each module adds its own entry."""
     # Imported here: every `otklik` command imports this module to build its argument parser, and
     # the channels import their messenger libraries.
+    from bot.max.runner import MAX
     from bot.telegram.runner import TELEGRAM
     from bot.vk.runner import VK
 
-    return [TELEGRAM, VK]
+    return [TELEGRAM, VK, MAX]
 
 
 def register(sub: Any) -> None:
-    run = sub.add_parser("run", help="запустить включенные каналы (Telegram, ВКонтакте)")
+    run = sub.add_parser("run", help="запустить включенные каналы (Telegram, ВКонтакте, MAX)")
     run.set_defaults(handler=cmd_run, needs_secrets=True)  # the only command that talks to messengers
 
 
@@ -45,7 +46,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     runners = [r for r in channel_runners() if r.enabled(settings)]
     if not runners:
         raise UsageError(
-            "Ни один канал не включен. Включите [telegram] или [vk] в config.toml (enabled = true) "
+            "Ни один канал не включен. Включите [telegram], [vk] или [max] в config.toml (enabled = true) "
             "или запустите опрос в терминале: otklik console"
         )
     questionnaire = questionnaire_from(settings)

@@ -1,4 +1,4 @@
-"""One mailing service per `otklik run` process, whichever channels (Telegram, VK, both) are on.
+"""One mailing service per `otklik run` process, whichever channels (Telegram, VK, MAX) are on.
 
 Each channel runner, once its client is up, enters `services.mailing.channel(...)` with its
 transport (Telegram also with the staff notifier). The first one starts the service (leader
@@ -93,7 +93,7 @@ class MailingHub:
                 transports=self.transports,
                 notifier=self.notifier,
                 admin_chats=admin_chats(settings),
-                rates={channel: settings.send_rate(channel) for channel in (Channel.TELEGRAM, Channel.VK)},
+                rates={channel: settings.send_rate(channel) for channel in (Channel.TELEGRAM, Channel.VK, Channel.MAX)},
                 metrics=metrics or Metrics(),
             )
             deps.metrics.queue_probe = functools.partial(queue_depth, storage)

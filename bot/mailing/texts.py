@@ -131,19 +131,27 @@ AUDIENCE_HELP = (
 CHANNEL_HELP = (
     "Канал: по умолчанию Telegram; для ВКонтакте начните с «вк» (например «вк все» или «вк мера=1»)."
 )
+MAX_CHANNEL_HELP = "Для MAX начните с «макс» (например «макс все»)."
+
 CHANNEL_WORDS = {
     "telegram": Channel.TELEGRAM, "телеграм": Channel.TELEGRAM, "тг": Channel.TELEGRAM,
     "tg": Channel.TELEGRAM, "vk": Channel.VK, "вк": Channel.VK, "вконтакте": Channel.VK,
+    "max": Channel.MAX, "макс": Channel.MAX,
 }  # fmt: skip
-CHANNEL_NAMES: dict[str, str] = {Channel.TELEGRAM: "Telegram", Channel.VK: "ВКонтакте"}
+CHANNEL_NAMES: dict[str, str] = {Channel.TELEGRAM: "Telegram", Channel.VK: "ВКонтакте", Channel.MAX: "MAX"}
 ALL_WORDS = frozenset({"все", "всем", "all", "*"})
 
 
 def audience_help(channels: Collection[str] = (Channel.TELEGRAM,)) -> str:
     """The audience help; the channel choice is offered only when more than Telegram is running."""
-    if Channel.VK not in channels:
+    if Channel.VK not in channels and Channel.MAX not in channels:
         return AUDIENCE_HELP
-    return AUDIENCE_HELP.replace("в Telegram", "в выбранном канале") + " " + CHANNEL_HELP
+    found = AUDIENCE_HELP.replace("в Telegram", "в выбранном канале")
+    if "vk" in channels:
+        found += " " + CHANNEL_HELP
+    else:
+        found += " Канал: по умолчанию Telegram."
+    return found + (" " + MAX_CHANNEL_HELP if "max" in channels else "")
 
 
 def parse_audience(
@@ -159,7 +167,7 @@ def parse_audience(
         if part in CHANNEL_WORDS or key == "канал":
             chosen = CHANNEL_WORDS.get(value if key == "канал" else part)
             if chosen is None:
-                raise TextProblem(f"Неизвестный канал «{value}»: telegram или вк.")
+                raise TextProblem(f"Неизвестный канал «{value}»: telegram, вк или макс.")
             if chosen not in channels:
                 raise TextProblem(
                     f"Канал {CHANNEL_NAMES[chosen]} не подключен; рассылка возможна в: "

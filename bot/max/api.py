@@ -23,6 +23,8 @@ from typing import Any
 
 import aiohttp
 
+from bot.core.retry import Backoff, BackoffConfig
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://platform-api2.max.ru"  # the servers entry of the published OpenAPI schema
@@ -30,6 +32,8 @@ POLL_TIMEOUT = 30  # seconds the server holds GET /updates open (documented rang
 POLL_LIMIT = 100  # updates per GET /updates (documented range 1..1000)
 HTTP_TIMEOUT = 30.0  # seconds for calls other than the long poll
 MAX_RETRY_AFTER = 300.0  # a longer Retry-After is capped: the outbox retries later anyway
+MAX_BACKOFF = 30.0  # seconds between retries of one call, at most
+NETWORK = -1  # MaxError.status of a call that never got an answer (network failures)
 BLOCKED_CODES = frozenset({"chat.denied"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -44,6 +48,11 @@ class MaxError(Exception):
         self.code = code
         self.message = message
 
+    @property
+    def transient(self) -> bool:
+        """Goes away by itself (rate limit, server trouble, network): `is_transient` reads it."""
+        return self.status in RETRY_STATUSES or self.status == NETWORK
+
 
 class MaxBlocked(MaxError):
     """The user blocked the bot or removed the dialog: messages to them cannot be delivered."""
@@ -51,7 +60,7 @@ class MaxBlocked(MaxError):
 
 @dataclass(frozen=True)
 class UpdateBatch:
-    updates: list[dict[str, Any]]
+    updates: list[Any]  # objects as sent; one that is not an object goes to the dead letters
     marker: int | None  # pass it to the next GET /updates; everything before it is confirmed
 
 
@@ -114,7 +123,7 @@ class MaxClient:
         self.api_base_url = api_base_url.rstrip("/")
         self.limiter = RateLimiter(rps)
         self.attempts = attempts
-        self.backoff = backoff
+        self.backoff = BackoffConfig(first=backoff, limit=max(backoff, MAX_BACKOFF))
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
@@ -167,7 +176,7 @@ class MaxClient:
         next_marker = result.get("marker")
         if not isinstance(updates, list) or not (next_marker is None or isinstance(next_marker, int)):
             raise MaxError("GET /updates", 200, "bad.response", "no list of updates or marker")
-        return UpdateBatch([u for u in updates if isinstance(u, dict)], next_marker)
+        return UpdateBatch(list(updates), next_marker)
 
     async def send_message(
         self,
@@ -234,10 +243,10 @@ class MaxClient:
         data = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else {}
         timeout = aiohttp.ClientTimeout(total=http_timeout or self.timeout)
-        delay = self.backoff
+        waits = Backoff(self.backoff)
         for attempt in range(1, self.attempts + 1):
             await self.limiter.wait()
-            wait = delay
+            wait = waits.next_delay()
             try:
                 async with self._http().request(
                     http_method,
@@ -262,10 +271,9 @@ class MaxClient:
                     )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if attempt == self.attempts:
-                    raise MaxError(name, -1, "network", self._scrub(_describe(exc))) from None
+                    raise MaxError(name, NETWORK, "network", self._scrub(_describe(exc))) from None
                 log.warning("MAX %s: %s, retry %d in %.2fs", name, self._scrub(_describe(exc)), attempt, wait)
             await asyncio.sleep(wait)
-            delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")
 
 

@@ -1,4 +1,5 @@
-"""MAX updates (GET /updates or a webhook, the same `Update` objects) as channel-neutral events.
+"""MAX updates (GET /updates or a webhook, the same `Update` objects) as channel-neutral events,
+and `MaxEvents`, which hands them to the conversation and the results to `MaxDelivery`.
 
 Only the bot's dialogs take part: messages in group chats and channels are ignored, as in the
 other channels. The documented update types used:
@@ -17,16 +18,35 @@ duplicate update is recognised by the conversation's deduplication.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.core import texts
+from bot.core.clock import utcnow
+from bot.core.conversation import Commands, Conversation
+from bot.core.dead_letters import DeadLetters, describe, raw_json
 from bot.core.messages import Incoming, Kind
+from bot.core.retry import is_transient
 from bot.max import render
+from bot.max.delivery import MaxDelivery, Pressed
+from bot.runtime.metrics import Metrics, UpdateOutcome
+from storage import repository as repo
 from storage.channels import Channel
+from storage.store import Storage
+
+log = logging.getLogger(__name__)
 
 CHANNEL = Channel.MAX
+MAX_COMMANDS = Commands(start="«Начать»", stop="«стоп»")
 DIALOG = "dialog"  # ChatType of a one-to-one chat with the bot
 
 
@@ -148,4 +168,139 @@ def _name(user: dict[str, Any]) -> str | None:
         value = user.get(key)
         if isinstance(value, str) and value.strip():
             return value.strip()
+    return None
+
+
+class MaxEvents:
+    """Turns MAX updates into conversation turns and hands the results to `delivery`."""
+
+    def __init__(
+        self,
+        conversation: Conversation,
+        storage: Storage,
+        bot_id: int,
+        delivery: MaxDelivery,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.metrics = metrics or Metrics()
+        self.conversation = conversation
+        self.storage = storage
+        self.bot_id = bot_id
+        self.delivery = delivery
+        self.clock = clock
+        # An update that fails for a reason other than an outage is kept here and skipped.
+        self.dead_letters = DeadLetters(
+            storage, CHANNEL, str(bot_id), clock=clock,
+            on_kept=lambda: self.metrics.update(CHANNEL, UpdateOutcome.DEAD_LETTER),
+        )  # fmt: skip
+
+    async def handle_batch(self, updates: list[Any]) -> None:
+        """Updates of one person in order, of different people concurrently.
+
+        Each update is handled on its own: one that fails for a reason other than an outage goes
+        to the dead letters and the others are handled. An outage (database, network, MAX) is
+        raised, so the batch is tried again; updates already handled are recognised by their ids.
+        """
+        by_user: dict[int, list[Any]] = {}
+        for update in updates:
+            by_user.setdefault(_user_of(update), []).append(update)
+
+        async def serial(items: list[Any]) -> Exception | None:
+            first: Exception | None = None
+            for item in items:
+                began = time.monotonic()
+                try:
+                    await self.handle_update(item)
+                except Exception as exc:
+                    if is_transient(exc):  # the person's later updates still get their turn
+                        if isinstance(exc, SQLAlchemyError):
+                            self.metrics.database_error(CHANNEL)
+                        first = first or exc
+                        continue
+                    try:
+                        await self.dead_letters.keep(raw_json(item), describe(exc), _update_id(item))
+                    except Exception as store_exc:  # the database: the batch is tried again
+                        first = first or store_exc
+                else:
+                    self.metrics.update(CHANNEL, UpdateOutcome.HANDLED, time.monotonic() - began)
+            return first
+
+        for error in await asyncio.gather(*(serial(items) for items in by_user.values())):
+            if error is not None:
+                raise error
+
+    async def handle_update(self, update: Any) -> None:
+        if not isinstance(update, dict):
+            raise TypeError(f"an update is {type(update).__name__}, not an object")
+        event = translate(update)
+        if event is None:
+            return
+        if event.reach is not Reach.UNCHANGED:
+            await self._set_reach(event.user_id, reachable=event.reach is Reach.REACHABLE)
+        if event.callback_id is not None:
+            await self._on_press(event, update)
+        elif event.incoming is not None:
+            result = await self.conversation.handle(event.incoming)
+            await self.delivery.deliver(event.user_id, result)
+
+    async def _on_press(self, event: MaxEvent, update: dict[str, Any]) -> None:
+        assert event.callback_id is not None
+        body = _object(_object(update.get("message")).get("body"))
+        text = body.get("text")
+        attachments = body.get("attachments")
+        pressed = Pressed(
+            event.callback_id,
+            event.message_id,
+            text if isinstance(text, str) and text else None,
+            [a for a in attachments if isinstance(a, dict)] if isinstance(attachments, list) else None,
+        )
+        if event.stale or event.incoming is None:
+            await self.delivery.answer_only(pressed, texts.STALE_BUTTON)
+            return
+        try:
+            result = await self.conversation.handle(event.incoming)
+        except Exception:
+            # The client shows a spinner on the button until it gets an answer.
+            await self.delivery.answer_only(pressed)
+            raise
+        await self.delivery.deliver(event.user_id, result, pressed=pressed)
+
+    async def _set_reach(self, user_id: int, *, reachable: bool) -> None:
+        """bot_stopped: mailings skip the person; bot_started: they may be written to again."""
+        async with self.storage.transaction() as conn:
+            respondent = await repo.get_respondent(conn, CHANNEL, str(user_id))
+            if respondent is not None:
+                await repo.mark_unreachable(conn, respondent.id, None if reachable else self.clock())
+
+
+def _user_of(update: Any) -> int:
+    """Whose update this is, for ordering; updates it cannot tell go together under 0."""
+    if not isinstance(update, dict):
+        return 0
+    message = _object(update.get("message"))
+    for user in (
+        update.get("user"),
+        _object(update.get("callback")).get("user"),
+        message.get("sender"),
+    ):
+        found = _user_id(user)
+        if found:
+            return found
+    return 0
+
+
+def _update_id(update: Any) -> str | None:
+    """The id a dead letter is kept under (so a batch fetched again keeps it once)."""
+    if not isinstance(update, dict):
+        return None
+    try:
+        event = translate(update)
+    except Exception:  # the update is broken: kept without an id
+        return None
+    if event is not None and event.incoming is not None:
+        return event.incoming.update_id
+    if event is not None and event.callback_id:
+        return f"cb:{event.callback_id}"
     return None

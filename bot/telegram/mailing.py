@@ -211,8 +211,13 @@ def dialog_key(user_id: int) -> str:
 
 
 def mailing_channels(settings: Settings) -> tuple[str, ...]:
-    """Channels a campaign can go to from the dialog: Telegram, and VK when it is enabled."""
-    return (Channel.TELEGRAM, Channel.VK) if settings.vk.enabled else (Channel.TELEGRAM,)
+    """Channels a campaign can go to from the dialog: Telegram, and VK and MAX when enabled."""
+    found = [Channel.TELEGRAM]
+    if settings.vk.enabled:
+        found.append(Channel.VK)
+    if settings.max.enabled:
+        found.append(Channel.MAX)
+    return tuple(found)
 
 
 async def _load(storage: Storage, user_id: int) -> dict[str, Any] | None:
@@ -349,7 +354,7 @@ async def _step(
     if step == "text":
         state["text"] = texts.check_text(typed)
         state["step"] = "audience"
-        return state, STEP_AUDIENCE_CHANNELS if settings.vk.enabled else STEP_AUDIENCE
+        return state, "Шаг 2 из 4. " + texts.audience_help(mailing_channels(settings))
     if step == "audience":
         state["audience"] = texts.parse_audience(typed, channels=mailing_channels(settings)).to_json()
         state["step"] = "time"

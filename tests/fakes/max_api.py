@@ -17,7 +17,8 @@ Documented behaviour it models:
   Message}` with `body.mid`.
 - PUT /messages?message_id=…: edits text and attachments (`null` keeps them, `[]` removes them);
   answers SimpleQueryResult `{"success": true}`.
-- POST /answers?callback_id=…: CallbackAnswer (`notification` and/or `message`).
+- POST /answers?callback_id=…: CallbackAnswer (`notification` and/or `message`); a `message`
+  (NewMessageBody) replaces the pressed message, as PUT /messages does.
 - Updates `message_created`, `message_callback` (with `callback.callback_id`, `callback.payload`,
   `callback.user` and the pressed `message`), `bot_started` (with the deep-link `payload`, up to
   512 characters) and `bot_stopped`.
@@ -91,6 +92,7 @@ class FakeMax:
         self._callbacks = itertools.count(1)
         self.sent: dict[str, Sent] = {}
         self.answers: list[dict[str, Any]] = []
+        self._pressed: dict[str, str] = {}  # callback id -> the message whose button was pressed
         self.calls: list[tuple[str, dict[str, str], Any]] = []  # (method path, query, body)
         self.auth_seen: list[str] = []  # how each call authorised: "header" or "query"
         self.failures: dict[str, deque[Failure]] = defaultdict(deque)
@@ -170,6 +172,8 @@ class FakeMax:
 
     async def press_payload(self, user_id: int, payload: str, *, message: Sent | None = None) -> str:
         callback_id = f"cb.{next(self._callbacks)}"
+        if message is not None:
+            self._pressed[callback_id] = message.mid
         await self.push(
             {
                 "update_type": "message_callback",
@@ -211,6 +215,15 @@ class FakeMax:
         )
 
     # --- inspection ---------------------------------------------------------------------
+
+    async def settled(self, timeout: float = 10.0) -> None:
+        """Wait until every update pushed so far is confirmed: the bot asked for the updates after it."""
+        target = self.updates[-1][0] + 1 if self.updates else 0
+        deadline = time.monotonic() + timeout
+        while self.confirmed < target:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"updates up to {target - 1} not confirmed (confirmed {self.confirmed})")
+            await asyncio.sleep(0.01)
 
     def messages_to(self, user_id: int) -> list[Sent]:
         return [m for m in self.sent.values() if m.user_id == user_id]
@@ -339,6 +352,18 @@ class FakeMax:
             return _error(400, "proto.payload", "callback_id is required")
         if not isinstance(body, dict) or (body.get("message") is None and body.get("notification") is None):
             return _error(400, "proto.payload", "Either message or notification is required")
+        replacement = body.get("message")
+        if replacement is not None:
+            problem = _invalid_body(replacement)
+            if problem:
+                return _error(400, "proto.payload", problem)
+            sent = self.sent.get(self._pressed.get(callback_id, ""))
+            if sent is not None:
+                if replacement.get("text") is not None:
+                    sent.edits.append(sent.text)
+                    sent.text = replacement["text"]
+                if replacement.get("attachments") is not None:
+                    sent.attachments = list(replacement["attachments"])
         self.answers.append({"callback_id": callback_id, **body})
         return web.json_response({"success": True})
 

@@ -68,7 +68,7 @@ def test_create_list_show_pause_resume_cancel(
         (["mailing", "create", "--text", "  "], "Текст приглашения пуст."),
         (["mailing", "create", "--text", "x", "--at", "01.01.2020 10:00"], "уже прошло"),
         (["mailing", "create", "--text", "x", "--at", "завтра"], "Не понимаю время «завтра»"),
-        (["mailing", "create", "--text", "x", "--channel", "max"], "Неизвестный канал 'max'"),
+        (["mailing", "create", "--text", "x", "--channel", "whatsapp"], "Неизвестный канал 'whatsapp'"),
         (["mailing", "create", "--text", "x", "--completed-before-days", "0"], "--completed-before-days"),
         (["mailing", "create", "--text-file", str(tmp_path / "none.txt")], "Не удалось прочитать"),
         (["consents", "export", "-o", str(tmp_path / "no" / "dir.csv")], "--output: папка"),
