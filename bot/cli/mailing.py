@@ -25,7 +25,11 @@ from storage import repository as repo
 from storage.channels import Channel
 from storage.store import Storage
 
-CHANNELS = (Channel.TELEGRAM.value, Channel.VK.value, Channel.MAX.value)  # a transport each: bot/<channel>/mailing.py
+CHANNELS = (
+    Channel.TELEGRAM.value,
+    Channel.VK.value,
+    Channel.MAX.value,
+)  # a transport each: bot/<channel>/mailing.py
 # Seconds between two reads of a followed campaign: the service sends at most tens per second.
 FOLLOW_INTERVAL = 1.0
 _RECORDED = {

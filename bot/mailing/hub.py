@@ -93,7 +93,10 @@ class MailingHub:
                 transports=self.transports,
                 notifier=self.notifier,
                 admin_chats=admin_chats(settings),
-                rates={channel: settings.send_rate(channel) for channel in (Channel.TELEGRAM, Channel.VK, Channel.MAX)},
+                rates={
+                    channel: settings.send_rate(channel)
+                    for channel in (Channel.TELEGRAM, Channel.VK, Channel.MAX)
+                },
                 metrics=metrics or Metrics(),
             )
             deps.metrics.queue_probe = functools.partial(queue_depth, storage)
