@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.config import MailingConfig, Settings
 from bot.core.clock import utcnow
 from bot.core.retry import sleep_until
+from bot.core.staff import Role
 from bot.mailing import texts
 from bot.mailing.transport import Delivered, Notifier, Transport
 from bot.runtime.leader import run_as_leader
@@ -56,7 +57,7 @@ class MailingDeps:
 
 
 def admin_chats(settings: Settings) -> list[str]:
-    return [str(m.telegram_id) for m in settings.staff.members if m.role == "admin" and m.telegram_id]
+    return [str(m.telegram_id) for m in settings.staff.members if m.role is Role.ADMIN and m.telegram_id]
 
 
 class NotMarked(Exception):
