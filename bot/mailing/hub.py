@@ -21,7 +21,9 @@ from bot.core.retry import BackoffConfig, sleep_until
 from bot.mailing.service import MailingDeps, admin_chats, queue_depth, run_mailing
 from bot.mailing.transport import LogNotifier, Notifier, Transport
 from bot.runtime.metrics import Metrics
+from storage.mailing import AudienceQuestions
 from storage.store import Storage
+from survey_flow.model import Questionnaire
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ class MailingHub:
         transport: Transport,
         notifier: Notifier | None = None,
         *,
+        questionnaire: Questionnaire,
         metrics: Metrics | None = None,
     ) -> AsyncIterator[None]:
         """While inside: `name` campaigns are sent through `transport`."""
@@ -92,6 +95,7 @@ class MailingHub:
                 transports=self.transports,
                 notifier=self.notifier,
                 admin_chats=admin_chats(settings),
+                questions=AudienceQuestions.of(questionnaire),
                 rates={channel: settings.send_rate(channel) for channel in ("telegram", "vk")},
                 metrics=metrics or Metrics(),
             )

@@ -50,6 +50,7 @@ class MailingDeps:
     transports: dict[str, Transport]
     notifier: Notifier
     admin_chats: list[str]
+    questions: store.AudienceQuestions  # the questions a campaign's audience filters answer
     rates: dict[str, float] = field(default_factory=dict)  # per channel, for time estimates
     clock: Clock = utcnow
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -457,7 +458,7 @@ class CampaignScheduler:
                 count = None
             else:
                 missed = False
-                count = await store.start_campaign(conn, campaign_id, now)
+                count = await store.start_campaign(conn, campaign_id, deps.questions, now)
         if missed:
             log.warning("mailing %d missed: %s", campaign_id, note)
             text = (

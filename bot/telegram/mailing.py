@@ -46,6 +46,7 @@ from bot.telegram.staff import StaffFilter, TelegramCommand
 from storage import mailing as store
 from storage import repository as repo
 from storage.store import Storage
+from survey_flow.model import Questionnaire
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +308,7 @@ async def on_dialog_text(
     member: StaffMember,
     storage: Storage,
     settings: Settings,
+    questionnaire: Questionnaire,
 ) -> None:
     assert message.from_user is not None
     user_id = message.from_user.id
@@ -323,7 +325,10 @@ async def on_dialog_text(
             reply = CANCELLED_DIALOG
         else:
             try:
-                state, reply = await _step(conn, state, typed, member, message.chat.id, settings, now)
+                questions = store.AudienceQuestions.of(questionnaire)
+                state, reply = await _step(
+                    conn, state, typed, member, message.chat.id, settings, questions, now
+                )
             except texts.TextProblem as exc:
                 reply = f"{exc}\nПопробуйте еще раз или напишите «отмена»."
             await repo.set_state(conn, dialog_key(user_id), json.dumps(state) if state else "", now)
@@ -337,6 +342,7 @@ async def _step(
     member: StaffMember,
     chat_id: int,
     settings: Settings,
+    questions: store.AudienceQuestions,
     now: datetime,
 ) -> tuple[dict[str, Any], str]:
     cfg = settings.mailing
@@ -354,7 +360,7 @@ async def _step(
         at = texts.parse_time(typed, cfg.timezone, now)
         state["at"] = at.isoformat()
         state["step"] = "confirm"
-        size = await store.audience_size(conn, audience, now, cfg.frequency_cap_days)
+        size = await store.audience_size(conn, audience, questions, now, cfg.frequency_cap_days)
         preview = texts.render(state["text"], member.name or None, cfg.name_fallback)
         when = "сразу после подтверждения" if at <= now else texts.local_time(at, cfg.timezone)
         return state, (
@@ -374,6 +380,7 @@ async def _step(
             conn,
             text=str(state["text"]),
             audience=audience,
+            questions=questions,
             scheduled_at=max(at, now),
             created_by=f"tg:{chat_id}",
             now=now,

@@ -112,8 +112,9 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
         try:
             transport, notifier = telegram_transport(services.settings, bot, username, metrics)
             async with services.mailing.channel(
-                services.settings, services.storage, "telegram", transport, notifier, metrics=metrics
-            ):
+                services.settings, services.storage, "telegram", transport, notifier,
+                questionnaire=services.questionnaire, metrics=metrics,
+            ):  # fmt: skip
                 if settings.mode == "webhook":
                     await _serve_webhook(services, bot, processor, stop, dead_letters)
                 else:
