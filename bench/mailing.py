@@ -32,9 +32,11 @@ from typing import Any
 import aiohttp
 from sqlalchemy import insert, select
 
+from bot.config import Settings
 from storage import mailing as store
 from storage.schema import consents, respondents
 from storage.store import Storage
+from survey_flow.loader import load_questionnaire
 
 REPO = Path(__file__).resolve().parent.parent
 FIRST_CHAT = 8_000_000
@@ -96,6 +98,7 @@ async def seed(storage: Storage, n: int) -> None:
         campaign = await store.create_campaign(
             conn, text="Здравствуйте, {name}! Оцените, пожалуйста, нашу работу.",
             audience=store.Audience(), scheduled_at=now, created_by="bench", now=now,
+            questions=store.AudienceQuestions.of(load_questionnaire(None, Settings().survey.lists.choice_lists())),
         )  # fmt: skip
     print(f"seeded {n} consenting respondents, campaign {campaign.id}")
 

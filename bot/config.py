@@ -325,14 +325,20 @@ class MaxConfig(_Section):
         return value.rstrip("/")
 
 
-StaffRole = Literal["admin", "analyst", "operator"]
+class Role(enum.StrEnum):
+    """A staff member's role. It is read from `[staff]`, so it lives with the config; the code
+    that decides what a role may do imports it from `bot.core.staff`."""
+
+    ADMIN = "admin"
+    ANALYST = "analyst"
+    OPERATOR = "operator"
 
 
 class StaffMember(_Section):
     telegram_id: int | None = None
     vk_id: int | None = None
     name: str = ""
-    role: StaffRole
+    role: Role
     unit: str | None = None  # limit to one structural unit's data
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -40,6 +40,7 @@ from storage.schema import (
     respondents,
     survey_sessions,
 )
+from survey_flow.model import Questionnaire, QuestionRole
 
 
 class CampaignStatus(StrEnum):
@@ -90,10 +91,23 @@ OUTBOX_STATUSES = tuple(OutboxStatus)
 # was made). A `claimed` row, only queued, does not count.
 INVITED = (SENDING, SENT, UNKNOWN)
 
-# Block 1 questions the audience can be filtered by (the form's own numbers).
-MEASURE_QUESTION = "1"
-UNIT_QUESTION = "3"
-DISTRICT_QUESTION = "4"
+
+class AudienceQuestions(NamedTuple):
+    """The codes of the Block 1 questions an audience can be narrowed by (and the survey of a
+    campaign opens with answered)."""
+
+    measure: str
+    unit: str
+    district: str
+
+    @classmethod
+    def of(cls, q: Questionnaire) -> AudienceQuestions:
+        """The questionnaire's questions with the roles measure, unit and district."""
+        return cls(
+            q.by_role(QuestionRole.MEASURE).code,
+            q.by_role(QuestionRole.UNIT).code,
+            q.by_role(QuestionRole.DISTRICT).code,
+        )
 
 
 @dataclass(frozen=True)
@@ -129,14 +143,18 @@ class Audience:
             never_completed=bool(data.get("never_completed", False)),
         )
 
-    def prefill(self) -> dict[str, str]:
+    def filters(self, questions: AudienceQuestions) -> list[tuple[str, str]]:
+        """(question code, option code) of each filter that is set."""
+        pairs = (
+            (questions.measure, self.support_measure),
+            (questions.unit, self.unit),
+            (questions.district, self.district),
+        )
+        return [(code, value) for code, value in pairs if value]
+
+    def prefill(self, questions: AudienceQuestions) -> dict[str, str]:
         """Block 1 answers known from the filters: the survey opens with them filled in."""
-        values = {
-            MEASURE_QUESTION: self.support_measure,
-            UNIT_QUESTION: self.unit,
-            DISTRICT_QUESTION: self.district,
-        }
-        return {code: value for code, value in values.items() if value}
+        return dict(self.filters(questions))
 
 
 @dataclass(frozen=True)
@@ -228,6 +246,7 @@ async def create_campaign(
     *,
     text: str,
     audience: Audience,
+    questions: AudienceQuestions,
     scheduled_at: datetime,
     created_by: str,
     now: datetime,
@@ -251,7 +270,7 @@ async def create_campaign(
         .returning(campaigns.c.id)
     )
     campaign_id = int(result.scalar_one())
-    values = {**audience.prefill(), **(extra_prefill or {})}
+    values = {**audience.prefill(questions), **(extra_prefill or {})}
     await create_prefill(conn, values, "campaign", f"campaign:{campaign_id}", now, key=key)
     found = await get_campaign(conn, campaign_id)
     assert found is not None
@@ -314,7 +333,7 @@ def _latest_consent() -> Any:
     )
 
 
-def audience_query(audience: Audience, now: datetime) -> Select[Any]:
+def audience_query(audience: Audience, questions: AudienceQuestions, now: datetime) -> Select[Any]:
     """Respondent ids of consenting, reachable respondents matching the filters."""
     latest = _latest_consent()
     query = (
@@ -330,22 +349,17 @@ def audience_query(audience: Audience, now: datetime) -> Select[Any]:
             consents.c.granted.is_(True),
         )
     )
-    for code, value in (
-        (MEASURE_QUESTION, audience.support_measure),
-        (UNIT_QUESTION, audience.unit),
-        (DISTRICT_QUESTION, audience.district),
-    ):
-        if value:
-            query = query.where(
-                select(answers.c.id)
-                .select_from(answers.join(survey_sessions, survey_sessions.c.id == answers.c.session_id))
-                .where(
-                    survey_sessions.c.respondent_id == respondents.c.id,
-                    answers.c.question_code == code,
-                    answers.c.option_code == value,
-                )
-                .exists()
+    for code, value in audience.filters(questions):
+        query = query.where(
+            select(answers.c.id)
+            .select_from(answers.join(survey_sessions, survey_sessions.c.id == answers.c.session_id))
+            .where(
+                survey_sessions.c.respondent_id == respondents.c.id,
+                answers.c.question_code == code,
+                answers.c.option_code == value,
             )
+            .exists()
+        )
     completed = survey_sessions.c.respondent_id == respondents.c.id, survey_sessions.c.status == COMPLETED
     if audience.never_completed:
         query = query.where(~select(survey_sessions.c.id).where(*completed).exists())
@@ -368,9 +382,9 @@ class AudienceSize:
 
 
 async def audience_size(
-    conn: AsyncConnection, audience: Audience, now: datetime, cap_days: float
+    conn: AsyncConnection, audience: Audience, questions: AudienceQuestions, now: datetime, cap_days: float
 ) -> AudienceSize:
-    ids = audience_query(audience, now).subquery()
+    ids = audience_query(audience, questions, now).subquery()
     matching = int((await conn.execute(select(func.count()).select_from(ids))).scalar_one())
     recent = 0
     if cap_days > 0:
@@ -383,7 +397,9 @@ async def audience_size(
     return AudienceSize(matching, recent)
 
 
-async def start_campaign(conn: AsyncConnection, campaign_id: int, now: datetime) -> int | None:
+async def start_campaign(
+    conn: AsyncConnection, campaign_id: int, questions: AudienceQuestions, now: datetime
+) -> int | None:
     """scheduled -> running, with one `pending` outbox row per audience member; None if not scheduled.
 
     The status changes first (a compare-and-set that takes the write lock), so two callers racing
@@ -393,7 +409,7 @@ async def start_campaign(conn: AsyncConnection, campaign_id: int, now: datetime)
         return None
     campaign = await get_campaign(conn, campaign_id)
     assert campaign is not None
-    sub = audience_query(campaign.audience, now).subquery()
+    sub = audience_query(campaign.audience, questions, now).subquery()
     rows = select(literal(campaign_id), sub.c.id, literal(PENDING)).select_from(sub).order_by(sub.c.id)
     await conn.execute(insert(outbox).from_select(["campaign_id", "respondent_id", "status"], rows))
     count = await conn.execute(select(func.count()).where(outbox.c.campaign_id == campaign_id))

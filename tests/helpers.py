@@ -3,10 +3,16 @@ for the channels, and the questions each path asks."""
 
 from __future__ import annotations
 
+from bot.config import Settings
+from storage.mailing import AudienceQuestions
 from survey_flow.engine import Accepted, Answer, Rejected, apply_input, next_step
+from survey_flow.loader import load_questionnaire
 from survey_flow.model import Questionnaire
 
 BLOCK1 = ["1", "2", "3", "4"]
+
+# The questions a mailing audience filters by, in the default questionnaire (the `questionnaire` fixture).
+AUDIENCE_QUESTIONS = AudienceQuestions.of(load_questionnaire(None, Settings().survey.lists.choice_lists()))
 
 
 def walk(q: Questionnaire, inputs: list[str], answers: dict[str, Answer] | None = None) -> dict[str, Answer]:

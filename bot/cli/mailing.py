@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.app import open_storage
+from bot.app import open_storage, questionnaire_from
 from bot.cli.arguments import bounded_int, bounded_text
 from bot.cli.common import default_user
 from bot.cli.output_files import atomic_output
@@ -125,10 +125,11 @@ async def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
         completed_before_days=args.completed_before_days,
         never_completed=args.never_completed,
     )
+    questions = store.AudienceQuestions.of(questionnaire_from(settings))
     storage = await open_storage(settings, create=False)
     try:
         async with storage.transaction() as conn:
-            size = await store.audience_size(conn, audience, now, cfg.frequency_cap_days)
+            size = await store.audience_size(conn, audience, questions, now, cfg.frequency_cap_days)
             print(f"Аудитория: {texts.describe_audience(audience)}")
             print(
                 f"Подходят: {size.matching}; недавно приглашены (пропустим): {size.recently_invited}; "
@@ -140,6 +141,7 @@ async def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
                 conn,
                 text=text,
                 audience=audience,
+                questions=questions,
                 scheduled_at=at,
                 created_by=f"cli:{default_user()}",
                 now=now,

@@ -22,7 +22,9 @@ from bot.mailing.service import MailingDeps, admin_chats, queue_depth, run_maili
 from bot.mailing.transport import LogNotifier, Notifier, Transport
 from bot.runtime.metrics import Metrics
 from storage.channels import Channel
+from storage.mailing import AudienceQuestions
 from storage.store import Storage
+from survey_flow.model import Questionnaire
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ class MailingHub:
         transport: Transport,
         notifier: Notifier | None = None,
         *,
+        questionnaire: Questionnaire,
         metrics: Metrics | None = None,
     ) -> AsyncIterator[None]:
         """While inside: `name` campaigns are sent through `transport`."""
@@ -93,6 +96,7 @@ class MailingHub:
                 transports=self.transports,
                 notifier=self.notifier,
                 admin_chats=admin_chats(settings),
+                questions=AudienceQuestions.of(questionnaire),
                 rates={
                     channel: settings.send_rate(channel)
                     for channel in (Channel.TELEGRAM, Channel.VK, Channel.MAX)

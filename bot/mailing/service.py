@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.config import MailingConfig, Settings
 from bot.core.clock import utcnow
 from bot.core.retry import sleep_until
+from bot.core.staff import Role
 from bot.mailing import texts
 from bot.mailing.transport import Delivered, Notifier, Transport
 from bot.runtime.leader import run_as_leader
@@ -49,6 +50,7 @@ class MailingDeps:
     transports: dict[str, Transport]
     notifier: Notifier
     admin_chats: list[str]
+    questions: store.AudienceQuestions  # the questions a campaign's audience filters answer
     rates: dict[str, float] = field(default_factory=dict)  # per channel, for time estimates
     clock: Clock = utcnow
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -56,7 +58,7 @@ class MailingDeps:
 
 
 def admin_chats(settings: Settings) -> list[str]:
-    return [str(m.telegram_id) for m in settings.staff.members if m.role == "admin" and m.telegram_id]
+    return [str(m.telegram_id) for m in settings.staff.members if m.role is Role.ADMIN and m.telegram_id]
 
 
 class NotMarked(Exception):
@@ -456,7 +458,7 @@ class CampaignScheduler:
                 count = None
             else:
                 missed = False
-                count = await store.start_campaign(conn, campaign_id, now)
+                count = await store.start_campaign(conn, campaign_id, deps.questions, now)
         if missed:
             log.warning("mailing %d missed: %s", campaign_id, note)
             text = (

@@ -118,7 +118,7 @@ async def run(services: Services, stop: asyncio.Event) -> None:
         services.health.polling(CHANNEL)
         async with services.mailing.channel(
             services.settings, services.storage, CHANNEL, MaxTransport(client, username),
-            metrics=services.metrics,
+            questionnaire=services.questionnaire, metrics=services.metrics,
         ):  # fmt: skip
             await channel.run(stop)
     finally:

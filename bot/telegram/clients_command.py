@@ -7,13 +7,12 @@ ministry in a quarter (the same record as `otklik clients set`), in one line:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from aiogram.types import Message as TgMessage
 
 from bot.config import Settings, StaffMember
+from bot.core.staff import ALL_STAFF, StaffCommand
 from bot.errors import UsageError
-from bot.telegram.staff import StaffCommand
 from reports.appendix2 import CHANNELS, process_groups, resolve_channel, resolve_group
 from reports.errors import ReportError
 from reports.options import UNIT, option_text, resolve_option
@@ -49,10 +48,14 @@ def parse(text: str, q: Questionnaire, settings: Settings) -> tuple[str, str, st
     )
 
 
-async def set_clients(message: TgMessage, member: StaffMember, data: dict[str, Any]) -> None:
-    q: Questionnaire = data["questionnaire"]
-    settings: Settings = data["settings"]
-    storage: Storage = data["store"]
+async def set_clients(
+    message: TgMessage,
+    member: StaffMember,
+    storage: Storage,
+    questionnaire: Questionnaire,
+    settings: Settings,
+) -> None:
+    q = questionnaire
     try:
         quarter, unit, channel, total, group = parse(message.text or "", q, settings)
     except (UsageError, ReportError) as exc:
@@ -71,9 +74,4 @@ async def set_clients(message: TgMessage, member: StaffMember, data: dict[str, A
     )
 
 
-CLIENTS = StaffCommand(
-    "clients",
-    frozenset({"admin", "analyst", "operator"}),
-    "число обратившихся клиентов (Приложение № 2)",
-    set_clients,
-)
+CLIENTS = StaffCommand("clients", ALL_STAFF, "число обратившихся клиентов (Приложение № 2)", set_clients)

@@ -34,6 +34,7 @@ from aiogram.types import Message as TgMessage
 from bot.config import Settings, StaffMember
 from bot.core.clock import utcnow
 from bot.core.retry import BackoffConfig
+from bot.core.staff import ADMINS, StaffCommand
 from bot.mailing import texts
 from bot.mailing.control import ControlError, change_status
 from bot.mailing.limiter import RateLimiter
@@ -41,11 +42,12 @@ from bot.mailing.transport import Delivered, Notifier, OnRequest, SendStats, Tra
 from bot.runtime.metrics import Metrics
 from bot.telegram.filters import private_text
 from bot.telegram.retry import RetryPolicy, call_with_retry
-from bot.telegram.staff import StaffCommand, StaffDirectory
+from bot.telegram.staff import StaffFilter, TelegramCommand
 from storage import mailing as store
 from storage import repository as repo
 from storage.channels import Channel
 from storage.store import Storage
+from survey_flow.model import Questionnaire
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +194,6 @@ def telegram_transport(
 
 # --- the /mailing dialog and campaign commands ---------------------------------------------
 
-ADMIN = frozenset({"admin"})
 CANCEL_WORDS = frozenset({"отмена", "отменить", "/cancel", "cancel", "стоп"})
 CONFIRM_WORDS = frozenset({"да", "подтверждаю", "yes", "ок", "ok"})
 STEP_TEXT = (
@@ -232,17 +233,14 @@ async def _load(storage: Storage, user_id: int) -> dict[str, Any] | None:
 # --- commands ------------------------------------------------------------------------------
 
 
-async def _start_dialog(message: TgMessage, member: StaffMember, data: dict[str, Any]) -> None:
-    storage: Storage = data["store"]
+async def _start_dialog(message: TgMessage, storage: Storage) -> None:
     assert message.from_user is not None
     async with storage.transaction() as conn:
         await repo.set_state(conn, dialog_key(message.from_user.id), json.dumps({"step": "text"}), utcnow())
     await message.answer(STEP_TEXT)
 
 
-async def _list(message: TgMessage, member: StaffMember, data: dict[str, Any]) -> None:
-    storage: Storage = data["store"]
-    settings: Settings = data["settings"]
+async def _list(message: TgMessage, storage: Storage, settings: Settings) -> None:
     async with storage.transaction() as conn:
         campaigns = await store.list_campaigns(conn, limit=10)
         progress = {c.id: await store.progress(conn, c.id) for c in campaigns}
@@ -256,9 +254,8 @@ async def _list(message: TgMessage, member: StaffMember, data: dict[str, Any]) -
     await message.answer("\n\n".join(blocks)[:4000])
 
 
-def _status_command(action: str) -> StaffCommand:
-    async def handler(message: TgMessage, member: StaffMember, data: dict[str, Any]) -> None:
-        storage: Storage = data["store"]
+def _status_command(action: str) -> TelegramCommand:
+    async def handler(message: TgMessage, storage: Storage) -> None:
         parts = (message.text or "").split()
         if len(parts) != 2 or not parts[1].isdigit():
             await message.answer(f"Укажите номер рассылки: /mailing_{action} 12 (номера: /mailings)")
@@ -274,12 +271,12 @@ def _status_command(action: str) -> StaffCommand:
         "resume": "продолжить рассылку",
         "cancel": "отменить рассылку",
     }
-    return StaffCommand(f"mailing_{action}", ADMIN, names[action], handler)
+    return StaffCommand(f"mailing_{action}", ADMINS, names[action], handler)
 
 
-MAILING_COMMANDS: tuple[StaffCommand, ...] = (
-    StaffCommand("mailing", ADMIN, "создать рассылку приглашений", _start_dialog),
-    StaffCommand("mailings", ADMIN, "рассылки и их ход", _list),
+MAILING_COMMANDS: tuple[TelegramCommand, ...] = (
+    StaffCommand("mailing", ADMINS, "создать рассылку приглашений", _start_dialog),
+    StaffCommand("mailings", ADMINS, "рассылки и их ход", _list),
     _status_command("pause"),
     _status_command("resume"),
     _status_command("cancel"),
@@ -293,21 +290,21 @@ def mailing_dialog_router() -> Router:
     """Plain-text replies of an admin who is inside `/mailing`; everyone else passes through."""
     router = Router(name="mailing_dialog")
     router.message.filter(private_text)
-    router.message.register(on_dialog_text, _in_dialog)
+    router.message.register(on_dialog_text, StaffFilter(ADMINS, quiet=True), _in_dialog)
     return router
 
 
-async def _in_dialog(message: TgMessage, staff: StaffDirectory, store: Storage) -> bool | dict[str, Any]:
-    member = staff.member(message.from_user.id if message.from_user else None)
-    if member is None or member.role not in ADMIN or message.from_user is None:
+async def _in_dialog(message: TgMessage, storage: Storage) -> bool | dict[str, Any]:
+    """`{"dialog": state}` while the admin is inside `/mailing` (after StaffFilter has found them)."""
+    if message.from_user is None:
         return False
     typed = (message.text or "").strip()
     if typed.startswith("/") and typed.lower() not in CANCEL_WORDS:
         return False  # other commands (/start, …) keep their meaning inside the dialog
-    state = await _load(store, message.from_user.id)
+    state = await _load(storage, message.from_user.id)
     if state is None:
         return False
-    return {"dialog": state, "member": member}
+    return {"dialog": state}
 
 
 async def on_dialog_text(
@@ -315,8 +312,9 @@ async def on_dialog_text(
     event_update: Update,
     dialog: dict[str, Any],
     member: StaffMember,
-    store: Storage,
+    storage: Storage,
     settings: Settings,
+    questionnaire: Questionnaire,
 ) -> None:
     assert message.from_user is not None
     user_id = message.from_user.id
@@ -324,7 +322,7 @@ async def on_dialog_text(
     now = utcnow()
     state = dict(dialog)
     reply: str
-    async with store.transaction() as conn:
+    async with storage.transaction() as conn:
         bot = str(message.bot.id) if message.bot is not None else ""
         if not await repo.mark_processed(conn, Channel.TELEGRAM, str(event_update.update_id), now, bot=bot):
             return  # re-delivered: this step was already taken
@@ -333,7 +331,10 @@ async def on_dialog_text(
             reply = CANCELLED_DIALOG
         else:
             try:
-                state, reply = await _step(conn, state, typed, member, message.chat.id, settings, now)
+                questions = store.AudienceQuestions.of(questionnaire)
+                state, reply = await _step(
+                    conn, state, typed, member, message.chat.id, settings, questions, now
+                )
             except texts.TextProblem as exc:
                 reply = f"{exc}\nПопробуйте еще раз или напишите «отмена»."
             await repo.set_state(conn, dialog_key(user_id), json.dumps(state) if state else "", now)
@@ -347,6 +348,7 @@ async def _step(
     member: StaffMember,
     chat_id: int,
     settings: Settings,
+    questions: store.AudienceQuestions,
     now: datetime,
 ) -> tuple[dict[str, Any], str]:
     cfg = settings.mailing
@@ -364,7 +366,7 @@ async def _step(
         at = texts.parse_time(typed, cfg.timezone, now)
         state["at"] = at.isoformat()
         state["step"] = "confirm"
-        size = await store.audience_size(conn, audience, now, cfg.frequency_cap_days)
+        size = await store.audience_size(conn, audience, questions, now, cfg.frequency_cap_days)
         preview = texts.render(state["text"], member.name or None, cfg.name_fallback)
         when = "сразу после подтверждения" if at <= now else texts.local_time(at, cfg.timezone)
         return state, (
@@ -384,6 +386,7 @@ async def _step(
             conn,
             text=str(state["text"]),
             audience=audience,
+            questions=questions,
             scheduled_at=max(at, now),
             created_by=f"tg:{chat_id}",
             now=now,

@@ -12,7 +12,6 @@ import re
 import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
@@ -22,9 +21,9 @@ from aiogram.types import CallbackQuery, FSInputFile, InlineKeyboardButton, Inli
 from aiogram.types import Message as TgMessage
 
 from bot.config import Settings, StaffMember
-from bot.core.staff import AccessDenied, grant
+from bot.core.staff import REPORT_ROLES, AccessDenied, StaffCommand, grant
 from bot.telegram.filters import has_message
-from bot.telegram.staff import NOT_AVAILABLE, StaffCommand, StaffDirectory
+from bot.telegram.staff import StaffFilter
 from reports.analysis import write_report
 from reports.appendix2 import process_groups, write_appendix2
 from reports.errors import ReportError
@@ -36,7 +35,6 @@ from survey_flow.model import Questionnaire
 
 log = logging.getLogger(__name__)
 
-ANALYSTS = frozenset({"admin", "analyst"})
 ALL_UNITS = "*"
 MARKING = "Для внутреннего пользования, не подлежит опубликованию."
 BAD_BUTTON = "Кнопка устарела или повреждена. Начните заново: /export или /report."
@@ -101,11 +99,13 @@ def next_question(
     return None
 
 
-async def start_export(message: TgMessage, member: StaffMember, data: dict[str, Any]) -> None:
-    await _ask(message, Pick(what="export"), member, data)
+async def start_export(message: TgMessage, member: StaffMember, questionnaire: Questionnaire) -> None:
+    asked = next_question(Pick(what="export"), member, questionnaire, datetime.now(UTC).date())
+    if asked is not None:
+        await message.answer(asked[0], reply_markup=asked[1])
 
 
-async def start_report(message: TgMessage, member: StaffMember, data: dict[str, Any]) -> None:
+async def start_report(message: TgMessage) -> None:
     rows = [
         [("Квартальный анализ (пункт 11)", Pick(what="report"))],
         [("Отчет по форме Приложения № 2", Pick(what="app2"))],
@@ -113,17 +113,16 @@ async def start_report(message: TgMessage, member: StaffMember, data: dict[str, 
     await message.answer("Какой отчет подготовить?", reply_markup=_keyboard(rows))
 
 
-async def _ask(message: TgMessage, pick: Pick, member: StaffMember, data: dict[str, Any]) -> None:
-    q: Questionnaire = data["questionnaire"]
-    asked = next_question(pick, member, q, datetime.now(UTC).date())
-    if asked is not None:
-        await message.answer(asked[0], reply_markup=asked[1])
-
-
 def reports_router() -> Router:
     router = Router(name="reports")
-    router.callback_query.register(on_pick, Pick.filter(), has_message)
+    router.callback_query.register(on_pick, Pick.filter(), has_message, StaffFilter(REPORT_ROLES))
+    # A press refused by StaffFilter was answered there; it goes no further.
+    router.callback_query.register(_refused, Pick.filter(), has_message)
     return router
+
+
+async def _refused(query: CallbackQuery) -> None:
+    del query
 
 
 def well_formed(pick: Pick, q: Questionnaire) -> bool:
@@ -143,12 +142,15 @@ def well_formed(pick: Pick, q: Questionnaire) -> bool:
     return all((not later or earlier) for earlier, later in ((pick.period, pick.unit), (pick.unit, pick.fmt)))
 
 
-async def on_pick(query: CallbackQuery, callback_data: Pick, staff: StaffDirectory, **data: Any) -> None:
-    member = staff.member(query.from_user.id)
-    if member is None or member.role not in ANALYSTS:
-        await query.answer(NOT_AVAILABLE)
-        return
-    q: Questionnaire = data["questionnaire"]
+async def on_pick(
+    query: CallbackQuery,
+    callback_data: Pick,
+    member: StaffMember,
+    storage: Storage,
+    questionnaire: Questionnaire,
+    settings: Settings,
+) -> None:
+    q = questionnaire
     if not well_formed(callback_data, q):
         log.info("report dialog: a button with data that no dialog makes, refused")
         await query.answer(BAD_BUTTON)
@@ -171,8 +173,6 @@ async def on_pick(query: CallbackQuery, callback_data: Pick, staff: StaffDirecto
         await _edit(message, asked[0], asked[1])
         return
     await _edit(message, "Готовлю файл…")
-    settings: Settings = data["settings"]
-    storage: Storage = data["store"]
     with tempfile.TemporaryDirectory(prefix="otklik-") as tmp:
         try:
             path, caption = await build_file(pick, settings, storage, q, Path(tmp))
@@ -226,5 +226,5 @@ async def build_file(
     return out, f"Квартальный анализ, {title}, {unit_label}: анкет {analysis.questionnaires}. {MARKING}"
 
 
-EXPORT = StaffCommand("export", ANALYSTS, "выгрузка анкет (XLSX или CSV)", start_export)
-REPORT = StaffCommand("report", ANALYSTS, "квартальный анализ или отчет по Приложению № 2", start_report)
+EXPORT = StaffCommand("export", REPORT_ROLES, "выгрузка анкет (XLSX или CSV)", start_export)
+REPORT = StaffCommand("report", REPORT_ROLES, "квартальный анализ или отчет по Приложению № 2", start_report)

@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.core.alerts import AlertWatcher
 from bot.core.conversation import Commands, Layout
 from bot.core.dead_letters import DeadLetters
+from bot.core.staff import StaffDirectory
 from bot.errors import UsageError
 from bot.runtime.http import start_server
 from bot.runtime.metrics import UpdateOutcome
@@ -26,7 +27,7 @@ from bot.telegram.polling import ALLOWED_UPDATES, run_polling
 from bot.telegram.processing import UpdateProcessor
 from bot.telegram.reports_dialog import EXPORT, REPORT, reports_router
 from bot.telegram.retry import TRANSIENT, RetryPolicy, call_with_retry
-from bot.telegram.staff import STATS, StaffCommand, StaffDirectory, staff_router
+from bot.telegram.staff import STATS, TelegramCommand, staff_router
 from bot.telegram.webhook import webhook_app, webhook_path
 from storage.channels import Channel, adopt_processed_updates
 
@@ -54,7 +55,7 @@ def build_dispatcher(
     services: Services,
     bot: Bot,
     *,
-    staff_commands: tuple[StaffCommand, ...] = (STATS, EXPORT, REPORT, CLIENTS, *MAILING_COMMANDS),
+    staff_commands: tuple[TelegramCommand, ...] = (STATS, EXPORT, REPORT, CLIENTS, *MAILING_COMMANDS),
 ) -> Dispatcher:
     conversation = build_conversation(
         services.settings, services.storage, services.questionnaire, layout=LAYOUT, commands=Commands(),
@@ -65,11 +66,12 @@ def build_dispatcher(
         disable_fsm=True,
         conversation=conversation,
         delivery=Delivery(bot, services.storage),
-        staff=StaffDirectory(services.settings.staff),
-        store=services.storage,
+        staff=StaffDirectory(services.settings.staff, "telegram"),
         settings=services.settings,
         questionnaire=services.questionnaire,
     )
+    # Handlers name it `storage`; Dispatcher's own `storage` argument is aiogram's FSM storage.
+    dispatcher["storage"] = services.storage
     dispatcher.include_router(survey_press_router())
     dispatcher.include_router(staff_router(staff_commands))
     dispatcher.include_router(reports_router())
@@ -110,8 +112,9 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
         try:
             transport, notifier = telegram_transport(services.settings, bot, username, metrics)
             async with services.mailing.channel(
-                services.settings, services.storage, Channel.TELEGRAM, transport, notifier, metrics=metrics
-            ):
+                services.settings, services.storage, Channel.TELEGRAM, transport, notifier,
+                questionnaire=services.questionnaire, metrics=metrics,
+            ):  # fmt: skip
                 if settings.mode == "webhook":
                     await _serve_webhook(services, bot, processor, stop, dead_letters)
                 else:

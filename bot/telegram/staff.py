@@ -1,81 +1,97 @@
-"""Staff commands in Telegram: roles from `[staff]`, a neutral refusal for everyone else.
+"""Staff commands in Telegram: `StaffFilter` lets a member with the command's role through and
+hands the handler `member`; everyone else gets the refusal of `bot.core.staff`.
 
-Later features add their commands as `StaffCommand`s; the router checks the role before the
-handler runs, so a handler never sees a person without the right role.
+A handler is an ordinary aiogram handler and declares what it needs by name, from the
+dispatcher's data (`storage`, `settings`, `questionnaire`) and from the filter (`member`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Router
-from aiogram.filters import Command
+from aiogram.filters import Command, Filter
+from aiogram.types import CallbackQuery
 from aiogram.types import Message as TgMessage
 
-from bot.config import StaffConfig, StaffMember
+from bot.config import StaffMember
+from bot.core.staff import (
+    Role,
+    StaffCommand,
+    StaffDirectory,
+    help_text,
+    not_available,
+    refusal,
+    staffhelp_command,
+    stats_command,
+)
 from bot.core.stats import stats_text
 from bot.telegram.filters import private_chat
+from storage.store import Storage
+from survey_flow.model import Questionnaire
 
-NOT_AVAILABLE = "Такой команды нет. Чтобы пройти опрос, отправьте /start."
-WRONG_ROLE = "Эта команда доступна ролям: {roles}."
+NOT_AVAILABLE = not_available("/start")
 
-StaffHandler = Callable[[TgMessage, StaffMember, dict[str, Any]], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class StaffCommand:
-    name: str
-    roles: frozenset[str]
-    description: str
-    handler: StaffHandler
+# An aiogram handler: it receives what it names (message, member, storage, settings, …).
+TelegramHandler = Callable[..., Awaitable[None]]
+TelegramCommand = StaffCommand[TelegramHandler]
 
 
-class StaffDirectory:
-    def __init__(self, config: StaffConfig) -> None:
-        self._by_tg = {m.telegram_id: m for m in config.members if m.telegram_id is not None}
+class StaffFilter(Filter):
+    """Passes a staff member with one of `roles`, adding `{"member": member}` to the handler's data.
 
-    def member(self, telegram_id: int | None) -> StaffMember | None:
-        return self._by_tg.get(telegram_id) if telegram_id is not None else None
+    Anyone else is refused: a message gets the refusal of `bot.core.staff.refusal` (a stranger the
+    reply to an unknown command), a button press the unknown-command reply, since only someone
+    with the role could have been shown the button. With `quiet`, nobody is answered and the event
+    goes on to the next handlers. A coroutine, as every filter here (`bot/telegram/filters.py`).
+    """
+
+    def __init__(self, roles: frozenset[Role], *, quiet: bool = False) -> None:
+        self.roles = roles
+        self.quiet = quiet
+
+    async def __call__(
+        self, event: TgMessage | CallbackQuery, staff: StaffDirectory
+    ) -> bool | dict[str, Any]:
+        member = staff.member(event.from_user.id if event.from_user else None)
+        refused = refusal(member, self.roles, "/start")
+        if refused is None:
+            return {"member": member}
+        if not self.quiet:
+            if isinstance(event, CallbackQuery):
+                await event.answer(NOT_AVAILABLE)
+            else:
+                await event.answer(refused)
+        return False
 
 
-def staff_router(commands: Sequence[StaffCommand]) -> Router:
+def staff_router(commands: Sequence[TelegramCommand]) -> Router:
     router = Router(name="staff")
     router.message.filter(private_chat)
-    for command in (*commands, help_command(commands)):
-        router.message.register(_guarded(command), Command(command.name))
+    every = (*commands, help_command(commands))
+    for command in every:
+        router.message.register(command.handler, Command(command.name), StaffFilter(command.roles))
+    # A refused command was answered by its StaffFilter; it stops here rather than reach the survey.
+    router.message.register(_refused, Command(*(c.name for c in every)))
     return router
 
 
-def _guarded(command: StaffCommand) -> Callable[..., Awaitable[None]]:
-    async def handler(message: TgMessage, staff: StaffDirectory, **data: Any) -> None:
-        member = staff.member(message.from_user.id if message.from_user else None)
-        if member is None:
-            await message.answer(NOT_AVAILABLE)  # same reply as an unknown command: reveals nothing
-            return
-        if member.role not in command.roles:
-            await message.answer(WRONG_ROLE.format(roles=", ".join(sorted(command.roles))))
-            return
-        await command.handler(message, member, data)
-
-    handler.__name__ = f"staff_{command.name}"
-    return handler
+async def _refused(message: TgMessage) -> None:
+    del message
 
 
-def help_command(commands: Sequence[StaffCommand]) -> StaffCommand:
-    async def show_help(message: TgMessage, member: StaffMember, data: dict[str, Any]) -> None:
-        lines = [f"Вы: {member.name or 'сотрудник'}, роль {member.role}."]
-        lines += [f"/{c.name} — {c.description}" for c in commands if member.role in c.roles]
-        await message.answer("\n".join(lines))
+def help_command(commands: Sequence[TelegramCommand]) -> TelegramCommand:
+    async def show_help(message: TgMessage, member: StaffMember) -> None:
+        await message.answer(help_text(member, commands))
 
-    return StaffCommand(
-        "staffhelp", frozenset({"admin", "analyst", "operator"}), "команды сотрудника", show_help
-    )
+    return staffhelp_command(show_help)
 
 
-async def _stats(message: TgMessage, member: StaffMember, data: dict[str, Any]) -> None:
-    await message.answer(await stats_text(data["store"], data["questionnaire"], member))
+async def _stats(
+    message: TgMessage, member: StaffMember, storage: Storage, questionnaire: Questionnaire
+) -> None:
+    await message.answer(await stats_text(storage, questionnaire, member))
 
 
-STATS = StaffCommand("stats", frozenset({"admin", "analyst", "operator"}), "сколько анкет заполнено", _stats)
+STATS = stats_command(_stats)

@@ -90,7 +90,7 @@ async def run(services: Services, stop: asyncio.Event) -> None:
     try:
         async with services.mailing.channel(
             services.settings, services.storage, CHANNEL, VkTransport(client, config.group_id),
-            metrics=services.metrics,
+            questionnaire=services.questionnaire, metrics=services.metrics,
         ):  # fmt: skip
             await channel.run(stop)
     finally:

@@ -1,68 +1,65 @@
 """Staff commands in VK: the roles of `[staff]` (by `vk_id`), the same refusal for everyone else.
 
-Only `/stats` and `/staffhelp` exist here (as in Telegram). A person who is not staff gets the same
-reply as for an unknown command, so the reply reveals nothing about who is staff.
+Only `/stats` and `/staffhelp` exist here. The commands, roles, refusals and the help text are
+those of `bot.core.staff`, as in Telegram; a VK handler returns the reply's text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from bot.config import StaffConfig, StaffMember
-from bot.core.staff import find_member
+from bot.core.staff import (
+    StaffCommand,
+    StaffDirectory,
+    help_text,
+    not_available,
+    refusal,
+    staffhelp_command,
+    stats_command,
+)
 from bot.core.stats import stats_text
 from storage.store import Storage
 from survey_flow.model import Questionnaire
 
-NOT_AVAILABLE = "Такой команды нет. Чтобы пройти опрос, отправьте «Начать»."
-WRONG_ROLE = "Эта команда доступна ролям: {roles}."
-ALL_ROLES = frozenset({"admin", "analyst", "operator"})
+START = "«Начать»"
+NOT_AVAILABLE = not_available(START)
 
-StaffHandler = Callable[[Storage, Questionnaire, StaffMember], Awaitable[str]]
+VkHandler = Callable[[Storage, Questionnaire, StaffMember], Awaitable[str]]
+VkCommand = StaffCommand[VkHandler]
 
-
-@dataclass(frozen=True)
-class StaffCommand:
-    name: str
-    roles: frozenset[str]
-    description: str
-    handler: StaffHandler
-
-
-STATS = StaffCommand("stats", ALL_ROLES, "сколько анкет заполнено", stats_text)
+STATS = stats_command(stats_text)
 
 
 class VkStaff:
     def __init__(
-        self, config: StaffConfig, q: Questionnaire, commands: tuple[StaffCommand, ...] = (STATS,)
+        self, config: StaffConfig, q: Questionnaire, commands: tuple[VkCommand, ...] = (STATS,)
     ) -> None:
-        self._config = config
+        self._directory = StaffDirectory(config, "vk")
         self._q = q
         self._commands = {c.name: c for c in commands}
+        self._help = staffhelp_command(self._show_help)
 
     def member(self, vk_id: int) -> StaffMember | None:
-        return find_member(self._config, "vk", vk_id)
+        return self._directory.member(vk_id)
 
     def wants(self, text: str) -> bool:
         """Whether a message is a staff command (/stats, /staffhelp); anything else is the survey's."""
-        return self._name(text) in (*self._commands, "staffhelp")
+        return self._name(text) in (*self._commands, self._help.name)
 
     async def answer(self, storage: Storage, vk_id: int, text: str) -> str:
-        member = self.member(vk_id)
-        if member is None:
-            return NOT_AVAILABLE
         name = self._name(text)
-        if name == "staffhelp":
-            lines = [f"Вы: {member.name or 'сотрудник'}, роль {member.role}."]
-            lines += [
-                f"/{c.name} — {c.description}" for c in self._commands.values() if member.role in c.roles
-            ]
-            return "\n".join(lines)
-        command = self._commands[name]
-        if member.role not in command.roles:
-            return WRONG_ROLE.format(roles=", ".join(sorted(command.roles)))
+        command = self._help if name == self._help.name else self._commands[name]
+        member = self.member(vk_id)
+        refused = refusal(member, command.roles, START)
+        if refused is not None:
+            return refused
+        assert member is not None  # refusal() refuses None
         return await command.handler(storage, self._q, member)
+
+    async def _show_help(self, storage: Storage, q: Questionnaire, member: StaffMember) -> str:
+        del storage, q
+        return help_text(member, self._commands.values())
 
     @staticmethod
     def _name(text: str) -> str:

@@ -16,6 +16,7 @@ from storage.privacy import forget
 from storage.schema import case_messages, consents
 from storage.store import Storage
 from survey_flow.model import Questionnaire
+from tests.helpers import AUDIENCE_QUESTIONS
 from tests.reports.data import B, D
 from tests.storage.cases_data import questionnaire_of
 
@@ -198,7 +199,7 @@ async def test_the_two_purposes_keep_their_own_histories(
         await cases.end_reply_consent(conn, both, channel="telegram", now=T0 + HOUR)
         invitations = {p: await repo.latest_consent(conn, p) for p in (only_reply, both)}
         audience = await conn.execute(
-            mailing_store.audience_query(mailing_store.Audience(channel="telegram"), T0)
+            mailing_store.audience_query(mailing_store.Audience(channel="telegram"), AUDIENCE_QUESTIONS, T0)
         )
         audience_ids = [row.id for row in audience]
         consenting = await mailing_store.consenting_ids(conn, [only_reply, both])

@@ -10,12 +10,13 @@ from storage.schema import reminders
 from storage.store import Storage
 from survey_flow.model import Questionnaire
 from tests.bot.mailing.conftest import FIRST_CHAT, completed_survey, now, seed
+from tests.helpers import AUDIENCE_QUESTIONS
 
 
 async def _campaign(storage: Storage, audience: store.Audience | None = None) -> store.Campaign:
     async with storage.transaction() as conn:
         return await store.create_campaign(
-            conn, text="Здравствуйте, {name}!", audience=audience or store.Audience(),
+            conn, questions=AUDIENCE_QUESTIONS, text="Здравствуйте, {name}!", audience=audience or store.Audience(),
             scheduled_at=now(), created_by="test", now=now(),
         )  # fmt: skip
 
@@ -36,7 +37,9 @@ async def test_audience_filters_and_prefill(storage: Storage, questionnaire: Que
         await repo.mark_unreachable(conn, ids[4], now())
 
         async def members(audience: store.Audience) -> set[int]:
-            return {r.id for r in await conn.execute(store.audience_query(audience, now()))}
+            return {
+                r.id for r in await conn.execute(store.audience_query(audience, AUDIENCE_QUESTIONS, now()))
+            }
 
         assert await members(store.Audience()) == {ids[0], ids[1], ids[2], ids[3]}
         assert await members(store.Audience(support_measure="1")) == {ids[0], ids[1]}
@@ -45,7 +48,7 @@ async def test_audience_filters_and_prefill(storage: Storage, questionnaire: Que
         assert await members(store.Audience(never_completed=True)) == {ids[3]}
         assert await members(store.Audience(channel="vk")) == set()
         campaign = await store.create_campaign(
-            conn, text="t", audience=store.Audience(support_measure="1", district="3"),
+            conn, questions=AUDIENCE_QUESTIONS, text="t", audience=store.Audience(support_measure="1", district="3"),
             scheduled_at=now(), created_by="test", now=now(),
         )  # fmt: skip
         key = await repo.get_prefill(conn, campaign.prefill_key)
@@ -57,17 +60,19 @@ async def test_claim_rechecks_consent_cap_and_reachability(storage: Storage) -> 
     ids = await seed(storage, 5)
     earlier = await _campaign(storage)
     async with storage.transaction() as conn:
-        assert await store.start_campaign(conn, earlier.id, now()) == 5
+        assert await store.start_campaign(conn, earlier.id, AUDIENCE_QUESTIONS, now()) == 5
         claimed, _ = await store.claim(conn, earlier.id, 1, now(), 30)  # ids[0] invited recently
         assert await store.mark_sending(conn, [claimed[0].outbox_id]) == {claimed[0].outbox_id}
         await store.record(conn, [store.Outcome(claimed[0].outbox_id, store.SENT, "1")], now())
         await store.set_status(conn, earlier.id, store.CANCELLED, allowed_from=[store.RUNNING], now=now())
     campaign = await _campaign(storage)
     async with storage.transaction() as conn:
-        size = await store.audience_size(conn, store.Audience(), now(), 30)
+        size = await store.audience_size(conn, store.Audience(), AUDIENCE_QUESTIONS, now(), 30)
         assert (size.matching, size.recently_invited, size.will_receive) == (5, 1, 4)
-        assert await store.start_campaign(conn, campaign.id, now()) == 5
-        assert await store.start_campaign(conn, campaign.id, now()) is None  # started once only
+        assert await store.start_campaign(conn, campaign.id, AUDIENCE_QUESTIONS, now()) == 5
+        assert (
+            await store.start_campaign(conn, campaign.id, AUDIENCE_QUESTIONS, now()) is None
+        )  # started once only
     # After the audience was fixed: one withdraws, one blocks the bot.
     async with storage.transaction() as conn:
         await repo.record_consent(conn, ids[1], granted=False, channel="telegram", text_version="v1",
@@ -101,7 +106,7 @@ async def test_queued_is_not_in_flight(storage: Storage) -> None:
     ids = await seed(storage, 3)
     first, second = await _campaign(storage), await _campaign(storage)
     async with storage.transaction() as conn:
-        assert await store.start_campaign(conn, first.id, now()) == 3
+        assert await store.start_campaign(conn, first.id, AUDIENCE_QUESTIONS, now()) == 3
         claimed, _ = await store.claim(conn, first.id, 3, now(), 30)
         # Only ids[0]'s request was made before the crash; ids[1] and ids[2] were queued.
         assert await store.mark_sending(conn, [claimed[0].outbox_id]) == {claimed[0].outbox_id}
@@ -111,9 +116,9 @@ async def test_queued_is_not_in_flight(storage: Storage) -> None:
             ids[2]: store.CLAIMED,
         }
         # Another campaign meanwhile: only the row whose request was made counts for the cap.
-        size = await store.audience_size(conn, store.Audience(), now(), 30)
+        size = await store.audience_size(conn, store.Audience(), AUDIENCE_QUESTIONS, now(), 30)
         assert (size.recently_invited, size.will_receive) == (1, 2)
-        assert await store.start_campaign(conn, second.id, now()) == 3
+        assert await store.start_campaign(conn, second.id, AUDIENCE_QUESTIONS, now()) == 3
         got, skipped = await store.claim(conn, second.id, 10, now(), 30)
         assert [c.respondent_id for c in got] == [ids[1], ids[2]] and skipped == {store.SKIPPED_RECENT: 1}
         await store.release(conn, [c.outbox_id for c in got])
@@ -138,7 +143,7 @@ async def test_paused_campaign_is_not_claimed(storage: Storage) -> None:
     await seed(storage, 3)
     campaign = await _campaign(storage)
     async with storage.transaction() as conn:
-        await store.start_campaign(conn, campaign.id, now())
+        await store.start_campaign(conn, campaign.id, AUDIENCE_QUESTIONS, now())
         assert await store.set_status(
             conn, campaign.id, store.PAUSED, allowed_from=[store.RUNNING], now=now()
         )
@@ -208,7 +213,7 @@ async def test_a_row_is_marked_sending_once(storage: Storage) -> None:
     await seed(storage, 2)
     campaign = await _campaign(storage)
     async with storage.transaction() as conn:
-        await store.start_campaign(conn, campaign.id, now())
+        await store.start_campaign(conn, campaign.id, AUDIENCE_QUESTIONS, now())
         claimed, _ = await store.claim(conn, campaign.id, 2, now(), 30)
         ids = [c.outbox_id for c in claimed]
         assert await store.mark_sending(conn, ids[:1]) == {ids[0]}

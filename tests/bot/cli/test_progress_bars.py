@@ -20,6 +20,7 @@ from storage import mailing as store
 from storage.store import Storage
 from tests.bot.mailing.conftest import now, seed
 from tests.fakes.terminal import Terminal
+from tests.helpers import AUDIENCE_QUESTIONS
 from tests.reports.test_paper import GOOD, HEADER
 
 FORMS = 1200  # more than one export chunk (reports.progress.CHUNK)
@@ -84,13 +85,14 @@ def campaign(db: Path, *, sent: int, finish: bool) -> None:
                 if found is None:
                     created = await store.create_campaign(
                         conn,
+                        questions=AUDIENCE_QUESTIONS,
                         text="x",
                         audience=store.Audience(),
                         scheduled_at=now(),
                         created_by="t",
                         now=now(),
                     )
-                    await store.start_campaign(conn, created.id, now())
+                    await store.start_campaign(conn, created.id, AUDIENCE_QUESTIONS, now())
                 claimed, _ = await store.claim(conn, 1, 4 if finish else sent, now(), 30)
                 await store.record(conn, [store.Outcome(c.outbox_id, store.SENT) for c in claimed], now())
                 if finish:

@@ -31,7 +31,7 @@ from survey_flow.model import Questionnaire
 from tests.conftest import CONSENT, PG_URL, REPO, Database, pg_skip_reason
 from tests.fakes.chat import Chat
 from tests.fakes.telegram_api import FakeTelegram
-from tests.helpers import IN_PERSON_PROVIDED
+from tests.helpers import AUDIENCE_QUESTIONS, IN_PERSON_PROVIDED
 
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
 Snapshot = dict[str, list[tuple[Any, ...]]]
@@ -57,7 +57,8 @@ async def seed(storage: Storage, questionnaire: Questionnaire, user: str) -> Non
     await chat.press(texts.CONSENT_YES)
     async with storage.transaction() as conn:
         await store.create_campaign(
-            conn, text=f"Приглашение {user}", audience=store.Audience(channel="test"),
+            conn, questions=AUDIENCE_QUESTIONS, text=f"Приглашение {user}",
+            audience=store.Audience(channel="test"),
             scheduled_at=T0 + timedelta(days=1), created_by="admin", now=T0,
         )  # fmt: skip
 

@@ -24,7 +24,7 @@ from storage.schema import consents
 from storage.store import Storage
 from tests.conftest import CONSENT, Database
 from tests.fakes.chat import Chat
-from tests.helpers import IN_PERSON_PROVIDED
+from tests.helpers import AUDIENCE_QUESTIONS, IN_PERSON_PROVIDED
 
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
 
@@ -112,7 +112,9 @@ async def test_erasure_is_its_own_kind_and_audience_has_only_grants(storage: Sto
         assert {u: (r.kind if r else None) for u, r in latest.items()} == {
             "granted": "granted", "refused": "refused", "withdrawn": "withdrawn", "erased": "erased",
         }  # fmt: skip
-        audience = await conn.execute(store.audience_query(store.Audience(channel="test"), T0))
+        audience = await conn.execute(
+            store.audience_query(store.Audience(channel="test"), AUDIENCE_QUESTIONS, T0)
+        )
         assert [r.id for r in audience] == [people["granted"].id]
         assert await store.consenting_ids(conn, [p.id for p in people.values()]) == {people["granted"].id}
         with pytest.raises(ValueError):

@@ -13,7 +13,7 @@ from bot.core.dialog import Dialog, Phase
 from storage import repository as repo
 from storage.schema import respondents
 from storage.store import Storage
-from tests.chat import Chat
+from tests.fakes.chat import Chat
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

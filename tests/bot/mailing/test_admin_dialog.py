@@ -6,6 +6,7 @@ import asyncio
 
 from bot.app import Services, questionnaire_from
 from bot.config import MailingConfig
+from bot.core.staff import WRONG_ROLE
 from bot.telegram.mailing import (
     CANCELLED_DIALOG,
     MAILING_COMMANDS,
@@ -15,7 +16,7 @@ from bot.telegram.mailing import (
     STEP_TIME,
 )
 from bot.telegram.runner import run_telegram
-from bot.telegram.staff import NOT_AVAILABLE, WRONG_ROLE
+from bot.telegram.staff import NOT_AVAILABLE
 from bot.vk import runner as vk_runner
 from storage import mailing as store
 from storage.store import Storage

@@ -15,6 +15,7 @@ from storage.store import Storage
 from tests.bot.mailing.conftest import FIRST_CHAT, mailing_service, now, seed, withdraw
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram
+from tests.helpers import AUDIENCE_QUESTIONS
 
 ADMIN = 900
 
@@ -29,7 +30,14 @@ async def create(
     }
     values.update(kw)
     async with storage.transaction() as conn:
-        campaign = await store.create_campaign(conn, text=text, created_by="test", now=now(), **values)  # type: ignore[arg-type]
+        campaign = await store.create_campaign(
+            conn,
+            questions=AUDIENCE_QUESTIONS,
+            text=text,
+            created_by="test",
+            now=now(),
+            **values,  # type: ignore[arg-type]
+        )
     return campaign.id
 
 
@@ -76,7 +84,7 @@ async def test_campaign_to_300_with_withdrawals_blocks_and_recent_invites(
             ])  # fmt: skip
         campaign_id = await create(storage)
         async with storage.transaction() as conn:
-            assert await store.start_campaign(conn, campaign_id, now()) == 280
+            assert await store.start_campaign(conn, campaign_id, AUDIENCE_QUESTIONS, now()) == 280
             prefill_key = (await store.get_campaign(conn, campaign_id)).prefill_key  # type: ignore[union-attr]
         await withdraw(storage, [by_chat[c] for c in withdrew_after])
     finally:

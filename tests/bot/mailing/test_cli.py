@@ -12,6 +12,7 @@ import pytest
 from bot.cli.main import main
 from tests.bot.mailing.conftest import FIRST_CHAT, seed
 from tests.conftest import Database
+from tests.helpers import AUDIENCE_QUESTIONS
 
 
 def run(database: Database, *argv: str) -> list[str]:
@@ -138,9 +139,15 @@ def test_show_prints_a_progress_bar(database: Database, capsys: pytest.CaptureFi
             await seed(storage, 4)
             async with storage.transaction() as conn:
                 campaign = await store.create_campaign(
-                    conn, text="x", audience=store.Audience(), scheduled_at=now(), created_by="t", now=now()
+                    conn,
+                    questions=AUDIENCE_QUESTIONS,
+                    text="x",
+                    audience=store.Audience(),
+                    scheduled_at=now(),
+                    created_by="t",
+                    now=now(),
                 )
-                await store.start_campaign(conn, campaign.id, now())
+                await store.start_campaign(conn, campaign.id, AUDIENCE_QUESTIONS, now())
                 claimed, _ = await store.claim(conn, campaign.id, 2, now(), 30)
                 await store.record(conn, [store.Outcome(c.outbox_id, store.SENT) for c in claimed], now())
         finally:
@@ -165,10 +172,10 @@ def test_show_estimates_a_vk_campaign_at_the_vk_rate(
             await seed(storage, 40, channel="vk")
             async with storage.transaction() as conn:
                 campaign = await store.create_campaign(
-                    conn, text="x", audience=store.Audience(channel="vk"), scheduled_at=now(),
-                    created_by="t", now=now(),
+                    conn, questions=AUDIENCE_QUESTIONS, text="x", audience=store.Audience(channel="vk"),
+                    scheduled_at=now(), created_by="t", now=now(),
                 )  # fmt: skip
-                await store.start_campaign(conn, campaign.id, now())
+                await store.start_campaign(conn, campaign.id, AUDIENCE_QUESTIONS, now())
         finally:
             await storage.close()
 

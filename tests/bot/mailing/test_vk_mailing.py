@@ -29,6 +29,7 @@ from tests.bot.telegram.conftest import tg_settings
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.vk_api import GROUP_ID, TOKEN, FakeVk
+from tests.helpers import AUDIENCE_QUESTIONS
 
 FIRST_PEER = 7_000_000
 TEXT = "Здравствуйте, {name}! Оцените нашу работу."
@@ -67,11 +68,11 @@ async def storage(database: Database) -> AsyncIterator[Storage]:
 async def create_vk(storage: Storage, *, start: bool) -> store.Campaign:
     async with storage.transaction() as conn:
         campaign = await store.create_campaign(
-            conn, text=TEXT, audience=store.Audience(channel="vk"), scheduled_at=now(), created_by="test",
-            now=now(),
+            conn, questions=AUDIENCE_QUESTIONS, text=TEXT, audience=store.Audience(channel="vk"),
+            scheduled_at=now(), created_by="test", now=now(),
         )  # fmt: skip
         if start:
-            assert await store.start_campaign(conn, campaign.id, now()) is not None
+            assert await store.start_campaign(conn, campaign.id, AUDIENCE_QUESTIONS, now()) is not None
     return campaign
 
 
@@ -142,9 +143,15 @@ async def test_vk_rows_mid_send_after_a_crash_are_resent_once(
     async with storage.transaction() as conn:
         claimed, _ = await store.claim(conn, campaign.id, 3, now(), 30)
         tg_campaign = await store.create_campaign(
-            conn, text="x", audience=store.Audience(), scheduled_at=now(), created_by="t", now=now()
+            conn,
+            questions=AUDIENCE_QUESTIONS,
+            text="x",
+            audience=store.Audience(),
+            scheduled_at=now(),
+            created_by="t",
+            now=now(),
         )
-        await store.start_campaign(conn, tg_campaign.id, now())
+        await store.start_campaign(conn, tg_campaign.id, AUDIENCE_QUESTIONS, now())
         tg_claimed, _ = await store.claim(conn, tg_campaign.id, 1, now(), 30)
         # The dead leader had started the requests of all of them (`sending`).
         await store.mark_sending(conn, [c.outbox_id for c in (*claimed, *tg_claimed)])
@@ -211,7 +218,13 @@ async def test_telegram_and_vk_in_one_process_share_one_mailing_service(
     vk_campaign = await create_vk(storage, start=False)
     async with storage.transaction() as conn:
         tg_campaign = await store.create_campaign(
-            conn, text=TEXT, audience=store.Audience(), scheduled_at=now(), created_by="t", now=now()
+            conn,
+            questions=AUDIENCE_QUESTIONS,
+            text=TEXT,
+            audience=store.Audience(),
+            scheduled_at=now(),
+            created_by="t",
+            now=now(),
         )
     services = Services(settings, storage, questionnaire_from(settings))
     stop = asyncio.Event()

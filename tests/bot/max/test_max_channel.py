@@ -29,10 +29,10 @@ from storage.channels import list_dead_letters
 from storage.schema import answers, consents, survey_sessions
 from storage.store import Storage
 from survey_flow.model import Questionnaire
+from tests.bot.max.conftest import Bot, User
 from tests.conftest import CONSENT, Database
 from tests.fakes.max_api import BOT_ID, TOKEN, FakeMax
 from tests.helpers import IN_PERSON_PROVIDED, ONLINE_REFUSED
-from tests.max.conftest import Bot, User
 
 MARKER_KEY = f"max:{BOT_ID}:marker"
 NSK = ZoneInfo("Asia/Novosibirsk")

@@ -26,10 +26,11 @@ from storage import repository as repo
 from storage.schema import reminders
 from storage.store import Storage
 from survey_flow.model import Questionnaire
+from tests.bot.mailing.conftest import FAST, now, seed
+from tests.bot.mailing.test_campaign_e2e import wait_status
 from tests.conftest import REPO, Database
 from tests.fakes.max_api import BOT_USERNAME, TOKEN, FakeMax, Sent
-from tests.mailing.conftest import FAST, now, seed
-from tests.mailing.test_campaign_e2e import wait_status
+from tests.helpers import AUDIENCE_QUESTIONS
 
 FIRST_USER = 8_000_000
 TEXT = "Здравствуйте, {name}! Оцените нашу работу."
@@ -68,11 +69,11 @@ async def storage(database: Database) -> AsyncIterator[Storage]:
 async def create_max(storage: Storage, *, start: bool) -> store.Campaign:
     async with storage.transaction() as conn:
         campaign = await store.create_campaign(
-            conn, text=TEXT, audience=store.Audience(channel="max"), scheduled_at=now(), created_by="test",
-            now=now(),
+            conn, text=TEXT, audience=store.Audience(channel="max"), questions=AUDIENCE_QUESTIONS,
+            scheduled_at=now(), created_by="test", now=now(),
         )  # fmt: skip
         if start:
-            assert await store.start_campaign(conn, campaign.id, now()) is not None
+            assert await store.start_campaign(conn, campaign.id, AUDIENCE_QUESTIONS, now()) is not None
     return campaign
 
 

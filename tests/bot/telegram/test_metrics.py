@@ -23,6 +23,7 @@ from storage.store import Storage
 from tests.bot.telegram.test_webhook_staff_process import free_port
 from tests.conftest import REPO
 from tests.fakes.telegram_api import FakeTelegram
+from tests.helpers import AUDIENCE_QUESTIONS
 
 CHAT, LEFT = 5550001, 5550002
 # The typed path through the whole questionnaire (online, refused), then the consent.
@@ -125,6 +126,7 @@ async def test_metrics_count_updates_questionnaires_and_mailing(
             now = datetime.now(UTC)
             await store.create_campaign(
                 conn,
+                questions=AUDIENCE_QUESTIONS,
                 text="Пройдите опрос",
                 audience=store.Audience(),
                 scheduled_at=now,
@@ -170,7 +172,8 @@ async def test_idle_scheduler_and_paused_campaign_stay_out_of_the_info_log(
             async with storage.transaction() as conn:
                 now = datetime.now(UTC)
                 campaign = await store.create_campaign(
-                    conn, text="Опрос", audience=store.Audience(), created_by="test", now=now,
+                    conn, questions=AUDIENCE_QUESTIONS, text="Опрос", audience=store.Audience(),
+                    created_by="test", now=now,
                     scheduled_at=now + timedelta(days=1),
                 )  # fmt: skip
                 await store.set_status(

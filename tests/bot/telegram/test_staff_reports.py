@@ -7,8 +7,9 @@ import io
 
 from openpyxl import load_workbook
 
+from bot.core.staff import WRONG_ROLE
 from bot.telegram.reports_dialog import MARKING, Pick
-from bot.telegram.staff import NOT_AVAILABLE, WRONG_ROLE
+from bot.telegram.staff import NOT_AVAILABLE
 from tests.bot.telegram.conftest import CHAT, Service
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram
