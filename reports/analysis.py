@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,78 +18,30 @@ from openpyxl.styles import Alignment, Font
 
 from reports import appendix2
 from reports.charts import distribution_chart, shares_chart
+from reports.figures import PARAMETERS, POSITIVE_SCORES, Analysis, Parameter, ParameterFigures, share
 from reports.files import write_atomically
 from reports.marking import MARKING
 from reports.options import of_unit
 from reports.period import Period
 from reports.print_layout import fit_row_heights, print_setup
 from reports.responsiveness import SHEET as RESPONSIVENESS_SHEET
-from reports.responsiveness import Responsiveness, responsiveness, write_section
+from reports.responsiveness import responsiveness, write_section
 from reports.safe_cells import set_text
 from storage import reports_repo
 from storage.store import Storage
 from survey_flow.model import SCALE_CODES, Questionnaire
 
-__all__ = ["MARKING", "analyse", "write_report"]
-
-POSITIVE_SCORES = ("4", "5")
-
-
-@dataclass(frozen=True)
-class Parameter:
-    number: int
-    title: str
-    short: str
-    question: str  # the form's question code
-
-
-# Point 11 of the order, in its order, each with its question of Appendix 1.
-PARAMETERS: tuple[Parameter, ...] = (
-    Parameter(1, "Общая удовлетворенность внешних клиентов при взаимодействии с министерством в рамках "
-              "предоставления мер государственной поддержки", "Общая удовлетворенность", "9"),
-    Parameter(2, "Доступность информации о мерах государственной поддержки для внешних клиентов",
-              "Доступность информации", "11"),
-    Parameter(3, "Простота сбора документов и оформления заявки для получения мер государственной поддержки",
-              "Документы и заявка", "12"),
-    Parameter(4, "Информирование внешних клиентов о статусе получения мер государственной поддержки",
-              "Информирование о статусе", "16"),
-    Parameter(5, "Вежливость и компетентность сотрудников при взаимодействии с внешними клиентами в рамках "
-              "предоставления мер государственной поддержки", "Вежливость и компетентность", "13"),
-    Parameter(6, "Удобство расположения места получения мер государственной поддержки (при личном обращении "
-              "внешних клиентов)", "Расположение места", "14"),
-    Parameter(7, "Удобство интерфейса (при онлайн обращении внешних клиентов)", "Удобство интерфейса", "15"),
-    Parameter(8, "Сроки предоставления внешним клиентам мер государственной поддержки", "Сроки", "17"),
-    Parameter(9, "Предоставление информации о необходимых действиях для устранения причин непредоставления мер "
-              "государственной поддержки (при отказе)", "Информация после отказа", "10"),
-)  # fmt: skip
-
-
-@dataclass
-class ParameterFigures:
-    parameter: Parameter
-    question: str  # printed code, e.g. 9(21)
-    scale: bool
-    count: int
-    mean: float | None
-    positive_share: float | None  # percent, one decimal
-    positive_label: str
-    distribution: list[tuple[str, int]]  # (option code, answers), in option order
-    difficulties: list[tuple[str, str, int]] = field(default_factory=list)  # (score, text, times)
-    option_labels: list[str] = field(default_factory=list)  # chart labels of a yes/no question
-
-
-@dataclass
-class Analysis:
-    title: str
-    unit: str
-    period: Period
-    questionnaires: int
-    parameters: list[ParameterFigures]
-    responsiveness: Responsiveness | None = None  # the cases section (point 3 «реагирование»)
-
-
-def share(part: int, whole: int) -> float | None:
-    return None if whole == 0 else round(100 * part / whole, 1)
+__all__ = [
+    "MARKING",
+    "PARAMETERS",
+    "POSITIVE_SCORES",
+    "Analysis",
+    "Parameter",
+    "ParameterFigures",
+    "analyse",
+    "share",
+    "write_report",
+]
 
 
 async def analyse(

@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 from reports.marking import MARKING
 
 if TYPE_CHECKING:
-    from reports.analysis import Analysis
+    from reports.figures import Analysis
 
 NO_DATA = "нет данных"
 MARKING_COLOR = "#C00000"
