@@ -128,10 +128,7 @@ class Conversation:
             ):
                 committed.append(self.events.update_duplicate)
                 return Result(duplicate=True)
-            found = await repo.get_or_create_respondent(
-                conn, event.channel, event.external_id, now, event.name
-            )
-            respondent = await repo.lock_respondent(conn, found)
+            respondent = await repo.lock_respondent(conn, event.channel, event.external_id, now, event.name)
             if respondent.unreachable_at is not None:  # they wrote to us: reachable again
                 await repo.mark_unreachable(conn, respondent.id, None)
             turn = _Turn(self, conn, respondent, now, page_size=event.page_size)
@@ -186,9 +183,9 @@ class _Turn:
         if phase == "consent":
             return await self.on_consent(event, word)
         if phase == "survey":
-            session = await self.current_session()
-            if session is not None:
-                return await self.on_survey(session, event, word)
+            current = await self.current_session()
+            if current is not None:
+                return await self.on_survey(*current, event, word)
             await self.set_dialog({"phase": "idle"})
         if event.kind == "press":
             return Result(notice=texts.STALE_BUTTON, messages=[])
@@ -202,18 +199,21 @@ class _Turn:
         self.dialog = dialog
         await repo.set_dialog(self.conn, self.respondent.id, dialog)
 
-    async def current_session(self) -> repo.SurveySession | None:
+    async def current_session(self) -> tuple[repo.SurveySession, dict[str, Answer]] | None:
+        """The session the dialog is in, with its answers, if it is still in progress."""
         session_id = self.dialog.get("session")
         if not isinstance(session_id, int):
             return None
-        session = await repo.get_session(self.conn, session_id)
+        found = await repo.session_with_answers(self.conn, session_id)
+        session = found[0] if found is not None else None
         if (
-            session is None
+            found is None
+            or session is None
             or session.status != repo.IN_PROGRESS
             or session.respondent_id != self.respondent.id
         ):
             return None
-        return session
+        return found
 
     def idle_message(self) -> Message:
         text = texts.NO_SURVEY.format(start=self.conv.commands.start)
@@ -288,8 +288,9 @@ class _Turn:
 
     # --- the survey itself -----------------------------------------------------------------
 
-    async def on_survey(self, session: repo.SurveySession, event: Incoming, word: str) -> Result:
-        answers = await repo.load_answers(self.conn, session.id)
+    async def on_survey(
+        self, session: repo.SurveySession, answers: dict[str, Answer], event: Incoming, word: str
+    ) -> Result:
         step = engine.next_step(self.q, answers)
         if step is None:  # answered elsewhere (e.g. a crash between answer and completion)
             return await self.complete(session, answers, None)

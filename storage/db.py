@@ -95,7 +95,11 @@ def create_engine(
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+    # No ping before each checkout (three round trips through the asyncpg adapter, more than a
+    # whole answer's reads): a connection the server dropped fails its first statement, that
+    # transaction is retried by the channel, and the disconnect invalidates every pooled
+    # connection opened before it, so one failure clears them all.
+    engine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=False)
     if schema is not None:
         if not schema.isidentifier():
             raise ValueError(f"bad schema name {schema!r}")

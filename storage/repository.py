@@ -158,6 +158,15 @@ async def get_or_create_respondent(
     existing = await get_respondent(conn, channel, external_id)
     if existing is not None:
         return existing
+    await _create_respondent(conn, channel, external_id, now, name)
+    created = await get_respondent(conn, channel, external_id)
+    assert created is not None
+    return created
+
+
+async def _create_respondent(
+    conn: AsyncConnection, channel: str, external_id: str, now: datetime, name: str | None
+) -> None:
     await _CREATE_RESPONDENT.run(
         conn,
         pseudonym=secrets.token_hex(8),
@@ -167,23 +176,27 @@ async def get_or_create_respondent(
         dialog={},
         created_at=now,
     )
-    created = await get_respondent(conn, channel, external_id)
-    assert created is not None
-    return created
 
 
-_LOCK_RESPONDENT = Statement(select(*RESPONDENT_COLUMNS).where(_R.id == bindparam("id")).with_for_update())
+# SQLite has no row locks and needs none (Storage runs one transaction at a time): there the
+# same statement is compiled without FOR UPDATE.
+_LOCK_RESPONDENT = Statement(
+    select(*RESPONDENT_COLUMNS)
+    .where(_R.channel == bindparam("channel"), _R.external_id == bindparam("external_id"))
+    .with_for_update()
+)
 
 
-async def lock_respondent(conn: AsyncConnection, respondent: Respondent) -> Respondent:
-    """The respondent as of now, locked until the transaction ends, so workers serialise per person.
-
-    On SQLite the Storage already runs one transaction at a time and the row was read in this
-    one: it is returned as it is (SQLite has no row locks to take)."""
-    if conn.dialect.name == "sqlite":
-        return respondent
-    row = await _LOCK_RESPONDENT.first(conn, id=respondent.id)
-    assert row is not None
+async def lock_respondent(
+    conn: AsyncConnection, channel: str, external_id: str, now: datetime, name: str | None = None
+) -> Respondent:
+    """The respondent of a chat, created if new, locked until the transaction ends: two workers
+    handling the same person serialise here, and each sees what the other committed."""
+    row = await _LOCK_RESPONDENT.first(conn, channel=channel, external_id=external_id)
+    if row is None:
+        await _create_respondent(conn, channel, external_id, now, name)
+        row = await _LOCK_RESPONDENT.first(conn, channel=channel, external_id=external_id)
+        assert row is not None
     return Respondent.from_row(row)
 
 
@@ -265,29 +278,50 @@ async def create_session(
     return session
 
 
-_ANSWERS_OF = Statement(
-    select(
-        answers.c.question_code,
-        answers.c.option_code,
-        answers.c.value_text,
-        answers.c.followup_text,
-        answers.c.followup_skipped,
-        answers.c.prefilled,
-    ).where(answers.c.session_id == bindparam("session_id"))
+_ANSWER_COLUMNS = (
+    answers.c.question_code,
+    answers.c.option_code,
+    answers.c.value_text,
+    answers.c.followup_text,
+    answers.c.followup_skipped,
+    answers.c.prefilled,
 )
 
 
+def _answer(row: Any) -> Answer:
+    """From a row with the columns of _ANSWER_COLUMNS."""
+    return Answer(
+        option=row.option_code,
+        text=row.value_text if row.option_code == OTHER_CODE else None,
+        followup=row.followup_text,
+        prefilled=bool(row.prefilled),
+        followup_skipped=bool(row.followup_skipped),
+    )
+
+
+_ANSWERS_OF = Statement(select(*_ANSWER_COLUMNS).where(answers.c.session_id == bindparam("session_id")))
+
+
 async def load_answers(conn: AsyncConnection, session_id: int) -> dict[str, Answer]:
-    return {
-        row.question_code: Answer(
-            option=row.option_code,
-            text=row.value_text if row.option_code == OTHER_CODE else None,
-            followup=row.followup_text,
-            prefilled=bool(row.prefilled),
-            followup_skipped=bool(row.followup_skipped),
-        )
-        for row in await _ANSWERS_OF.rows(conn, session_id=session_id)
-    }
+    return {row.question_code: _answer(row) for row in await _ANSWERS_OF.rows(conn, session_id=session_id)}
+
+
+# One round trip for what every answer starts with (one row per answer, or one without answers).
+_SESSION_WITH_ANSWERS = Statement(
+    select(*SESSION_COLUMNS, *_ANSWER_COLUMNS)
+    .select_from(survey_sessions.outerjoin(answers, answers.c.session_id == _S.id))
+    .where(_S.id == bindparam("id"))
+)
+
+
+async def session_with_answers(
+    conn: AsyncConnection, session_id: int
+) -> tuple[SurveySession, dict[str, Answer]] | None:
+    rows = await _SESSION_WITH_ANSWERS.rows(conn, id=session_id)
+    if not rows:
+        return None
+    given = {row.question_code: _answer(row) for row in rows if row.question_code is not None}
+    return SurveySession.from_row(rows[0]), given
 
 
 def answer_values(questionnaire: Questionnaire, code: str, answer: Answer) -> dict[str, Any]:
