@@ -41,20 +41,29 @@ def dialect_insert(dialect: str, table: Any) -> Any:
 
 
 class Statement:
-    def __init__(self, statement: Executable | Build) -> None:
+    """`only_on`: the dialects whose syntax the statement needs (a data-modifying WITH is
+    PostgreSQL's); running it elsewhere is an error, so callers ask `runs_on` first."""
+
+    def __init__(self, statement: Executable | Build, *, only_on: tuple[str, ...] | None = None) -> None:
         self._build: Build = statement if callable(statement) else (lambda _dialect: statement)
         self._statements: dict[str, Executable] = {}
         self._compiled: dict[str, Compiled] = {}
+        self.only_on = only_on
         # Built and checked now, so a statement the fast path cannot run fails at import.
-        probe = cast(ClauseElement, self._statement("sqlite"))
-        compiled = cast(SQLCompiler, probe.compile(dialect=sqlite.dialect()))
+        name = only_on[0] if only_on else "sqlite"
+        dialect = postgresql.dialect() if name == "postgresql" else sqlite.dialect()  # type: ignore[no-untyped-call]
+        probe = cast(ClauseElement, self._statement(name))
+        compiled = cast(SQLCompiler, probe.compile(dialect=dialect))
         _check(compiled)
         # SQLAlchemy reads the parameters given at execution as the columns an INSERT or UPDATE
         # sets: a WHERE parameter named after a column would be refused there, so refuse it here.
-        probe.compile(dialect=sqlite.dialect(), column_keys=list(compiled.binds))
+        probe.compile(dialect=dialect, column_keys=list(compiled.binds))
         columns = getattr(probe, "exported_columns", ())
         self._columns = tuple(columns)
         self.row: Any = namedtuple("Row", [column.key for column in columns]) if columns else None
+
+    def runs_on(self, conn: AsyncConnection) -> bool:
+        return self.only_on is None or conn.dialect.name in self.only_on
 
     async def rows(self, conn: AsyncConnection, **params: Any) -> list[Any]:
         """The result rows, each a named tuple of the statement's columns."""
@@ -71,6 +80,8 @@ class Statement:
         return count
 
     async def _execute(self, conn: AsyncConnection, params: Mapping[str, Any]) -> tuple[list[Any], int]:
+        if self.only_on is not None and conn.dialect.name not in self.only_on:
+            raise ValueError(f"this statement runs on {', '.join(self.only_on)} only")
         sqlite = sqlite_direct.driver_of(conn)
         if sqlite is not None:
             rows, count = sqlite_direct.execute(sqlite, self._compile(conn.dialect), params)

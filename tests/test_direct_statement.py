@@ -154,6 +154,9 @@ async def scenario(storage: Storage, questionnaire: Questionnaire) -> None:
         await repo.sync_answers(conn, questionnaire, session.id, given, changed, later)
         assert await repo.load_answers(conn, session.id) == changed
         assert await repo.session_with_answers(conn, session.id) == (session, changed)
+        both = {"5": Answer(option="1"), "11": Answer(option="3")}  # two answers changed at once
+        await repo.sync_answers(conn, questionnaire, session.id, changed, both, later)
+        assert await repo.load_answers(conn, session.id) == both
         await repo.finish_session(conn, session.id, repo.COMPLETED, later)
         second = await repo.create_session(
             conn, questionnaire, respondent_id=person.id, channel="telegram", source="direct",
@@ -230,7 +233,8 @@ async def test_every_repository_statement_gives_the_same_both_ways(
             async with reference.transaction() as conn:
                 await conn.execute(text(f'DROP SCHEMA "{other.schema}" CASCADE'))
         await reference.close()
-    assert {name for name, *_ in fast_calls} == set(STATEMENTS), "the scenario runs every one"
+    expected = {name for name, st in STATEMENTS.items() if st.only_on in (None, (database.kind,))}
+    assert {name for name, *_ in fast_calls} == expected, "the scenario runs every one"
     assert len(fast_calls) == len(ref_calls)
     for fast_call, ref_call in zip(fast_calls, ref_calls, strict=True):
         assert fast_call == ref_call, fast_call[0]
