@@ -123,12 +123,18 @@ class Conversation:
             self._locks[key] = lock
         async with lock, self.storage.transaction() as conn:
             now = self.clock()
-            if event.update_id is not None and not await repo.mark_processed(
-                conn, event.channel, event.update_id, now, bot=self.bot_key
-            ):
+            respondent = await repo.claim_update(
+                conn,
+                event.channel,
+                event.update_id,
+                event.external_id,
+                now,
+                name=event.name,
+                bot=self.bot_key,
+            )
+            if respondent is None:
                 committed.append(self.events.update_duplicate)
                 return Result(duplicate=True)
-            respondent = await repo.lock_respondent(conn, event.channel, event.external_id, now, event.name)
             if respondent.unreachable_at is not None:  # they wrote to us: reachable again
                 await repo.mark_unreachable(conn, respondent.id, None)
             turn = _Turn(self, conn, respondent, now, page_size=event.page_size)

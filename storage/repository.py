@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import (
@@ -180,11 +180,12 @@ async def _create_respondent(
 
 # SQLite has no row locks and needs none (Storage runs one transaction at a time): there the
 # same statement is compiled without FOR UPDATE.
-_LOCK_RESPONDENT = Statement(
+_LOCK_RESPONDENT_SQL = (
     select(*RESPONDENT_COLUMNS)
     .where(_R.channel == bindparam("channel"), _R.external_id == bindparam("external_id"))
     .with_for_update()
 )
+_LOCK_RESPONDENT = Statement(_LOCK_RESPONDENT_SQL)
 
 
 async def lock_respondent(
@@ -539,6 +540,54 @@ async def mark_processed(
     """
     changed = await _MARK_PROCESSED.run(conn, channel=channel, bot=bot, update_id=update_id, processed_at=now)
     return changed == 1
+
+
+def _claim_update(dialect: str) -> Any:
+    fresh = (
+        insert_of(dialect, processed_updates)
+        .values({key: bindparam(key) for key in ("channel", "bot", "update_id", "processed_at")})
+        .on_conflict_do_nothing()
+        .returning(literal(1))
+        .cte("fresh")
+    )
+    marked = select(func.count().label("fresh")).select_from(fresh).subquery("marked")
+    person = _LOCK_RESPONDENT_SQL.lateral("person")
+    return select(marked.c.fresh, *person.c).select_from(marked.outerjoin(person, true()))
+
+
+# On PostgreSQL the update's marker and the respondent's row lock are one statement (one row
+# always: `fresh` 0 for a redelivery, the respondent's columns empty if there is none yet).
+_CLAIM_UPDATE = Statement(_claim_update, only_on=("postgresql",))
+
+
+async def claim_update(
+    conn: AsyncConnection,
+    channel: str,
+    update_id: str | None,
+    external_id: str,
+    now: datetime,
+    *,
+    name: str | None = None,
+    bot: str = "",
+) -> Respondent | None:
+    """Where handling an update starts: record it as handled (mark_processed) and lock its
+    respondent, created if new, until the transaction ends (lock_respondent). None if the update
+    was handled before (a redelivery); an update without an id is never one."""
+    if update_id is None:
+        return await lock_respondent(conn, channel, external_id, now, name)
+    if not _CLAIM_UPDATE.runs_on(conn):
+        if not await mark_processed(conn, channel, update_id, now, bot=bot):
+            return None
+        return await lock_respondent(conn, channel, external_id, now, name)
+    row = await _CLAIM_UPDATE.first(
+        conn, channel=channel, bot=bot, update_id=update_id, processed_at=now, external_id=external_id
+    )
+    assert row is not None
+    if not row.fresh:
+        return None
+    if row.id is None:  # a new respondent
+        return await lock_respondent(conn, channel, external_id, now, name)
+    return Respondent.from_row(row)
 
 
 _STATE = Statement(select(channel_state.c.value).where(channel_state.c.key == bindparam("key")))

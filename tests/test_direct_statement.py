@@ -131,6 +131,11 @@ async def scenario(storage: Storage, questionnaire: Questionnaire) -> None:
         assert await repo.mark_processed(conn, "telegram", "1", NOW, bot="b")
         assert not await repo.mark_processed(conn, "telegram", "1", NOW, bot="b")
         person = await repo.get_or_create_respondent(conn, "telegram", "42", NOW, "Анна")
+        assert await repo.claim_update(conn, "telegram", "2", "42", NOW, bot="b") == person
+        assert await repo.claim_update(conn, "telegram", "2", "42", NOW, bot="b") is None
+        assert await repo.claim_update(conn, "telegram", "1", "42", NOW, bot="b") is None
+        first_time = await repo.claim_update(conn, "max", "3", "9", NOW, name="Ия", bot="b")
+        assert first_time is not None and first_time.name == "Ия"
         assert await repo.get_or_create_respondent(conn, "telegram", "42", NOW) == person
         assert await repo.lock_respondent(conn, "telegram", "42", NOW) == person
         newcomer = await repo.lock_respondent(conn, "vk", "7", NOW, "Пётр")
