@@ -142,7 +142,7 @@ async def run_project(
     return elapsed, latencies, len(latencies)
 
 
-async def run_baseline(db: Path, updates: int, concurrency: int) -> float:
+async def run_baseline(db: Path, updates: int, concurrency: int) -> tuple[float, list[float]]:
     conn = await aiosqlite.connect(db)
     await conn.execute("PRAGMA journal_mode=WAL")
     await conn.execute("CREATE TABLE answers (chat INTEGER, body TEXT)")
@@ -168,25 +168,30 @@ async def run_baseline(db: Path, updates: int, concurrency: int) -> float:
     per_chat = len(SCRIPT) + 1
     chats = max(1, updates // per_chat)
     gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
 
     async def chat_updates(chat: int) -> None:
         async with gate:
             for index in range(per_chat):
                 update = text_update(chat, "x") if index % 2 else press_update(chat, 1, "p|1:1|ans|1")
+                started = time.perf_counter()
                 await dispatcher.feed_update(bot, update)
+                latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
     await asyncio.gather(*(chat_updates(20_000 + n) for n in range(chats)))
     elapsed = time.perf_counter() - started
     await conn.close()
-    return chats * per_chat / elapsed
+    return chats * per_chat / elapsed, latencies
 
 
 def asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def run_pg_baseline(url: str, updates: int, concurrency: int, pool_size: int) -> float:
+async def run_pg_baseline(
+    url: str, updates: int, concurrency: int, pool_size: int
+) -> tuple[float, list[float]]:
     """The fair PostgreSQL baseline: one asyncpg INSERT + commit per update on the same server,
     from a pool of the same size as the project's."""
     schema = f"bench_base_{secrets.token_hex(4)}"
@@ -216,12 +221,15 @@ async def run_pg_baseline(url: str, updates: int, concurrency: int, pool_size: i
     per_chat = len(SCRIPT) + 1
     chats = max(1, updates // per_chat)
     gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
 
     async def chat_updates(chat: int) -> None:
         async with gate:
             for index in range(per_chat):
                 update = text_update(chat, "x") if index % 2 else press_update(chat, 1, "p|1:1|ans|1")
+                started = time.perf_counter()
                 await dispatcher.feed_update(bot, update)
+                latencies.append(time.perf_counter() - started)
 
     try:
         started = time.perf_counter()
@@ -230,7 +238,7 @@ async def run_pg_baseline(url: str, updates: int, concurrency: int, pool_size: i
     finally:
         await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await pool.close()
-    return chats * per_chat / elapsed
+    return chats * per_chat / elapsed, latencies
 
 
 def _worker(url: str, schema: str, respondents: int, concurrency: int, pool_size: int,
@@ -317,13 +325,14 @@ async def measure(
             project_time = baseline_time = 0.0
             count = 0
             latencies: list[float] = []
+            baseline_latencies: list[float] = []
             for index in range(rounds):
                 folder = Path(tmp) / f"{name}{index}"
                 folder.mkdir()
                 elapsed, slice_latencies, slice_count = await run_project(
                     folder / "project.db", per_round, load, url, pool_size
                 )
-                rate = (
+                rate, base_latencies = (
                     await run_pg_baseline(url, slice_count, load, pool_size)
                     if url
                     else await run_baseline(folder / "baseline.db", slice_count, load)
@@ -332,6 +341,7 @@ async def measure(
                 baseline_time += slice_count / rate
                 count += slice_count
                 latencies += slice_latencies
+                baseline_latencies += base_latencies
             result[name] = {
                 "updates": count,
                 "project_updates_per_s": count / project_time,
@@ -339,6 +349,8 @@ async def measure(
                 "ratio": baseline_time / project_time,
                 "p50_ms": percentile(latencies, 50) * 1000,
                 "p99_ms": percentile(latencies, 99) * 1000,
+                "baseline_p50_ms": percentile(baseline_latencies, 50) * 1000,
+                "baseline_p99_ms": percentile(baseline_latencies, 99) * 1000,
             }
     return result
 
@@ -382,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {name:10} (x{load:<3}) project {r['project_updates_per_s']:7.0f} updates/s, "
             f"baseline {r['baseline_updates_per_s']:7.0f} updates/s, ratio {r['ratio']:.2f} (target >= 0.5); "
-            f"handling p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms (target <= {p99_target} ms)"
+            f"handling p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms (target <= {p99_target} ms; "
+            f"baseline p50 {r['baseline_p50_ms']:.2f} ms, p99 {r['baseline_p99_ms']:.2f} ms)"
         )
     if "workers" in result:
         w = result["workers"]
