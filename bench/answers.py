@@ -414,10 +414,6 @@ def main(argv: list[str] | None = None) -> int:
                 "p50_ms": round(r["p50_ms"], 3),
                 "p99_ms": round(r["p99_ms"], 3),
             }
-        if "workers" in result:
-            figures["workers"] = {
-                k: round(v, 3) if isinstance(v, float) else v for k, v in result["workers"].items()
-            }
         print(json.dumps(figures, ensure_ascii=False))
     return 0
 
