@@ -211,13 +211,10 @@ class _Turn:
         if not isinstance(session_id, int):
             return None
         found = await repo.session_with_answers(self.conn, session_id)
-        session = found[0] if found is not None else None
-        if (
-            found is None
-            or session is None
-            or session.status != repo.IN_PROGRESS
-            or session.respondent_id != self.respondent.id
-        ):
+        if found is None:
+            return None
+        session, _answers = found
+        if session.status != repo.IN_PROGRESS or session.respondent_id != self.respondent.id:
             return None
         return found
 
