@@ -95,7 +95,14 @@ def create_engine(
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+    # No ping before each checkout (three round trips through the asyncpg adapter, more than a
+    # whole answer's reads): a connection the server dropped fails its first statement, that
+    # transaction is retried by the channel, and the disconnect invalidates every pooled
+    # connection opened before it, so one failure clears them all.
+    # `pool_size` is the number of connections, no overflow: an overflow connection is opened
+    # for one transaction and closed after it, paying the connection set-up and the preparation
+    # of every statement again each time; a transaction waiting for a pooled one costs less.
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_pre_ping=False)
     if schema is not None:
         if not schema.isidentifier():
             raise ValueError(f"bad schema name {schema!r}")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import (
@@ -165,6 +165,15 @@ async def get_or_create_respondent(
     existing = await get_respondent(conn, channel, external_id)
     if existing is not None:
         return existing
+    await _create_respondent(conn, channel, external_id, now, name)
+    created = await get_respondent(conn, channel, external_id)
+    assert created is not None
+    return created
+
+
+async def _create_respondent(
+    conn: AsyncConnection, channel: str, external_id: str, now: datetime, name: str | None
+) -> None:
     await _CREATE_RESPONDENT.run(
         conn,
         pseudonym=secrets.token_hex(8),
@@ -174,23 +183,28 @@ async def get_or_create_respondent(
         dialog={},
         created_at=now,
     )
-    created = await get_respondent(conn, channel, external_id)
-    assert created is not None
-    return created
 
 
-_LOCK_RESPONDENT = Statement(select(*RESPONDENT_COLUMNS).where(_R.id == bindparam("id")).with_for_update())
+# SQLite has no row locks and needs none (Storage runs one transaction at a time): there the
+# same statement is compiled without FOR UPDATE.
+_LOCK_RESPONDENT_SQL = (
+    select(*RESPONDENT_COLUMNS)
+    .where(_R.channel == bindparam("channel"), _R.external_id == bindparam("external_id"))
+    .with_for_update()
+)
+_LOCK_RESPONDENT = Statement(_LOCK_RESPONDENT_SQL)
 
 
-async def lock_respondent(conn: AsyncConnection, respondent: Respondent) -> Respondent:
-    """The respondent as of now, locked until the transaction ends, so workers serialise per person.
-
-    On SQLite the Storage already runs one transaction at a time and the row was read in this
-    one: it is returned as it is (SQLite has no row locks to take)."""
-    if conn.dialect.name == "sqlite":
-        return respondent
-    row = await _LOCK_RESPONDENT.first(conn, id=respondent.id)
-    assert row is not None
+async def lock_respondent(
+    conn: AsyncConnection, channel: str, external_id: str, now: datetime, name: str | None = None
+) -> Respondent:
+    """The respondent of a chat, created if new, locked until the transaction ends: two workers
+    handling the same person serialise here, and each sees what the other committed."""
+    row = await _LOCK_RESPONDENT.first(conn, channel=channel, external_id=external_id)
+    if row is None:
+        await _create_respondent(conn, channel, external_id, now, name)
+        row = await _LOCK_RESPONDENT.first(conn, channel=channel, external_id=external_id)
+        assert row is not None
     return Respondent.from_row(row)
 
 
@@ -272,29 +286,50 @@ async def create_session(
     return session
 
 
-_ANSWERS_OF = Statement(
-    select(
-        answers.c.question_code,
-        answers.c.option_code,
-        answers.c.value_text,
-        answers.c.followup_text,
-        answers.c.followup_skipped,
-        answers.c.prefilled,
-    ).where(answers.c.session_id == bindparam("session_id"))
+_ANSWER_COLUMNS = (
+    answers.c.question_code,
+    answers.c.option_code,
+    answers.c.value_text,
+    answers.c.followup_text,
+    answers.c.followup_skipped,
+    answers.c.prefilled,
 )
 
 
+def _answer(row: Any) -> Answer:
+    """From a row with the columns of _ANSWER_COLUMNS."""
+    return Answer(
+        option=row.option_code,
+        text=row.value_text if row.option_code == OTHER_CODE else None,
+        followup=row.followup_text,
+        prefilled=bool(row.prefilled),
+        followup_skipped=bool(row.followup_skipped),
+    )
+
+
+_ANSWERS_OF = Statement(select(*_ANSWER_COLUMNS).where(answers.c.session_id == bindparam("session_id")))
+
+
 async def load_answers(conn: AsyncConnection, session_id: int) -> dict[str, Answer]:
-    return {
-        row.question_code: Answer(
-            option=row.option_code,
-            text=row.value_text if row.option_code == OTHER_CODE else None,
-            followup=row.followup_text,
-            prefilled=bool(row.prefilled),
-            followup_skipped=bool(row.followup_skipped),
-        )
-        for row in await _ANSWERS_OF.rows(conn, session_id=session_id)
-    }
+    return {row.question_code: _answer(row) for row in await _ANSWERS_OF.rows(conn, session_id=session_id)}
+
+
+# One round trip for what every answer starts with (one row per answer, or one without answers).
+_SESSION_WITH_ANSWERS = Statement(
+    select(*SESSION_COLUMNS, *_ANSWER_COLUMNS)
+    .select_from(survey_sessions.outerjoin(answers, answers.c.session_id == _S.id))
+    .where(_S.id == bindparam("id"))
+)
+
+
+async def session_with_answers(
+    conn: AsyncConnection, session_id: int
+) -> tuple[SurveySession, dict[str, Answer]] | None:
+    rows = await _SESSION_WITH_ANSWERS.rows(conn, id=session_id)
+    if not rows:
+        return None
+    given = {row.question_code: _answer(row) for row in rows if row.question_code is not None}
+    return SurveySession.from_row(rows[0]), given
 
 
 def answer_values(questionnaire: Questionnaire, code: str, answer: Answer) -> dict[str, Any]:
@@ -321,7 +356,7 @@ _ANSWER_OF_QUESTION = (
     answers.c.session_id == bindparam("session"),
     answers.c.question_code == bindparam("question"),
 )
-_UPDATE_ANSWER = Statement(  # a follow-up text added, or an answer changed after "Назад"
+_UPDATE_ANSWER_SQL = (  # a follow-up text added, or an answer changed after "Назад"
     update(answers)
     .where(*_ANSWER_OF_QUESTION)
     .values(
@@ -332,10 +367,19 @@ _UPDATE_ANSWER = Statement(  # a follow-up text added, or an answer changed afte
         }
     )
 )
+_UPDATE_ANSWER = Statement(_UPDATE_ANSWER_SQL)
 _DELETE_ANSWER = Statement(delete(answers).where(*_ANSWER_OF_QUESTION))
-_TOUCH_SESSION = Statement(
+_TOUCH = (
     update(survey_sessions).where(_S.id == bindparam("session")).values(updated_at=bindparam("updated_at"))
 )
+_TOUCH_SESSION = Statement(_TOUCH)
+# On PostgreSQL the last write of an answer and the session's touch are one statement (a
+# data-modifying WITH): one round trip less on every answer. SQLite has no such WITH, and there
+# a statement costs no round trip.
+_INSERT_ANSWER_TOUCHING = Statement(
+    _TOUCH.add_cte(_insert_all(answers).cte("answer")), only_on=("postgresql",)
+)
+_UPDATE_ANSWER_TOUCHING = Statement(_TOUCH.add_cte(_UPDATE_ANSWER_SQL.cte("answer")), only_on=("postgresql",))
 
 
 async def sync_answers(
@@ -350,17 +394,27 @@ async def sync_answers(
     for code in before:
         if code not in after:
             await _DELETE_ANSWER.run(conn, session=session_id, question=code)
+    writes: list[tuple[Statement, Statement, dict[str, Any]]] = []
     for code, answer in after.items():
         old = before.get(code)
         if old == answer:
             continue
         values = answer_values(questionnaire, code, answer)
         if old is None:
-            await _INSERT_ANSWER.run(conn, session_id=session_id, answered_at=now, **values)
+            params = {"session_id": session_id, "answered_at": now, **values}
+            writes.append((_INSERT_ANSWER, _INSERT_ANSWER_TOUCHING, params))
         else:
             del values["question_code"]  # it names the row, it does not change
-            await _UPDATE_ANSWER.run(conn, session=session_id, question=code, answered_at=now, **values)
-    await _TOUCH_SESSION.run(conn, session=session_id, updated_at=now)
+            params = {"session": session_id, "question": code, "answered_at": now, **values}
+            writes.append((_UPDATE_ANSWER, _UPDATE_ANSWER_TOUCHING, params))
+    last = writes.pop() if writes and _INSERT_ANSWER_TOUCHING.runs_on(conn) else None
+    for alone, _touching, params in writes:
+        await alone.run(conn, **params)
+    if last is not None:
+        _alone, touching, params = last
+        await touching.run(conn, **{**params, "session": session_id, "updated_at": now})
+    else:
+        await _TOUCH_SESSION.run(conn, session=session_id, updated_at=now)
 
 
 _FINISH_SESSION = Statement(
@@ -498,6 +552,54 @@ async def mark_processed(
     """
     changed = await _MARK_PROCESSED.run(conn, channel=channel, bot=bot, update_id=update_id, processed_at=now)
     return changed == 1
+
+
+def _claim_update(dialect: str) -> Any:
+    fresh = (
+        insert_of(dialect, processed_updates)
+        .values({key: bindparam(key) for key in ("channel", "bot", "update_id", "processed_at")})
+        .on_conflict_do_nothing()
+        .returning(literal(1))
+        .cte("fresh")
+    )
+    marked = select(func.count().label("fresh")).select_from(fresh).subquery("marked")
+    person = _LOCK_RESPONDENT_SQL.lateral("person")
+    return select(marked.c.fresh, *person.c).select_from(marked.outerjoin(person, true()))
+
+
+# On PostgreSQL the update's marker and the respondent's row lock are one statement (one row
+# always: `fresh` 0 for a redelivery, the respondent's columns empty if there is none yet).
+_CLAIM_UPDATE = Statement(_claim_update, only_on=("postgresql",))
+
+
+async def claim_update(
+    conn: AsyncConnection,
+    channel: str,
+    update_id: str | None,
+    external_id: str,
+    now: datetime,
+    *,
+    name: str | None = None,
+    bot: str = "",
+) -> Respondent | None:
+    """Where handling an update starts: record it as handled (mark_processed) and lock its
+    respondent, created if new, until the transaction ends (lock_respondent). None if the update
+    was handled before (a redelivery); an update without an id is never one."""
+    if update_id is None:
+        return await lock_respondent(conn, channel, external_id, now, name)
+    if not _CLAIM_UPDATE.runs_on(conn):
+        if not await mark_processed(conn, channel, update_id, now, bot=bot):
+            return None
+        return await lock_respondent(conn, channel, external_id, now, name)
+    row = await _CLAIM_UPDATE.first(
+        conn, channel=channel, bot=bot, update_id=update_id, processed_at=now, external_id=external_id
+    )
+    assert row is not None
+    if not row.fresh:
+        return None
+    if row.id is None:  # a new respondent
+        return await lock_respondent(conn, channel, external_id, now, name)
+    return Respondent.from_row(row)
 
 
 _STATE = Statement(select(channel_state.c.value).where(channel_state.c.key == bindparam("key")))

@@ -115,15 +115,18 @@ class Conversation:
             self._locks[key] = lock
         async with lock, self.storage.transaction() as conn:
             now = self.clock()
-            if event.update_id is not None and not await repo.mark_processed(
-                conn, event.channel, event.update_id, now, bot=self.bot_key
-            ):
+            respondent = await repo.claim_update(
+                conn,
+                event.channel,
+                event.update_id,
+                event.external_id,
+                now,
+                name=event.name,
+                bot=self.bot_key,
+            )
+            if respondent is None:
                 committed.append(self.events.update_duplicate)
                 return Result(duplicate=True)
-            found = await repo.get_or_create_respondent(
-                conn, event.channel, event.external_id, now, event.name
-            )
-            respondent = await repo.lock_respondent(conn, found)
             if respondent.unreachable_at is not None:  # they wrote to us: reachable again
                 await repo.mark_unreachable(conn, respondent.id, None)
             turn = _Turn(self, conn, respondent, now, page_size=event.page_size)
@@ -181,9 +184,9 @@ class _Turn:
         if phase == Phase.CONSENT:
             return await self.on_consent(event, word)
         if phase == Phase.SURVEY:
-            session = await self.current_session()
-            if session is not None:
-                return await self.on_survey(session, event, word)
+            current = await self.current_session()
+            if current is not None:
+                return await self.on_survey(*current, event, word)
             await self.set_dialog(Dialog.idle())
         if event.kind == Kind.PRESS:
             return Result(notice=texts.STALE_BUTTON, messages=[])
@@ -199,18 +202,18 @@ class _Turn:
         self.stored = stored
         await repo.set_dialog(self.conn, self.respondent.id, stored)
 
-    async def current_session(self) -> repo.SurveySession | None:
+    async def current_session(self) -> tuple[repo.SurveySession, dict[str, Answer]] | None:
+        """The session the dialog is in, with its answers, if it is still in progress."""
         session_id = self.dialog.session
         if session_id is None:
             return None
-        session = await repo.get_session(self.conn, session_id)
-        if (
-            session is None
-            or session.status != repo.IN_PROGRESS
-            or session.respondent_id != self.respondent.id
-        ):
+        found = await repo.session_with_answers(self.conn, session_id)
+        if found is None:
             return None
-        return session
+        session, _answers = found
+        if session.status != repo.IN_PROGRESS or session.respondent_id != self.respondent.id:
+            return None
+        return found
 
     def question_message(
         self, session_id: int, answers: dict[str, Answer], candidates: tuple[Option, ...] = ()
@@ -286,8 +289,9 @@ class _Turn:
 
     # --- the survey itself -----------------------------------------------------------------
 
-    async def on_survey(self, session: repo.SurveySession, event: Incoming, word: str) -> Result:
-        answers = await repo.load_answers(self.conn, session.id)
+    async def on_survey(
+        self, session: repo.SurveySession, answers: dict[str, Answer], event: Incoming, word: str
+    ) -> Result:
         step = engine.next_step(self.q, answers)
         if step is None:  # answered elsewhere (e.g. a crash between answer and completion)
             return await self.complete(session, answers, None)

@@ -1,0 +1,1 @@
+"""PostgreSQL: statements run straight on its asyncpg driver."""
