@@ -33,6 +33,7 @@ from pydantic_settings import (
 )
 
 from bot import defaults
+from storage.channels import Channel
 from survey_flow.loader import ChoiceList
 from survey_flow.text import normalize
 
@@ -548,9 +549,9 @@ class Settings(BaseSettings):
 
     def send_rate(self, channel: str) -> float:
         """Messages per second a campaign of `channel` goes out at (for its time estimate)."""
-        if channel == "vk":
+        if channel == Channel.VK:
             return self.vk.rps
-        if channel == "max":
+        if channel == Channel.MAX:
             return self.max.rps
         return self.mailing.rate()
 

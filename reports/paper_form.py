@@ -17,6 +17,7 @@ from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, XPos, YPos
 
 from reports.qr import Link, qr_image
+from storage.channels import Channel
 from survey_flow.model import OTHER_LABEL, Option, Question, Questionnaire
 
 FONT = "DejaVu"
@@ -45,11 +46,11 @@ def plain_links(bot_username: str, vk_group_id: int, max_username: str = "") -> 
     """Links that open the bots without a prefill key (the form is not tied to a place)."""
     found: list[Link] = []
     if bot_username:
-        found.append(Link("telegram", "Telegram", f"https://t.me/{bot_username.lstrip('@')}"))
+        found.append(Link(Channel.TELEGRAM, "Telegram", f"https://t.me/{bot_username.lstrip('@')}"))
     if vk_group_id > 0:
-        found.append(Link("vk", "ВКонтакте", f"https://vk.me/club{vk_group_id}"))
+        found.append(Link(Channel.VK, "ВКонтакте", f"https://vk.me/club{vk_group_id}"))
     if max_username:
-        found.append(Link("max", "MAX", f"https://max.ru/{max_username.lstrip('@')}"))
+        found.append(Link(Channel.MAX, "MAX", f"https://max.ru/{max_username.lstrip('@')}"))
     return found
 
 

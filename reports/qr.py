@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from reports.errors import ReportError
 from storage import repository as repo
+from storage.channels import Channel
 from storage.store import Storage
 from survey_flow import engine
 from survey_flow.model import Questionnaire
@@ -46,11 +47,13 @@ def links_for(key: str, *, bot_username: str, vk_group_id: int, max_username: st
     """Links with the prefill key; `max_username` only when the MAX channel is enabled."""
     found: list[Link] = []
     if bot_username:
-        found.append(Link("telegram", "Telegram", f"https://t.me/{bot_username.lstrip('@')}?start={key}"))
+        found.append(
+            Link(Channel.TELEGRAM, "Telegram", f"https://t.me/{bot_username.lstrip('@')}?start={key}")
+        )
     if vk_group_id > 0:
-        found.append(Link("vk", "ВКонтакте", f"https://vk.me/club{vk_group_id}?ref={key}"))
+        found.append(Link(Channel.VK, "ВКонтакте", f"https://vk.me/club{vk_group_id}?ref={key}"))
     if max_username:
-        found.append(Link("max", "MAX", f"https://max.ru/{max_username.lstrip('@')}?start={key}"))
+        found.append(Link(Channel.MAX, "MAX", f"https://max.ru/{max_username.lstrip('@')}?start={key}"))
     if not found:
         raise ReportError(
             "Не заданы ни [telegram].bot_username, ни [vk].group_id, ни [max].bot_username: ссылку на "
@@ -148,7 +151,7 @@ def poster(links: list[Link], subtitle: str) -> Image.Image:
     y += size + 160 + (26 if len(links) > 2 else 0)
     steps = _font(32)
     shown = POSTER_STEPS
-    if any(link.channel == "max" for link in links):
+    if any(link.channel == Channel.MAX for link in links):
         shown = (MAX_POSTER_STEP, *POSTER_STEPS[1:])
     for text in shown:
         for line in _wrap(draw, text, steps, width - 2 * margin):

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.channels import Channel
 from storage.repository import (
     COMPLETED,
     IN_PROGRESS,
@@ -114,7 +115,7 @@ class AudienceQuestions(NamedTuple):
 class Audience:
     """Who a campaign goes to: consenting, reachable respondents of a channel, narrowed by filters."""
 
-    channel: str = "telegram"
+    channel: str = Channel.TELEGRAM
     support_measure: str | None = None
     unit: str | None = None
     district: str | None = None
@@ -135,7 +136,7 @@ class Audience:
     def from_json(cls, data: Mapping[str, Any]) -> Audience:
         days = data.get("completed_before_days")
         return cls(
-            channel=str(data.get("channel") or "telegram"),
+            channel=str(data.get("channel") or Channel.TELEGRAM),
             support_measure=data.get("support_measure"),
             unit=data.get("unit"),
             district=data.get("district"),
@@ -592,7 +593,7 @@ async def release_reminders(conn: AsyncConnection, reminder_ids: Sequence[int] |
 # Channels whose send carries an idempotency key (VK's random_id, derived from the outbox row), and
 # how long after the claim a resend is still deduplicated: VK compares only recent messages, so a
 # row claimed longer ago than this is reported `unknown` like a Telegram one.
-IDEMPOTENT_CHANNELS = ("vk",)
+IDEMPOTENT_CHANNELS = (Channel.VK,)
 RESEND_WINDOW = timedelta(minutes=10)
 
 

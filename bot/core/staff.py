@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from bot.config import Role, StaffConfig, StaffMember
 from reports.errors import ReportError
 from reports.options import UNIT, option_text, resolve_option
+from storage.channels import Channel
 from survey_flow.model import Questionnaire
 
 __all__ = [
@@ -96,7 +97,9 @@ def help_text(member: StaffMember, commands: Iterable[StaffCommand[Any]]) -> str
 
 
 def _id_in(member: StaffMember, channel: str) -> int | None:
-    return member.telegram_id if channel == "telegram" else member.vk_id if channel == "vk" else None
+    return (
+        member.telegram_id if channel == Channel.TELEGRAM else member.vk_id if channel == Channel.VK else None
+    )
 
 
 class StaffDirectory:

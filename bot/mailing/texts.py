@@ -147,11 +147,11 @@ def audience_help(channels: Collection[str] = (Channel.TELEGRAM,)) -> str:
     if Channel.VK not in channels and Channel.MAX not in channels:
         return AUDIENCE_HELP
     found = AUDIENCE_HELP.replace("в Telegram", "в выбранном канале")
-    if "vk" in channels:
+    if Channel.VK in channels:
         found += " " + CHANNEL_HELP
     else:
         found += " Канал: по умолчанию Telegram."
-    return found + (" " + MAX_CHANNEL_HELP if "max" in channels else "")
+    return found + (" " + MAX_CHANNEL_HELP if Channel.MAX in channels else "")
 
 
 def parse_audience(

@@ -22,12 +22,12 @@ from bot.max.longpoll import LongPoll
 from bot.max.mailing import MaxTransport
 from bot.max.render import MAX_LAYOUT
 from bot.runtime.metrics import Metrics
-from storage.channels import adopt_processed_updates
+from storage.channels import Channel, adopt_processed_updates
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
 
-NAME = "max"
+NAME = Channel.MAX
 START_BACKOFF = BackoffConfig(first=1.0, limit=60.0)
 
 

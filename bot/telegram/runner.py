@@ -66,7 +66,7 @@ def build_dispatcher(
         disable_fsm=True,
         conversation=conversation,
         delivery=Delivery(bot, services.storage),
-        staff=StaffDirectory(services.settings.staff, "telegram"),
+        staff=StaffDirectory(services.settings.staff, Channel.TELEGRAM),
         settings=services.settings,
         questionnaire=services.questionnaire,
     )

@@ -19,6 +19,7 @@ from bot.core.staff import (
     stats_command,
 )
 from bot.core.stats import stats_text
+from storage.channels import Channel
 from storage.store import Storage
 from survey_flow.model import Questionnaire
 
@@ -35,7 +36,7 @@ class VkStaff:
     def __init__(
         self, config: StaffConfig, q: Questionnaire, commands: tuple[VkCommand, ...] = (STATS,)
     ) -> None:
-        self._directory = StaffDirectory(config, "vk")
+        self._directory = StaffDirectory(config, Channel.VK)
         self._q = q
         self._commands = {c.name: c for c in commands}
         self._help = staffhelp_command(self._show_help)
