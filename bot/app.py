@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.cases.desk import CaseRelay
 from bot.config import Settings
 from bot.core.conversation import Commands, ConsentTerms, Conversation, Layout, SurveyEvents
 from bot.mailing.hub import MailingHub
@@ -27,6 +28,7 @@ class Services:
     health: Health = field(default_factory=Health)
     mailing: MailingHub = field(default_factory=MailingHub)  # channels register their transports
     metrics: Metrics = field(default_factory=Metrics)  # served at /metrics
+    cases: CaseRelay = field(default_factory=CaseRelay)  # channels register how answers reach respondents
 
 
 @dataclass(frozen=True)
