@@ -104,11 +104,17 @@ def card_buttons(number: int) -> list[Button]:
 
 
 class StaffChat(Protocol):
-    """Where the staff see cases: the unit chats (Telegram groups). Returns the message id."""
+    """Where the staff see cases: the unit chats (Telegram groups)."""
 
     async def post(
         self, chat: int, text: str, *, buttons: Sequence[Button] = (), reply_to: int | None = None
-    ) -> int: ...
+    ) -> int:
+        """The posted message's id."""
+        ...
+
+    async def add_buttons(self, chat: int, message_id: int, buttons: Sequence[Button]) -> None:
+        """Put `buttons` under a message posted before (the low-score card)."""
+        ...
 
 
 @dataclass

@@ -34,6 +34,7 @@ from bot.config import AlertsConfig, CasesConfig
 from bot.core.clock import utcnow
 from bot.core.retry import sleep_until
 from bot.runtime.leader import run_as_leader
+from storage import alerts as alerts_repo
 from storage import cases as cases_repo
 from storage import repository as repo
 from storage.cases import Case, ClosedBy
@@ -70,6 +71,9 @@ class CaseJobs:
         await self.close_quiet(now)
 
     async def post_cards(self) -> int:
+        """A case opened after its questionnaire's low-score card was sent: the card gains the
+        case's buttons (or, if where it went is not known, a card of the case is posted). A card
+        not sent yet gets them from the alert watcher, which sees the case."""
         async with self.storage.transaction() as conn:
             waiting = await cases_repo.without_thread(conn)
         posted = 0
@@ -78,14 +82,25 @@ class CaseJobs:
             if chat is None:
                 continue  # no staff chat for this unit: /cases and the CLI still show it
             async with self.storage.transaction() as conn:
+                if not await alerts_repo.claimed(conn, case.session_id):
+                    continue  # the alert watcher sends the card, with the buttons
+                card = await alerts_repo.card_of(conn, case.session_id)
                 answers = await repo.load_answers(conn, case.session_id)
-            message_id = await self.chat.post(
-                chat, case_card(self.q, case, answers, self.zone), buttons=card_buttons(case.number)
-            )
+            buttons = card_buttons(case.number)
+            where = card
+            if card is not None:
+                try:
+                    await self.chat.add_buttons(int(card[0]), int(card[1]), buttons)
+                except Exception as exc:  # deleted, or the chat moved: a card of its own instead
+                    log.info(
+                        "cases: card of %d not updated (%s), posting one", case.number, type(exc).__name__
+                    )
+                    where = None
+            if where is None:
+                text = case_card(self.q, case, answers, self.zone)
+                where = (str(chat), str(await self.chat.post(chat, text, buttons=buttons)))
             async with self.storage.transaction() as conn:
-                await cases_repo.set_thread(
-                    conn, case.number, unit_chat=str(chat), message_id=str(message_id)
-                )
+                await cases_repo.set_thread(conn, case.number, unit_chat=where[0], message_id=where[1])
             posted += 1
         return posted
 

@@ -104,6 +104,15 @@ class TelegramStaffChat:
         )
         return sent.message_id
 
+    async def add_buttons(self, chat: int, message_id: int, buttons: Sequence[Button]) -> None:
+        await call_with_retry(
+            lambda: self.bot.edit_message_reply_markup(
+                chat_id=chat, message_id=message_id, reply_markup=markup(buttons)
+            ),
+            self.policy,
+            what="case buttons",
+        )
+
 
 def staff_member(staff: StaffDirectory, user_id: int | None) -> StaffMember | None:
     """The staff lookup of this channel (one place, so the staff model can change under it)."""

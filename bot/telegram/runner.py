@@ -12,10 +12,10 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import ClientDecodeError, TelegramServerError, TelegramUnauthorizedError
 
 from bot.app import ChannelRunner, Services, build_conversation
-from bot.cases.desk import CaseDesk
+from bot.cases.desk import CaseDesk, card_buttons
 from bot.cases.jobs import CaseJobs
 from bot.config import Settings
-from bot.core.alerts import AlertWatcher
+from bot.core.alerts import AlertWatcher, Buttons
 from bot.core.conversation import Commands, Layout
 from bot.core.dead_letters import DeadLetters
 from bot.errors import UsageError
@@ -229,10 +229,15 @@ def case_jobs(services: Services, bot: Bot) -> CaseJobs:
 
 
 def alert_watcher(services: Services, bot: Bot) -> AlertWatcher:
-    async def send(chat_id: int, text: str) -> None:
-        await call_with_retry(lambda: bot.send_message(chat_id, text), what="alert")
+    chat = TelegramStaffChat(bot)
 
-    return AlertWatcher(services.storage, services.questionnaire, services.settings.alerts, send)
+    async def send(chat_id: int, text: str, buttons: Buttons) -> int | None:
+        return await chat.post(chat_id, text, buttons=buttons)
+
+    case_buttons = card_buttons if services.settings.cases.enabled else None
+    return AlertWatcher(
+        services.storage, services.questionnaire, services.settings.alerts, send, case_buttons
+    )
 
 
 TELEGRAM = ChannelRunner("telegram", lambda settings: settings.telegram.enabled, run_telegram)
