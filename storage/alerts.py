@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.repository import COMPLETED, insert_ignore
+from storage.repository import COMPLETED, as_utc, insert_ignore
 from storage.schema import channel_state, survey_sessions
 
 CURSOR_KEY = "alerts:checked_until"
@@ -38,11 +38,14 @@ async def release(conn: AsyncConnection, session_id: int) -> None:
     await conn.execute(delete(channel_state).where(channel_state.c.key == f"alert:{session_id}"))
 
 
-async def claimed(conn: AsyncConnection, session_id: int) -> bool:
+async def claimed_at(conn: AsyncConnection, session_id: int) -> datetime | None:
+    """When the session's card was claimed (or last noted where it went); None: no card yet."""
     row = (
-        await conn.execute(select(channel_state.c.value).where(channel_state.c.key == f"alert:{session_id}"))
+        await conn.execute(
+            select(channel_state.c.updated_at).where(channel_state.c.key == f"alert:{session_id}")
+        )
     ).first()
-    return row is not None
+    return None if row is None else as_utc(row[0])
 
 
 async def set_card(conn: AsyncConnection, session_id: int, chat: str, message_id: str, now: datetime) -> None:

@@ -44,6 +44,9 @@ from survey_flow.model import Questionnaire
 
 log = logging.getLogger(__name__)
 
+# A card claimed this long ago whose message is still unknown was lost (or sent before cases
+# existed): the case gets a card of its own.
+CARD_IN_FLIGHT = timedelta(minutes=2)
 REPLIES_CURSOR = "cases:replies_shown_until"  # the last respondent message shown in a unit chat
 
 
@@ -82,10 +85,11 @@ class CaseJobs:
             if chat is None:
                 continue  # no staff chat for this unit: /cases and the CLI still show it
             async with self.storage.transaction() as conn:
-                if not await alerts_repo.claimed(conn, case.session_id):
-                    continue  # the alert watcher sends the card, with the buttons
+                claimed = await alerts_repo.claimed_at(conn, case.session_id)
                 card = await alerts_repo.card_of(conn, case.session_id)
                 answers = await repo.load_answers(conn, case.session_id)
+            if claimed is None or (card is None and self.clock() - claimed < CARD_IN_FLIGHT):
+                continue  # the alert watcher is sending the card: it adds the buttons itself
             buttons = card_buttons(case.number)
             where = card
             if card is not None:
