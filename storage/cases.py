@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -203,7 +203,8 @@ async def open_case(
             channel=channel,
             status=CaseStatus.OPEN,
             opened_at=now,
-            deadline_at=deadline_at,
+            # In UTC: SQLite keeps the wall time and drops the zone (a local deadline would shift).
+            deadline_at=deadline_at.astimezone(UTC),
             last_message_at=now,
         )
     )
