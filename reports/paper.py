@@ -26,13 +26,14 @@ from reports.errors import ReportError
 from reports.progress import Progress
 from storage import paper_forms
 from storage import repository as repo
+from storage.channels import Channel
 from storage.store import Storage
 from survey_flow import blanks, engine
 from survey_flow.engine import Accepted, Answer, Outcome, Rejected, Step
 from survey_flow.model import OTHER_LABEL, Question, Questionnaire
 from survey_flow.text import normalize
 
-CHANNEL = "offline"
+CHANNEL = Channel.OFFLINE
 SOURCE = "paper"
 # Columns of an export that an import ignores (so an export can be imported back).
 SERVICE_COLUMNS = frozenset(

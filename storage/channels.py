@@ -1,16 +1,29 @@
-"""Channel bookkeeping: dead letters (updates a channel could not parse or handle) and the
+"""Channels: their names as stored, dead letters (updates a channel could not parse or handle) and the
 adoption of processed update ids written before they were keyed by bot."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.repository import as_utc
 from storage.schema import dead_letters, processed_updates
+
+
+class Channel(StrEnum):
+    """Where a respondent answered: stored in respondents, survey_sessions, consents, cases,
+    processed_updates and dead_letters."""
+
+    TELEGRAM = "telegram"
+    VK = "vk"
+    MAX = "max"
+    CONSOLE = "console"  # `otklik survey console`: a terminal
+    OFFLINE = "offline"  # a paper questionnaire entered by staff
+
 
 MAX_RAW = 1_000_000  # characters of raw JSON kept; a bigger update is cut (and says so)
 MAX_ERROR = 2_000

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, literal, select, update
@@ -40,29 +41,51 @@ from storage.schema import (
     survey_sessions,
 )
 
-# Campaign statuses.
-SCHEDULED = "scheduled"
-RUNNING = "running"
-PAUSED = "paused"
-DONE = "done"
-CANCELLED = "cancelled"
-MISSED = "missed"
-CAMPAIGN_FAILED = "failed"  # its text cannot be rendered (made before templates were checked)
+
+class CampaignStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    MISSED = "missed"
+    FAILED = "failed"  # its text cannot be rendered (made before templates were checked)
+
+
+class OutboxStatus(StrEnum):
+    """Of an outbox row, and of a reminder."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"  # queued by a sender, no request made yet
+    SENDING = "sending"  # the request is being made: it may reach the API
+    SENT = "sent"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    SKIPPED_NO_CONSENT = "skipped_no_consent"
+    SKIPPED_RECENT = "skipped_recent"
+    UNKNOWN = "unknown"
+
+
+# The statuses by their short names, as the mailing service and its tests use them.
+SCHEDULED = CampaignStatus.SCHEDULED
+RUNNING = CampaignStatus.RUNNING
+PAUSED = CampaignStatus.PAUSED
+DONE = CampaignStatus.DONE
+CANCELLED = CampaignStatus.CANCELLED
+MISSED = CampaignStatus.MISSED
+CAMPAIGN_FAILED = CampaignStatus.FAILED
 ACTIVE = (SCHEDULED, RUNNING, PAUSED)
 
-# Outbox (and reminder) statuses.
-PENDING = "pending"
-CLAIMED = "claimed"  # queued by a sender, no request made yet
-SENDING = "sending"  # the request is being made: it may reach the API
-SENT = "sent"
-FAILED = "failed"
-UNREACHABLE = "unreachable"
-SKIPPED_NO_CONSENT = "skipped_no_consent"
-SKIPPED_RECENT = "skipped_recent"
-UNKNOWN = "unknown"
-OUTBOX_STATUSES = (
-    PENDING, CLAIMED, SENDING, SENT, FAILED, UNREACHABLE, SKIPPED_NO_CONSENT, SKIPPED_RECENT, UNKNOWN,
-)  # fmt: skip
+PENDING = OutboxStatus.PENDING
+CLAIMED = OutboxStatus.CLAIMED
+SENDING = OutboxStatus.SENDING
+SENT = OutboxStatus.SENT
+FAILED = OutboxStatus.FAILED
+UNREACHABLE = OutboxStatus.UNREACHABLE
+SKIPPED_NO_CONSENT = OutboxStatus.SKIPPED_NO_CONSENT
+SKIPPED_RECENT = OutboxStatus.SKIPPED_RECENT
+UNKNOWN = OutboxStatus.UNKNOWN
+OUTBOX_STATUSES = tuple(OutboxStatus)
 # What counts as "invited" for the frequency cap: the message left or may have left (a request
 # was made). A `claimed` row, only queued, does not count.
 INVITED = (SENDING, SENT, UNKNOWN)
@@ -119,7 +142,7 @@ class Audience:
 @dataclass(frozen=True)
 class Campaign:
     id: int
-    status: str
+    status: CampaignStatus
     channel: str
     text: str
     audience: Audience
@@ -139,7 +162,7 @@ class Campaign:
         assert scheduled is not None and created is not None
         return cls(
             id=row.id,
-            status=row.status,
+            status=CampaignStatus(row.status),
             channel=row.channel,
             text=row.text,
             audience=Audience.from_json(row.audience or {}),
@@ -192,7 +215,7 @@ class Claimed:
 @dataclass(frozen=True)
 class Outcome:
     outbox_id: int
-    status: str
+    status: OutboxStatus
     message_id: str | None = None
     error: str | None = None
 
@@ -241,7 +264,7 @@ async def get_campaign(conn: AsyncConnection, campaign_id: int) -> Campaign | No
 
 
 async def list_campaigns(
-    conn: AsyncConnection, statuses: Sequence[str] | None = None, limit: int = 50
+    conn: AsyncConnection, statuses: Sequence[CampaignStatus] | None = None, limit: int = 50
 ) -> list[Campaign]:
     query = select(campaigns).order_by(campaigns.c.id.desc()).limit(limit)
     if statuses is not None:
@@ -252,9 +275,9 @@ async def list_campaigns(
 async def set_status(
     conn: AsyncConnection,
     campaign_id: int,
-    status: str,
+    status: CampaignStatus,
     *,
-    allowed_from: Iterable[str],
+    allowed_from: Iterable[CampaignStatus],
     now: datetime,
     note: str | None = None,
     **values: Any,

@@ -21,10 +21,11 @@ from bot.cli.common import default_user
 from bot.cli.output_files import atomic_output, reason
 from bot.config import Settings
 from bot.errors import UsageError
+from storage.channels import Channel
 from storage.db import create_private
 from storage.privacy import forget
 
-CHANNELS = ("telegram", "vk", "console")
+CHANNELS = (Channel.TELEGRAM.value, Channel.VK.value, Channel.CONSOLE.value)
 
 
 def register(sub: Any) -> None:

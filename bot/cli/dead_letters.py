@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from bot.app import open_storage
 from bot.config import Settings
 from bot.errors import UsageError
-from storage.channels import get_dead_letter, list_dead_letters
+from storage.channels import Channel, get_dead_letter, list_dead_letters
 
-CHANNELS = ("telegram", "vk")
+CHANNELS = (Channel.TELEGRAM.value, Channel.VK.value)
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 
 

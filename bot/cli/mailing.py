@@ -22,9 +22,13 @@ from bot.mailing import texts
 from bot.mailing.control import ControlError, change_status
 from storage import mailing as store
 from storage import repository as repo
+from storage.channels import Channel
 from storage.store import Storage
 
-CHANNELS = ("telegram", "vk")  # a transport each: bot/telegram/mailing.py, bot/vk/mailing.py
+CHANNELS = (
+    Channel.TELEGRAM.value,
+    Channel.VK.value,
+)  # a transport each: bot/telegram/mailing.py, bot/vk/mailing.py
 # Seconds between two reads of a followed campaign: the service sends at most tens per second.
 FOLLOW_INTERVAL = 1.0
 _RECORDED = {

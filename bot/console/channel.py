@@ -12,9 +12,10 @@ from bot.console import texts as console_texts
 from bot.console.line_reader import LineReader
 from bot.core import numbered
 from bot.core.conversation import Commands, Conversation
-from bot.core.messages import Button, Incoming, Message
+from bot.core.messages import Button, Incoming, Kind, Message
+from storage.channels import Channel
 
-CHANNEL = "console"
+CHANNEL = Channel.CONSOLE
 CONSOLE_COMMANDS = Commands(start="«начать»", stop="«стоп»")
 # The console shows buttons as a numbered list (bot/core/numbered.py), as VK does for clients without
 # inline keyboards.
@@ -59,7 +60,7 @@ async def run_console(
         return ended
 
     with _Interrupt() as interrupt:
-        await send(Incoming(CHANNEL, user, "start"))
+        await send(Incoming(CHANNEL, user, Kind.START))
         while not interrupt.fired.is_set():
             print("> ", end="", file=out, flush=True)
             line = await interrupt.race(readline())
@@ -130,5 +131,5 @@ class _Interrupt:
 def _to_event(user: str, text: str, last: Message | None, buttons: list[Button]) -> Incoming:
     button = numbered.pick(text, buttons) if last is not None else None
     if last is not None and button is not None:
-        return Incoming(CHANNEL, user, "press", token=last.token, action=button.action, value=button.value)
-    return Incoming(CHANNEL, user, "text", text=text)
+        return Incoming(CHANNEL, user, Kind.PRESS, token=last.token, action=button.action, value=button.value)
+    return Incoming(CHANNEL, user, Kind.TEXT, text=text)

@@ -10,7 +10,7 @@ import asyncio
 import re
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import texts
 from bot.core.clock import utcnow
-from bot.core.messages import Action, Button, Incoming, Message, Result
+from bot.core.dialog import Dialog, Phase
+from bot.core.messages import Action, Incoming, Kind, Message, Result
+from bot.core.screens import Commands, ConsentTerms, Screens, page_count
 from storage import repository as repo
 from storage.store import Storage
 from survey_flow import engine
@@ -34,6 +36,11 @@ START_WORDS = frozenset({"/start", "start", "начать", "старт", "на�
 STOP_WORDS = frozenset({"/stop", "стоп", "stop", "отписаться"})
 YES_WORDS = frozenset({"да", "1", "согласен", "согласна", "да, согласен(на)", "yes"})
 NO_WORDS = frozenset({"нет", "2", "не согласен", "не согласна", "no"})
+CONTINUE_WORDS = frozenset({"продолжить", "1"})
+RESTART_WORDS = frozenset({"начать заново", "заново", "2"})
+
+# Imported from here by the channels and the composition root.
+__all__ = ["Commands", "ConsentTerms", "Conversation", "Layout", "NoEvents", "SurveyEvents"]
 
 
 @dataclass(frozen=True)
@@ -41,19 +48,6 @@ class Layout:
     """Keyboard limits of a channel: options per page (Telegram is roomier than VK)."""
 
     page_size: int = 8
-
-
-@dataclass(frozen=True)
-class ConsentTerms:
-    text: str
-    version: str
-    policy_url: str = ""
-
-
-@dataclass(frozen=True)
-class Commands:
-    start: str = "/start"
-    stop: str = "/stop"
 
 
 class SurveyEvents(Protocol):
@@ -96,6 +90,7 @@ class Conversation:
         self.consent = consent
         self.layout = layout or Layout()
         self.commands = commands or Commands()
+        self.screens = Screens(questionnaire, consent, self.commands)
         self.clock = clock
         # The bot (Telegram bot id, VK community id) whose update ids this conversation records.
         self.bot_key = bot_key
@@ -135,7 +130,7 @@ class Conversation:
             turn.committed = committed
             result = await turn.dispatch(event)
             result.respondent_id = respondent.id
-            result.phase = str(turn.dialog.get("phase", "idle"))
+            result.phase = turn.dialog.phase
             return result
 
 
@@ -154,54 +149,59 @@ class _Turn:
         self.conv = conv
         self.page_size = page_size or conv.layout.page_size
         self.q = conv.q
+        self.screens = conv.screens
         self.conn = conn
         self.respondent = respondent
         self.now = now
-        self.dialog: dict[str, Any] = dict(respondent.dialog)
+        # What is stored, to write only a change (most answers leave the phase as it was).
+        self.stored: dict[str, Any] = dict(respondent.dialog)
+        self.dialog = Dialog.from_json(self.stored)
         self.committed: list[Callable[[str], None]] = []  # reports to make once committed
 
     async def dispatch(self, event: Incoming) -> Result:
-        word = normalize(event.text) if event.kind == "text" else ""
+        word = normalize(event.text) if event.kind == Kind.TEXT else ""
         if (
-            event.kind == "stop"
-            or (event.kind == "press" and event.action == Action.WITHDRAW)
+            event.kind == Kind.STOP
+            or (event.kind == Kind.PRESS and event.action == Action.WITHDRAW)
             or word in STOP_WORDS
         ):
             return await self.withdraw()
         if (
-            event.kind == "start"
-            or (event.kind == "press" and event.action == Action.START)
+            event.kind == Kind.START
+            or (event.kind == Kind.PRESS and event.action == Action.START)
             or word in START_WORDS
         ):
-            payload = event.text.strip() if event.kind == "start" else ""
+            payload = event.text.strip() if event.kind == Kind.START else ""
             return await self.start(payload)
-        if event.kind == "unsupported":
+        if event.kind == Kind.UNSUPPORTED:
             return Result(messages=[Message(texts.UNSUPPORTED)], notice=texts.UNSUPPORTED)
-        phase = self.dialog.get("phase", "idle")
-        if phase == "resume":
+        phase = self.dialog.phase
+        if phase == Phase.RESUME:
             return await self.on_resume(event, word)
-        if phase == "consent":
+        if phase == Phase.CONSENT:
             return await self.on_consent(event, word)
-        if phase == "survey":
+        if phase == Phase.SURVEY:
             session = await self.current_session()
             if session is not None:
                 return await self.on_survey(session, event, word)
-            await self.set_dialog({"phase": "idle"})
-        if event.kind == "press":
+            await self.set_dialog(Dialog.idle())
+        if event.kind == Kind.PRESS:
             return Result(notice=texts.STALE_BUTTON, messages=[])
-        return Result(messages=[self.idle_message()])
+        return Result(messages=[self.screens.idle()])
 
     # --- helpers ---------------------------------------------------------------------------
 
-    async def set_dialog(self, dialog: dict[str, Any]) -> None:
-        if dialog == self.dialog:  # most answers leave the phase as it was: skip the write
-            return
+    async def set_dialog(self, dialog: Dialog) -> None:
         self.dialog = dialog
-        await repo.set_dialog(self.conn, self.respondent.id, dialog)
+        stored = dialog.to_json()
+        if stored == self.stored:
+            return
+        self.stored = stored
+        await repo.set_dialog(self.conn, self.respondent.id, stored)
 
     async def current_session(self) -> repo.SurveySession | None:
-        session_id = self.dialog.get("session")
-        if not isinstance(session_id, int):
+        session_id = self.dialog.session
+        if session_id is None:
             return None
         session = await repo.get_session(self.conn, session_id)
         if (
@@ -212,9 +212,18 @@ class _Turn:
             return None
         return session
 
-    def idle_message(self) -> Message:
-        text = texts.NO_SURVEY.format(start=self.conv.commands.start)
-        return Message(text, ((Button(texts.START_BUTTON, Action.START),),), token="idle")
+    def question_message(
+        self, session_id: int, answers: dict[str, Answer], candidates: tuple[Option, ...] = ()
+    ) -> Message:
+        page = self.dialog.page or 0
+        return self.screens.question(
+            session_id, answers, page=page, page_size=self.page_size, candidates=candidates
+        )
+
+    def with_heading(
+        self, session_id: int, answers: dict[str, Answer], shown_before: Step | None
+    ) -> list[Message]:
+        return self.screens.with_heading(session_id, answers, shown_before, page_size=self.page_size)
 
     # --- start, resume ---------------------------------------------------------------------
 
@@ -223,14 +232,10 @@ class _Turn:
         if active is not None:
             answers = await repo.load_answers(self.conn, active.id)
             if engine.answered_steps(self.q, answers):
-                await self.set_dialog({"phase": "resume", "session": active.id, "payload": payload})
-                return Result(messages=[self.resume_message(active.id)])
+                await self.set_dialog(Dialog.resume(active.id, payload))
+                return Result(messages=[self.screens.resume(active.id)])
             await repo.finish_session(self.conn, active.id, repo.ABANDONED, self.now)
         return await self.begin(payload, greeting=True)
-
-    def resume_message(self, session_id: int) -> Message:
-        buttons = ((Button(texts.CONTINUE, Action.CONTINUE),), (Button(texts.RESTART, Action.RESTART),))
-        return Message(texts.RESUME_PROMPT, buttons, token=f"{session_id}:resume")
 
     async def begin(self, payload: str, *, greeting: bool) -> Result:
         prefill: dict[str, Answer] = {}
@@ -250,38 +255,34 @@ class _Turn:
             prefill=prefill,
             now=self.now,
         )
-        await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
+        await self.set_dialog(Dialog.survey(session.id))
         self.committed.append(self.conv.events.survey_started)
         messages = [Message(texts.GREETING)] if greeting else []
-        # The form's title, then the title of the block the survey starts in (Block 2 when
-        # Block 1 is prefilled): what the top of the printed form shows.
-        first = engine.next_step(self.q, prefill)
-        block = engine.block_heading(self.q, first, None) if first is not None else None
-        messages.append(Message(f"{self.q.title}\n\n{block.title}" if block else self.q.title))
+        messages.append(self.screens.title(prefill))
         messages.append(self.question_message(session.id, prefill))
         return Result(messages=messages)
 
     async def on_resume(self, event: Incoming, word: str) -> Result:
-        session_id = self.dialog.get("session")
+        session_id = self.dialog.session
         token = f"{session_id}:resume"
-        if event.kind == "press" and event.token != token:
+        if event.kind == Kind.PRESS and event.token != token:
             return Result(notice=texts.STALE_BUTTON)
-        wants_continue = event.action == Action.CONTINUE or word in {"продолжить", "1"}
-        wants_restart = event.action == Action.RESTART or word in {"начать заново", "заново", "2"}
-        session = await repo.get_session(self.conn, session_id) if isinstance(session_id, int) else None
+        wants_continue = event.action == Action.CONTINUE or word in CONTINUE_WORDS
+        wants_restart = event.action == Action.RESTART or word in RESTART_WORDS
+        session = await repo.get_session(self.conn, session_id) if session_id is not None else None
         alive = session is not None and session.status == repo.IN_PROGRESS
         if wants_continue and session is not None and alive:
-            await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
+            await self.set_dialog(Dialog.survey(session.id))
             answers = await repo.load_answers(self.conn, session.id)
             messages = self.with_heading(session.id, answers, None)  # where the respondent is
             return Result(messages=messages, answered=texts.CONTINUE)
         if wants_restart or (wants_continue and not alive):
             if session is not None and alive:
                 await repo.finish_session(self.conn, session.id, repo.ABANDONED, self.now)
-            result = await self.begin(str(self.dialog.get("payload", "")), greeting=False)
+            result = await self.begin(self.dialog.payload or "", greeting=False)
             result.answered = texts.RESTART
             return result
-        return Result(messages=[Message(texts.RESUME_REPEAT), self.resume_message(int(session_id or 0))])
+        return Result(messages=[Message(texts.RESUME_REPEAT), self.screens.resume(int(session_id or 0))])
 
     # --- the survey itself -----------------------------------------------------------------
 
@@ -291,7 +292,7 @@ class _Turn:
         if step is None:  # answered elsewhere (e.g. a crash between answer and completion)
             return await self.complete(session, answers, None)
         token = f"{session.id}:{step.key}"
-        if event.kind == "press":
+        if event.kind == Kind.PRESS:
             if event.token != token:
                 return Result(notice=texts.STALE_BUTTON)
             return await self.on_press(session, answers, step, event)
@@ -317,9 +318,9 @@ class _Turn:
         if event.action == Action.OTHER and step.question.allow_other:
             return Result(messages=[Message(texts.OTHER_PROMPT)], notice=texts.OTHER_PROMPT)
         if event.action == Action.PAGE and PAGE_RE.fullmatch(event.value):
-            pages = _page_count(len(step.question.options), self.page_size)
+            pages = page_count(len(step.question.options), self.page_size)
             page = min(int(event.value), pages - 1)
-            await self.set_dialog({**self.dialog, "page": page})
+            await self.set_dialog(replace(self.dialog, page=page))
             return Result(messages=[self.question_message(session.id, answers)], edit_in_place=True)
         return Result(notice=texts.STALE_BUTTON)
 
@@ -343,32 +344,12 @@ class _Turn:
                 messages=[Message(outcome.message), question], notice=outcome.message if pressed else None
             )
         await repo.sync_answers(self.conn, self.q, session.id, answers, outcome.answers, self.now)
-        echo = self.echo(outcome.step, outcome.answers)
+        echo = self.screens.echo(outcome.step, outcome.answers)
         if engine.is_complete(self.q, outcome.answers):
             result = await self.complete(session, outcome.answers, echo)
             return result
-        await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
+        await self.set_dialog(Dialog.survey(session.id))
         return Result(messages=self.with_heading(session.id, outcome.answers, outcome.step), answered=echo)
-
-    def echo(self, step: Step, answers: dict[str, Answer]) -> str:
-        answer = answers[step.question.code]
-        if step.followup and answer.followup_skipped:
-            return f"{self.step_text(step)}\n\n↷ {texts.SKIPPED}"
-        shown = (
-            answer.followup or ""
-            if step.followup
-            else engine.answer_label(self.q, step.question.code, answer)
-        )
-        return f"{self.step_text(step)}\n\n✅ {shown}"
-
-    def with_heading(
-        self, session_id: int, answers: dict[str, Answer], shown_before: Step | None
-    ) -> list[Message]:
-        """The next question, after its block's title when the respondent enters a block."""
-        question = self.question_message(session_id, answers)
-        step = engine.next_step(self.q, answers)
-        block = engine.block_heading(self.q, step, shown_before) if step is not None else None
-        return [Message(block.title), question] if block is not None else [question]
 
     async def back(self, session: repo.SurveySession, answers: dict[str, Answer]) -> Result:
         updated, undone = engine.go_back(self.q, answers)
@@ -378,15 +359,15 @@ class _Turn:
                 notice=texts.NOTHING_TO_UNDO,
             )
         await repo.sync_answers(self.conn, self.q, session.id, answers, updated, self.now)
-        await self.set_dialog({"phase": "survey", "session": session.id, "page": 0})
+        await self.set_dialog(Dialog.survey(session.id))
         current = engine.next_step(self.q, answers)
-        answered = f"{self.step_text(current)}\n\n↩ {texts.BACK.removeprefix('◀ ')}" if current else None
+        answered = self.screens.went_back(current) if current else None
         # Back across a block boundary (from 9(21) to 8(19)) shows the earlier block's title again.
         return Result(messages=self.with_heading(session.id, updated, current), answered=answered)
 
     async def pause(self) -> Result:
-        await self.set_dialog({"phase": "idle"})
-        text = texts.PAUSED.format(start=self.conv.commands.start)
+        await self.set_dialog(Dialog.idle())
+        text = self.screens.paused()
         return Result(messages=[Message(text)], answered=text)
 
     async def complete(
@@ -399,31 +380,18 @@ class _Turn:
         latest = await repo.latest_consent(self.conn, self.respondent.id)
         messages = [Message(texts.THANKS)]
         if latest is not None and latest.granted and latest.text_version == self.conv.consent.version:
-            await self.set_dialog({"phase": "idle"})
-            messages.append(self.withdraw_message())
+            await self.set_dialog(Dialog.idle())
+            messages.append(self.screens.withdraw())
         else:
-            await self.set_dialog({"phase": "consent", "session": session.id})
-            messages.append(self.consent_message(session.id))
+            await self.set_dialog(Dialog.consent(session.id))
+            messages.append(self.screens.consent_request(session.id))
         return Result(messages=messages, answered=echo)
 
     # --- consent ---------------------------------------------------------------------------
 
-    def consent_message(self, session_id: int) -> Message:
-        text = self.conv.consent.text
-        if self.conv.consent.policy_url:
-            text += "\n\n" + texts.CONSENT_POLICY.format(url=self.conv.consent.policy_url)
-        buttons = (
-            (Button(texts.CONSENT_YES, Action.CONSENT_YES), Button(texts.CONSENT_NO, Action.CONSENT_NO)),
-        )
-        return Message(text, buttons, token=f"{session_id}:consent")
-
-    def withdraw_message(self) -> Message:
-        text = texts.CONSENT_GRANTED.format(stop=self.conv.commands.stop)
-        return Message(text, ((Button(texts.WITHDRAW_BUTTON, Action.WITHDRAW),),), token="stop")
-
     async def on_consent(self, event: Incoming, word: str) -> Result:
-        session_id = self.dialog.get("session")
-        if event.kind == "press" and event.token != f"{session_id}:consent":
+        session_id = self.dialog.session
+        if event.kind == Kind.PRESS and event.token != f"{session_id}:consent":
             return Result(notice=texts.STALE_BUTTON)
         if event.action == Action.CONSENT_YES or word in YES_WORDS:
             granted = True
@@ -431,7 +399,7 @@ class _Turn:
             granted = False
         else:
             return Result(
-                messages=[Message(texts.CONSENT_REPEAT), self.consent_message(int(session_id or 0))]
+                messages=[Message(texts.CONSENT_REPEAT), self.screens.consent_request(int(session_id or 0))]
             )
         if granted:
             kind = repo.ConsentKind.GRANTED
@@ -442,15 +410,11 @@ class _Turn:
             in_force = latest is not None and latest.granted
             kind = repo.ConsentKind.WITHDRAWN if in_force else repo.ConsentKind.REFUSED
         await self.record_consent(kind)
-        await self.set_dialog({"phase": "idle"})
-        chosen = texts.CONSENT_YES if granted else texts.CONSENT_NO
+        await self.set_dialog(Dialog.idle())
+        answered = self.screens.consent_answered(granted)
         if granted:
-            return Result(
-                messages=[self.withdraw_message()], answered=f"{self.conv.consent.text}\n\n✅ {chosen}"
-            )
-        return Result(
-            messages=[Message(texts.CONSENT_DECLINED)], answered=f"{self.conv.consent.text}\n\n✅ {chosen}"
-        )
+            return Result(messages=[self.screens.withdraw()], answered=answered)
+        return Result(messages=[Message(texts.CONSENT_DECLINED)], answered=answered)
 
     async def record_consent(self, kind: repo.ConsentKind) -> None:
         """A consent-register entry made in the chat, under the current consent text."""
@@ -466,7 +430,7 @@ class _Turn:
 
     async def withdraw(self) -> Result:
         latest = await repo.latest_consent(self.conn, self.respondent.id)
-        asked = self.dialog.get("phase") == "consent"
+        asked = self.dialog.phase == Phase.CONSENT
         if latest is not None and latest.granted:
             kind: repo.ConsentKind | None = repo.ConsentKind.WITHDRAWN
             reply = texts.CONSENT_WITHDRAWN
@@ -478,54 +442,8 @@ class _Turn:
         if kind is not None:
             await self.record_consent(kind)
         if asked:
-            await self.set_dialog({"phase": "idle"})
+            await self.set_dialog(Dialog.idle())
         return Result(messages=[Message(reply)], notice=reply)
-
-    # --- rendering -------------------------------------------------------------------------
-
-    def step_text(self, step: Step) -> str:
-        question = step.question
-        if step.followup:
-            return self.q.followup.text
-        if question.kind == "scale":
-            return f"{self.q.scale_intro}\n{question.text}"
-        return question.text
-
-    def question_message(
-        self, session_id: int, answers: dict[str, Answer], candidates: tuple[Option, ...] = ()
-    ) -> Message:
-        step = engine.next_step(self.q, answers)
-        assert step is not None
-        number, total = engine.progress(self.q, answers)
-        text = f"Вопрос {number} из {total}\n\n{self.step_text(step)}"
-        rows: list[tuple[Button, ...]] = []
-        nav: list[Button] = []
-        question = step.question
-        if step.followup:
-            text += f"\n\n{texts.FOLLOWUP_HINT}"
-            rows.append((Button(texts.SKIP, Action.SKIP),))
-        elif question.kind == "scale":
-            rows.append(tuple(Button(code, Action.ANSWER, code) for code in SCALE_CODES))
-        else:
-            shown = candidates or question.options
-            size = self.page_size
-            pages = _page_count(len(shown), size)
-            page = 0 if candidates else min(int(self.dialog.get("page", 0) or 0), pages - 1)
-            for option in shown[page * size : (page + 1) * size]:
-                rows.append((Button(option.text, Action.ANSWER, option.code),))
-            if question.allow_other:
-                rows.append((Button(texts.OTHER, Action.OTHER),))
-            if page > 0:
-                nav.append(Button(texts.PREV_PAGE, Action.PAGE, str(page - 1)))
-            if page + 1 < pages:
-                nav.append(Button(texts.NEXT_PAGE, Action.PAGE, str(page + 1)))
-            if pages > 1:
-                text += f"\n\nСтраница {page + 1} из {pages}. Можно написать название — я найду вариант."
-        if engine.answered_steps(self.q, answers):
-            nav.append(Button(texts.BACK, Action.BACK))
-        nav.append(Button(texts.ABORT, Action.ABORT))
-        rows.append(tuple(nav))
-        return Message(text, tuple(rows), token=f"{session_id}:{step.key}")
 
 
 def _is_button_value(step: Step, value: str) -> bool:
@@ -536,7 +454,3 @@ def _is_button_value(step: Step, value: str) -> bool:
     if step.question.kind == "scale":
         return value in SCALE_CODES
     return step.question.option(value) is not None
-
-
-def _page_count(items: int, size: int) -> int:
-    return max(1, -(-items // size))

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum, nonmember
+
+from bot.core.dialog import Phase
 
 
 @dataclass(frozen=True)
 class Button:
     label: str
-    action: str  # see Action
+    action: Action
     value: str = ""
 
 
-class Action:
+class Kind(StrEnum):
+    """What a platform event is, to the conversation."""
+
+    START = "start"  # the start command, its text the deep-link payload
+    TEXT = "text"
+    PRESS = "press"  # a button of ours: token, action and value
+    STOP = "stop"  # the stop command
+    UNSUPPORTED = "unsupported"  # a sticker, a photo, a voice message…
+
+
+class Action(StrEnum):
+    """What a button does; the value travels in its callback data, so it stays short."""
+
     ANSWER = "ans"
     OTHER = "oth"  # «Другое»: asks to type the variant
     PAGE = "pg"
@@ -26,8 +41,24 @@ class Action:
     START = "start"
     SKIP = "skip"  # «Пропустить»: the follow-up question is offered, not required
 
-    ALL = frozenset(
-        {ANSWER, OTHER, PAGE, BACK, ABORT, CONTINUE, RESTART, CONSENT_YES, CONSENT_NO, WITHDRAW, START, SKIP}
+    # The values a callback may carry, to check untrusted callback data against.
+    ALL = nonmember(
+        frozenset(
+            {
+                ANSWER,
+                OTHER,
+                PAGE,
+                BACK,
+                ABORT,
+                CONTINUE,
+                RESTART,
+                CONSENT_YES,
+                CONSENT_NO,
+                WITHDRAW,
+                START,
+                SKIP,
+            }
+        )
     )
 
 
@@ -44,7 +75,7 @@ class Incoming:
 
     channel: str
     external_id: str
-    kind: str  # start, text, press, stop, unsupported
+    kind: Kind
     text: str = ""
     token: str = ""
     action: str = ""
@@ -66,4 +97,4 @@ class Result:
     notice: str | None = None  # short answer to a button press
     duplicate: bool = False
     respondent_id: int | None = None
-    phase: str = "idle"  # the dialog phase after the event: idle, survey, resume, consent
+    phase: Phase = Phase.IDLE  # the dialog phase after the event

@@ -52,3 +52,11 @@ UNSUPPORTED = (
 )
 RESUME_REPEAT = "Пожалуйста, выберите «Продолжить» или «Начать заново»."
 NOTHING_TO_UNDO = "Это первый вопрос анкеты, возвращаться некуда."
+# Above each question: where the respondent is in the form.
+QUESTION_NUMBER = "Вопрос {number} из {total}"
+# Under a question whose options fill more than one keyboard page.
+PAGE_HINT = "Страница {page} из {pages}. Можно написать название — я найду вариант."
+# What an answered message shows once its buttons are gone: the question, then the reply.
+ECHO_ANSWERED = "{question}\n\n✅ {answer}"
+ECHO_SKIPPED = "{question}\n\n↷ " + SKIPPED
+ECHO_BACK = "{question}\n\n↩ " + BACK.removeprefix("◀ ")

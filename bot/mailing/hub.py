@@ -21,6 +21,7 @@ from bot.core.retry import BackoffConfig, sleep_until
 from bot.mailing.service import MailingDeps, admin_chats, queue_depth, run_mailing
 from bot.mailing.transport import LogNotifier, Notifier, Transport
 from bot.runtime.metrics import Metrics
+from storage.channels import Channel
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class MailingHub:
                 transports=self.transports,
                 notifier=self.notifier,
                 admin_chats=admin_chats(settings),
-                rates={channel: settings.send_rate(channel) for channel in ("telegram", "vk")},
+                rates={channel: settings.send_rate(channel) for channel in (Channel.TELEGRAM, Channel.VK)},
                 metrics=metrics or Metrics(),
             )
             deps.metrics.queue_probe = functools.partial(queue_depth, storage)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from reports.period import FIRST_DATE, LAST_DATE, RANGE_TEXT
+from storage.channels import Channel
 from storage.mailing import (
     CAMPAIGN_FAILED,
     CANCELLED,
@@ -131,22 +132,22 @@ CHANNEL_HELP = (
     "Канал: по умолчанию Telegram; для ВКонтакте начните с «вк» (например «вк все» или «вк мера=1»)."
 )
 CHANNEL_WORDS = {
-    "telegram": "telegram", "телеграм": "telegram", "тг": "telegram", "tg": "telegram",
-    "vk": "vk", "вк": "vk", "вконтакте": "vk",
+    "telegram": Channel.TELEGRAM, "телеграм": Channel.TELEGRAM, "тг": Channel.TELEGRAM,
+    "tg": Channel.TELEGRAM, "vk": Channel.VK, "вк": Channel.VK, "вконтакте": Channel.VK,
 }  # fmt: skip
-CHANNEL_NAMES = {"telegram": "Telegram", "vk": "ВКонтакте"}
+CHANNEL_NAMES: dict[str, str] = {Channel.TELEGRAM: "Telegram", Channel.VK: "ВКонтакте"}
 ALL_WORDS = frozenset({"все", "всем", "all", "*"})
 
 
-def audience_help(channels: Collection[str] = ("telegram",)) -> str:
+def audience_help(channels: Collection[str] = (Channel.TELEGRAM,)) -> str:
     """The audience help; the channel choice is offered only when more than Telegram is running."""
-    if "vk" not in channels:
+    if Channel.VK not in channels:
         return AUDIENCE_HELP
     return AUDIENCE_HELP.replace("в Telegram", "в выбранном канале") + " " + CHANNEL_HELP
 
 
 def parse_audience(
-    spec: str, channel: str = "telegram", channels: Collection[str] = ("telegram",)
+    spec: str, channel: str = Channel.TELEGRAM, channels: Collection[str] = (Channel.TELEGRAM,)
 ) -> Audience:
     """«все» or `мера=1 подразделение=2 район=3 давно=90 никогда`; with `channels` beyond
     Telegram also a channel word (`вк`, `телеграм`, or `канал=вк`)."""

@@ -11,12 +11,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from storage.mailing import OutboxStatus
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Delivered:
-    status: str  # one of the outbox statuses
+    status: OutboxStatus
     message_id: str | None = None
     error: str | None = None
 

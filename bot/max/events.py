@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bot.core.messages import Incoming
+from bot.core.messages import Incoming, Kind
 from bot.max import render
+from storage.channels import Channel
 
-CHANNEL = "max"
+CHANNEL = Channel.MAX
 DIALOG = "dialog"  # ChatType of a one-to-one chat with the bot
 
 
@@ -87,11 +88,11 @@ def _message(update: dict[str, Any]) -> MaxEvent | None:
     text = raw_text if isinstance(raw_text, str) else ""
     command, _, argument = text.strip().partition(" ")
     if command.lower() == "/start" and argument.strip():
-        incoming = Incoming(CHANNEL, user, "start", text=argument.strip(), update_id=update_id, name=name)
+        incoming = Incoming(CHANNEL, user, Kind.START, text=argument.strip(), update_id=update_id, name=name)
     elif text.strip():
-        incoming = Incoming(CHANNEL, user, "text", text=text, update_id=update_id, name=name)
+        incoming = Incoming(CHANNEL, user, Kind.TEXT, text=text, update_id=update_id, name=name)
     else:  # stickers, photos, voice messages, files, contacts, ...
-        incoming = Incoming(CHANNEL, user, "unsupported", update_id=update_id, name=name)
+        incoming = Incoming(CHANNEL, user, Kind.UNSUPPORTED, update_id=update_id, name=name)
     return MaxEvent(user_id, incoming)
 
 
@@ -111,7 +112,7 @@ def _callback(update: dict[str, Any]) -> MaxEvent | None:
         return MaxEvent(user_id, None, callback_id=callback_id, message_id=message_id, stale=True)
     token, action, value = pressed
     incoming = Incoming(
-        CHANNEL, str(user_id), "press", token=token, action=action, value=value,
+        CHANNEL, str(user_id), Kind.PRESS, token=token, action=action, value=value,
         update_id=f"cb:{callback_id}", name=_name(_object(callback.get("user"))),
     )  # fmt: skip
     return MaxEvent(user_id, incoming, callback_id=callback_id, message_id=message_id)
@@ -128,7 +129,7 @@ def _started(update: dict[str, Any]) -> MaxEvent | None:
     # link (two starts in the same millisecond with the same payload are one start).
     digest = hashlib.sha256(start.encode()).hexdigest()[:12]
     update_id = f"bs:{update.get('chat_id')}:{user_id}:{update.get('timestamp')}:{digest}"
-    incoming = Incoming(CHANNEL, str(user_id), "start", text=start, update_id=update_id, name=_name(user))
+    incoming = Incoming(CHANNEL, str(user_id), Kind.START, text=start, update_id=update_id, name=_name(user))
     return MaxEvent(user_id, incoming, reach=Reach.REACHABLE)
 
 

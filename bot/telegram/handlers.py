@@ -12,13 +12,14 @@ from aiogram.types import CallbackQuery, Update
 from aiogram.types import Message as TgMessage
 
 from bot.core.conversation import Conversation
-from bot.core.messages import Incoming
+from bot.core.messages import Incoming, Kind
 from bot.telegram import texts
 from bot.telegram.callbacks import Press
 from bot.telegram.delivery import Delivery
 from bot.telegram.filters import has_text, private_chat
+from storage.channels import Channel
 
-CHANNEL = "telegram"
+CHANNEL = Channel.TELEGRAM
 
 
 def survey_press_router() -> Router:
@@ -41,7 +42,7 @@ def survey_router() -> Router:
     return router
 
 
-def _event(message: TgMessage, update: Update, kind: str, text: str = "") -> Incoming:
+def _event(message: TgMessage, update: Update, kind: Kind, text: str = "") -> Incoming:
     user = message.from_user
     return Incoming(
         CHANNEL,
@@ -60,28 +61,28 @@ async def on_start(
     conversation: Conversation,
     delivery: Delivery,
 ) -> None:
-    result = await conversation.handle(_event(message, event_update, "start", command.args or ""))
+    result = await conversation.handle(_event(message, event_update, Kind.START, command.args or ""))
     await delivery.show(message.chat.id, result)
 
 
 async def on_stop(
     message: TgMessage, event_update: Update, conversation: Conversation, delivery: Delivery
 ) -> None:
-    result = await conversation.handle(_event(message, event_update, "stop"))
+    result = await conversation.handle(_event(message, event_update, Kind.STOP))
     await delivery.show(message.chat.id, result)
 
 
 async def on_text(
     message: TgMessage, event_update: Update, conversation: Conversation, delivery: Delivery
 ) -> None:
-    result = await conversation.handle(_event(message, event_update, "text", message.text or ""))
+    result = await conversation.handle(_event(message, event_update, Kind.TEXT, message.text or ""))
     await delivery.show(message.chat.id, result)
 
 
 async def on_other(
     message: TgMessage, event_update: Update, conversation: Conversation, delivery: Delivery
 ) -> None:
-    result = await conversation.handle(_event(message, event_update, "unsupported"))
+    result = await conversation.handle(_event(message, event_update, Kind.UNSUPPORTED))
     await delivery.show(message.chat.id, result)
 
 
@@ -99,7 +100,7 @@ async def on_press(
     event = Incoming(
         CHANNEL,
         str(chat_id),
-        "press",
+        Kind.PRESS,
         token=callback_data.token,
         action=callback_data.action,
         value=callback_data.value,

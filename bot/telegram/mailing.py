@@ -44,6 +44,7 @@ from bot.telegram.retry import RetryPolicy, call_with_retry
 from bot.telegram.staff import StaffCommand, StaffDirectory
 from storage import mailing as store
 from storage import repository as repo
+from storage.channels import Channel
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class TelegramTransport:
             except TelegramRetryAfter as exc:
                 floods += 1
                 self.stats.rate_limited += 1
-                self.metrics.mailing_rate_limited("telegram")
+                self.metrics.mailing_rate_limited(Channel.TELEGRAM)
                 self.limiter.back_off(float(exc.retry_after))
                 if floods > self.max_flood_waits:
                     return Delivered(store.FAILED, error=f"429 {floods} раз подряд")
@@ -200,7 +201,7 @@ STEP_TEXT = (
     "Выйти из диалога: «отмена»."
 )
 STEP_AUDIENCE = "Шаг 2 из 4. " + texts.AUDIENCE_HELP
-STEP_AUDIENCE_CHANNELS = "Шаг 2 из 4. " + texts.audience_help(("telegram", "vk"))
+STEP_AUDIENCE_CHANNELS = "Шаг 2 из 4. " + texts.audience_help((Channel.TELEGRAM, Channel.VK))
 STEP_TIME = "Шаг 3 из 4. " + texts.TIME_HELP
 CANCELLED_DIALOG = "Создание рассылки отменено."
 
@@ -211,7 +212,7 @@ def dialog_key(user_id: int) -> str:
 
 def mailing_channels(settings: Settings) -> tuple[str, ...]:
     """Channels a campaign can go to from the dialog: Telegram, and VK when it is enabled."""
-    return ("telegram", "vk") if settings.vk.enabled else ("telegram",)
+    return (Channel.TELEGRAM, Channel.VK) if settings.vk.enabled else (Channel.TELEGRAM,)
 
 
 async def _load(storage: Storage, user_id: int) -> dict[str, Any] | None:
@@ -320,7 +321,7 @@ async def on_dialog_text(
     reply: str
     async with store.transaction() as conn:
         bot = str(message.bot.id) if message.bot is not None else ""
-        if not await repo.mark_processed(conn, "telegram", str(event_update.update_id), now, bot=bot):
+        if not await repo.mark_processed(conn, Channel.TELEGRAM, str(event_update.update_id), now, bot=bot):
             return  # re-delivered: this step was already taken
         if typed.lower() in CANCEL_WORDS:
             await repo.set_state(conn, dialog_key(user_id), "", now)

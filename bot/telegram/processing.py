@@ -18,6 +18,7 @@ from bot.core.retry import BackoffConfig, is_transient
 from bot.runtime.metrics import Metrics, UpdateOutcome
 from bot.telegram import texts
 from bot.telegram.retry import RetryPolicy, call_with_retry
+from storage.channels import Channel
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class UpdateProcessor:
                     outcome = UpdateOutcome.FAILED
                     await self._apologise(update)
                 else:  # the database went away: the same update is tried again
-                    self.metrics.database_error("telegram")
+                    self.metrics.database_error(Channel.TELEGRAM)
                     attempt += 1
                     delay = self.backoff.delay(attempt)
                     if deadline is not None and loop.time() + delay > deadline:
@@ -83,7 +84,7 @@ class UpdateProcessor:
                     await asyncio.sleep(delay)
                     continue
             # The last attempt's time: waits for the database are counted as database errors.
-            self.metrics.update("telegram", outcome, loop.time() - began)
+            self.metrics.update(Channel.TELEGRAM, outcome, loop.time() - began)
             self.handled += 1
             if self.on_handled is not None:
                 self.on_handled()

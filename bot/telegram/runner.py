@@ -33,7 +33,7 @@ from bot.telegram.reports_dialog import EXPORT, REPORT, reports_router
 from bot.telegram.retry import TRANSIENT, RetryPolicy, call_with_retry
 from bot.telegram.staff import STATS, StaffCommand, StaffDirectory, staff_router
 from bot.telegram.webhook import webhook_app, webhook_path
-from storage.channels import adopt_processed_updates
+from storage.channels import Channel, adopt_processed_updates
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +107,15 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
         log.info("telegram: bot @%s, mode %s", me.username, settings.mode)
         check_username(settings.bot_username, me.username)
         async with services.storage.transaction() as conn:
-            await adopt_processed_updates(conn, "telegram", bot_key(bot))
+            await adopt_processed_updates(conn, Channel.TELEGRAM, bot_key(bot))
         metrics = services.metrics
         dead_letters = DeadLetters(
-            services.storage, "telegram", bot_key(bot),
-            on_kept=lambda: metrics.update("telegram", UpdateOutcome.DEAD_LETTER),
+            services.storage, Channel.TELEGRAM, bot_key(bot),
+            on_kept=lambda: metrics.update(Channel.TELEGRAM, UpdateOutcome.DEAD_LETTER),
         )  # fmt: skip
         dispatcher = build_dispatcher(services, bot)
         processor = UpdateProcessor(
-            dispatcher, bot, on_handled=lambda: services.health.handled("telegram"), metrics=metrics
+            dispatcher, bot, on_handled=lambda: services.health.handled(Channel.TELEGRAM), metrics=metrics
         )
         username = me.username or settings.bot_username
         background = [asyncio.create_task(alert_watcher(services, bot).run(stop))]
@@ -127,7 +127,7 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
             )
         try:
             transport, notifier = telegram_transport(services.settings, bot, username, metrics)
-            with services.cases.channel("telegram", transport):
+            with services.cases.channel(Channel.TELEGRAM, transport):
                 await _serve(services, bot, processor, stop, dead_letters, transport, notifier)
         finally:
             for task in background:
@@ -148,18 +148,18 @@ async def _serve(
 ) -> None:
     settings = services.settings.telegram
     async with services.mailing.channel(
-        services.settings, services.storage, "telegram", transport, notifier, metrics=services.metrics
+        services.settings, services.storage, Channel.TELEGRAM, transport, notifier, metrics=services.metrics
     ):
         if settings.mode == "webhook":
             await _serve_webhook(services, bot, processor, stop, dead_letters)
         else:
-            services.health.polling("telegram")
+            services.health.polling(Channel.TELEGRAM)
             await run_polling(
                 bot,
                 processor,
                 stop,
                 dead_letters=dead_letters,
-                on_polled=lambda: services.health.polled("telegram"),
+                on_polled=lambda: services.health.polled(Channel.TELEGRAM),
             )
 
 
@@ -240,4 +240,4 @@ def alert_watcher(services: Services, bot: Bot) -> AlertWatcher:
     )
 
 
-TELEGRAM = ChannelRunner("telegram", lambda settings: settings.telegram.enabled, run_telegram)
+TELEGRAM = ChannelRunner(Channel.TELEGRAM, lambda settings: settings.telegram.enabled, run_telegram)

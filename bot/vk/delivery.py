@@ -18,7 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.core import numbered
 from bot.core.clock import utcnow
-from bot.core.messages import Button, Message, Result
+from bot.core.messages import Action, Button, Message, Result
 from bot.vk import render
 from bot.vk.api import UNREACHABLE_CODES, VkClient, VkError
 from storage import repository as repo
@@ -183,7 +183,9 @@ class VkDelivery:
             data = json.loads(raw) if raw else None
             if not isinstance(data, dict):
                 return None
-            buttons = [Button(str(label), str(action), str(value)) for label, action, value in data["b"]]
+            buttons = [
+                Button(str(label), Action(str(action)), str(value)) for label, action, value in data["b"]
+            ]
             found = (str(data["t"]), buttons)
         except (ValueError, KeyError, TypeError):  # not ours or damaged: the number is read as text
             return None

@@ -21,18 +21,19 @@ from bot.core import numbered, texts
 from bot.core.clock import utcnow
 from bot.core.conversation import Commands, Conversation
 from bot.core.dead_letters import DeadLetters, describe, raw_json
-from bot.core.messages import Incoming, Message, Result
+from bot.core.messages import Incoming, Kind, Message, Result
 from bot.core.retry import is_transient
 from bot.runtime.metrics import Metrics, UpdateOutcome
 from bot.vk import render
 from bot.vk.delivery import VkDelivery
 from bot.vk.staff import VkStaff
 from storage import repository as repo
+from storage.channels import Channel
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "vk"
+CHANNEL = Channel.VK
 VK_COMMANDS = Commands(start="«Начать»", stop="«стоп»")
 START_COMMAND = "start"  # payload {"command": "start"} of VK's own «Начать» button
 CHATS_FROM = 2_000_000_000  # peer ids of group chats start here
@@ -145,14 +146,14 @@ class VkEvents:
         choices = await self.delivery.choices(peer, text)
         chosen = numbered.pick(text, choices[1]) if choices is not None else None
         if ref:  # vk.me/<group>?ref=<key>: the first message of a respondent from a link or QR code
-            incoming = Incoming(CHANNEL, user, "start", text=str(ref), update_id=update_id)
+            incoming = Incoming(CHANNEL, user, Kind.START, text=str(ref), update_id=update_id)
         elif pressed is not None:  # a text button of ours (clients without callback buttons)
             token, action, value = pressed
             incoming = Incoming(
-                CHANNEL, user, "press", token=token, action=action, value=value, update_id=update_id
+                CHANNEL, user, Kind.PRESS, token=token, action=action, value=value, update_id=update_id
             )
         elif _is_start_command(raw_payload):
-            incoming = Incoming(CHANNEL, user, "start", update_id=update_id)
+            incoming = Incoming(CHANNEL, user, Kind.START, update_id=update_id)
         elif raw_payload:
             # A text button from a keyboard this bot no longer understands: its label must not be
             # taken for an answer to the current question.
@@ -161,20 +162,20 @@ class VkEvents:
             return
         elif chosen is not None and choices is not None:  # a number typed for a listed option
             incoming = Incoming(
-                CHANNEL, user, "press", token=choices[0], action=chosen.action, value=chosen.value,
+                CHANNEL, user, Kind.PRESS, token=choices[0], action=chosen.action, value=chosen.value,
                 update_id=update_id,
             )  # fmt: skip
         elif text.strip():
-            incoming = Incoming(CHANNEL, user, "text", text=text, update_id=update_id)
+            incoming = Incoming(CHANNEL, user, Kind.TEXT, text=text, update_id=update_id)
         else:  # stickers, photos, voice messages, ...
-            incoming = Incoming(CHANNEL, user, "unsupported", update_id=update_id)
+            incoming = Incoming(CHANNEL, user, Kind.UNSUPPORTED, update_id=update_id)
         if page_size is not None:
             incoming = replace(incoming, page_size=page_size)
         result = await self.conversation.handle(incoming)
         # A text button press (or a typed number) answered only with a notice, such as «Эта кнопка
         # уже неактуальна»: there is no snackbar for a message, so the notice is sent as one.
         if (
-            incoming.kind == "press"
+            incoming.kind == Kind.PRESS
             and result.notice
             and result.notice not in {m.text for m in result.messages}
         ):
@@ -197,7 +198,7 @@ class VkEvents:
             token, action, value = pressed
             result = await self.conversation.handle(
                 Incoming(
-                    CHANNEL, str(user_id), "press", token=token, action=action, value=value,
+                    CHANNEL, str(user_id), Kind.PRESS, token=token, action=action, value=value,
                     update_id=update_id,
                 )
             )  # fmt: skip

@@ -20,10 +20,10 @@ from bot.vk.longpoll import LongPoll
 from bot.vk.mailing import VkTransport
 from bot.vk.render import VK_LAYOUT
 from bot.vk.staff import VkStaff
-from storage.channels import adopt_processed_updates
+from storage.channels import Channel, adopt_processed_updates
 from storage.store import Storage
 
-NAME = "vk"
+NAME = Channel.VK
 
 
 class VkChannel(VkEvents):
