@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from bot.cases.desk import CaseRelay
 from bot.config import Settings
+from bot.core.cases import CaseTerms
 from bot.core.conversation import Commands, ConsentTerms, Conversation, Layout, SurveyEvents
 from bot.mailing.hub import MailingHub
 from bot.runtime.health import Health
@@ -73,5 +74,5 @@ def build_conversation(
 ) -> Conversation:
     return Conversation(
         storage, questionnaire, consent_terms(settings), layout=layout, commands=commands, bot_key=bot_key,
-        events=events,
+        events=events, cases=CaseTerms.of(settings),
     )  # fmt: skip

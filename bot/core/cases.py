@@ -31,6 +31,8 @@ AGREED = (
 )
 REFUSED = "Хорошо, отвечать не будем. Спасибо за участие в опросе!"
 REPLY_RECEIVED = "Ваше сообщение передано сотрудникам министерства (обращение № {number})."
+REPLY_WITHDRAWN = "Согласие на ответ министерства отозвано: сообщения по Вашему обращению больше не придут."
+REPLY_MAX_CHARS = 4000  # a reply is shown in the unit chat as one Telegram message
 CLOSED_BY_THANKS = "Спасибо! Обращение № {number} закрыто. Если появятся вопросы, пройдите опрос снова."
 
 # «Спасибо», «спасибо большое!», «благодарю», «спс»: a short message that only thanks.

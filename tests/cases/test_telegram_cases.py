@@ -5,11 +5,11 @@ refusals, a restart mid-case."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
+from bot import defaults
 from bot.cases.desk import ANSWER_LABEL, CLOSE_LABEL
 from bot.core import cases as core_cases
 from bot.telegram.cases import CANCEL_LABEL, EDIT_LABEL, REFUSED, SEND_LABEL
@@ -40,32 +40,23 @@ def db(service: Service) -> Storage:
     return service.storage
 
 
-async def agree_in_storage(storage: Storage, chat: int = CHAT) -> cases_repo.Case:
-    """What the respondent's «Да» after the survey does (bot/core/cases.py), done directly."""
-    now = datetime.now(UTC)
+async def agree(fake: FakeTelegram, storage: Storage, chat: int = CHAT) -> cases_repo.Case:
+    """The low-score survey, then «Да, ответьте мне» to the question that follows it."""
+    await run_survey(fake, chat, LOW_SCORE_SURVEY)
+    question = fake.last_with_buttons(chat)
+    assert question is not None and question.text == defaults.CASES_QUESTION
+    assert question.labels() == [core_cases.YES, core_cases.NO]
+    fake.press(chat, core_cases.YES)
+    await fake.wait_idle()
     async with storage.transaction() as conn:
         person = await repo.get_respondent(conn, "telegram", str(chat))
         assert person is not None
-        session_id = await _last_session(conn, person.id)
-        await cases_repo.record_reply_consent(
-            conn, person.id, agreed=True, channel="telegram", text_version="1", now=now
-        )
-        return await core_cases.open_for(
-            conn, core_cases.CaseTerms.off(), session_id=session_id, unit="2", channel="telegram", now=now
-        )
-
-
-async def _last_session(conn: Any, respondent_id: int) -> int:
-    from storage.schema import survey_sessions
-
-    row = (
-        await conn.execute(
-            select(survey_sessions.c.id)
-            .where(survey_sessions.c.respondent_id == respondent_id)
-            .order_by(survey_sessions.c.id.desc())
-        )
-    ).first()
-    return int(row[0])
+        case = await cases_repo.case_for_reply(conn, person.id)
+    assert case is not None
+    assert fake.texts(chat)[-1].startswith(
+        f"Спасибо! Сотрудники министерства ответят Вам здесь. Номер Вашего обращения — {case.number}."
+    )
+    return case
 
 
 async def card(fake: FakeTelegram, storage: Storage, number: int = 1) -> SentMessage:
@@ -94,8 +85,7 @@ async def test_staff_answer_with_preview_reaches_the_respondent_signed_with_the_
 ) -> None:
     service = await started(database, fake_tg)
     try:
-        await run_survey(fake_tg, CHAT, LOW_SCORE_SURVEY)
-        case = await agree_in_storage(db(service))
+        case = await agree(fake_tg, db(service))
         the_card = await card(fake_tg, db(service))
         assert the_card.text.startswith("⚠️ Низкая оценка")  # the low-score card itself gained the buttons
         assert the_card.labels() == [ANSWER_LABEL, CLOSE_LABEL]
@@ -135,8 +125,7 @@ async def test_staff_answer_with_preview_reaches_the_respondent_signed_with_the_
 async def test_a_staff_member_of_another_unit_is_refused(database: Database, fake_tg: FakeTelegram) -> None:
     service = await started(database, fake_tg)
     try:
-        await run_survey(fake_tg, CHAT, LOW_SCORE_SURVEY)
-        await agree_in_storage(db(service))
+        await agree(fake_tg, db(service))
         the_card = await card(fake_tg, db(service))
         await staff_press(fake_tg, the_card, ANSWER_LABEL, OTHER_UNIT)
         await staff_press(fake_tg, the_card, CLOSE_LABEL, OTHER_UNIT)
@@ -157,8 +146,7 @@ async def test_a_draft_survives_a_restart_and_is_sent_after_it(
 ) -> None:
     service = await started(database, fake_tg)
     try:
-        await run_survey(fake_tg, CHAT, LOW_SCORE_SURVEY)
-        case = await agree_in_storage(db(service))
+        case = await agree(fake_tg, db(service))
         the_card = await card(fake_tg, db(service))
         await staff_press(fake_tg, the_card, ANSWER_LABEL, ADMIN)
         await write(fake_tg, ADMIN, "Ответ после перезапуска")
@@ -184,8 +172,7 @@ async def test_a_blocked_respondent_is_marked_and_the_staff_told(
 ) -> None:
     service = await started(database, fake_tg)
     try:
-        await run_survey(fake_tg, CHAT, LOW_SCORE_SURVEY)
-        case = await agree_in_storage(db(service))
+        case = await agree(fake_tg, db(service))
         the_card = await card(fake_tg, db(service))
         fake_tg.blocked.add(CHAT)
         await staff_press(fake_tg, the_card, ANSWER_LABEL, UNIT_2)
@@ -207,8 +194,7 @@ async def test_a_blocked_respondent_is_marked_and_the_staff_told(
 async def test_staff_close_the_case(database: Database, fake_tg: FakeTelegram) -> None:
     service = await started(database, fake_tg)
     try:
-        await run_survey(fake_tg, CHAT, LOW_SCORE_SURVEY)
-        case = await agree_in_storage(db(service))
+        case = await agree(fake_tg, db(service))
         the_card = await card(fake_tg, db(service))
         await staff_press(fake_tg, the_card, CLOSE_LABEL, UNIT_2)
         async with db(service).transaction() as conn:
@@ -218,5 +204,104 @@ async def test_staff_close_the_case(database: Database, fake_tg: FakeTelegram) -
         assert notices == [f"Обращение № {case.number} закрыто: закрыл сотрудник."]
         await staff_press(fake_tg, the_card, ANSWER_LABEL, UNIT_2)
         assert fake_tg.texts(UNIT_2) == []  # a closed case takes no answer
+    finally:
+        await service.crash()
+
+
+async def answer_case(fake: FakeTelegram, the_card: SentMessage, user: int, text: str) -> None:
+    await staff_press(fake, the_card, ANSWER_LABEL, user)
+    await write(fake, user, text)
+    preview = fake.last_with_buttons(user)
+    assert preview is not None and preview.labels() == [SEND_LABEL, EDIT_LABEL, CANCEL_LABEL]
+    await staff_press(fake, preview, SEND_LABEL, user)
+
+
+async def test_the_respondent_replies_in_the_thread_and_thanks_close_the_case(
+    database: Database, fake_tg: FakeTelegram
+) -> None:
+    service = await started(database, fake_tg)
+    try:
+        case = await agree(fake_tg, db(service))
+        the_card = await card(fake_tg, db(service))
+        await answer_case(fake_tg, the_card, UNIT_2, "Форма — на сайте.")
+        await write(fake_tg, CHAT, "А где именно на сайте?")
+        assert (
+            fake_tg.texts(CHAT)[-1]
+            == f"Ваше сообщение передано сотрудникам министерства (обращение № {case.number})."
+        )
+
+        def thread() -> list[str]:
+            return [m.text for m in fake_tg.chat(STAFF_CHAT) if m.reply_to == the_card.message_id]
+
+        await fake_tg.wait_for(lambda: any("А где именно на сайте?" in t for t in thread()), timeout=10)
+        assert thread()[-1] == f"💬 Обращение № {case.number}, сообщение клиента:\nА где именно на сайте?"
+        await write(fake_tg, CHAT, "Спасибо большое!")
+        assert fake_tg.texts(CHAT)[-1].startswith(f"Спасибо! Обращение № {case.number} закрыто.")
+        await fake_tg.wait_for(lambda: any("клиент поблагодарил" in t for t in thread()), timeout=10)
+        async with db(service).transaction() as conn:
+            closed = await cases_repo.get_case(conn, case.number, unit=None)
+            stored = await cases_repo.messages(conn, case.number)
+        assert closed is not None and closed.closed_by == ClosedBy.THANKS
+        assert [m.direction for m in stored] == [
+            Direction.TO_RESPONDENT, Direction.FROM_RESPONDENT, Direction.FROM_RESPONDENT,
+        ]  # fmt: skip
+        # After the case is closed, a text is no longer relayed: the usual «how to start» answer.
+        await write(fake_tg, CHAT, "Еще вопрос")
+        assert "Ваше сообщение передано" not in fake_tg.texts(CHAT)[-1]
+    finally:
+        await service.crash()
+
+
+async def test_a_no_opens_no_case_and_the_card_has_no_buttons(
+    database: Database, fake_tg: FakeTelegram
+) -> None:
+    service = await started(database, fake_tg)
+    try:
+        await run_survey(fake_tg, CHAT, LOW_SCORE_SURVEY)
+        fake_tg.press(CHAT, core_cases.NO)
+        await fake_tg.wait_idle()
+        assert fake_tg.texts(CHAT)[-1] == core_cases.REFUSED
+        await fake_tg.wait_for(lambda: bool(fake_tg.chat(STAFF_CHAT)), timeout=15)
+        await asyncio.sleep(0.6)  # several checks of the watcher and the jobs (0.2 s)
+        (alert,) = fake_tg.chat(STAFF_CHAT)
+        assert alert.text.startswith("⚠️ Низкая оценка") and alert.labels() == []
+        before = len(fake_tg.texts(CHAT))
+        await write(fake_tg, CHAT, "Почему так сложно?")  # not relayed: there is no case
+        assert (
+            len(fake_tg.texts(CHAT)) == before + 1
+            and "Ваше сообщение передано" not in fake_tg.texts(CHAT)[-1]
+        )
+        async with db(service).transaction() as conn:
+            assert await cases_repo.list_cases(conn, unit=None, statuses=list(CaseStatus)) == []
+            person = await repo.get_respondent(conn, "telegram", str(CHAT))
+            assert person is not None and not await cases_repo.reply_allowed(conn, person.id)
+        assert len(fake_tg.chat(STAFF_CHAT)) == 1
+    finally:
+        await service.crash()
+
+
+async def test_a_withdrawal_mid_case_closes_it_and_nothing_more_is_sent(
+    database: Database, fake_tg: FakeTelegram
+) -> None:
+    service = await started(database, fake_tg)
+    try:
+        case = await agree(fake_tg, db(service))
+        the_card = await card(fake_tg, db(service))
+        await staff_press(fake_tg, the_card, ANSWER_LABEL, UNIT_2)
+        await write(fake_tg, UNIT_2, "Ответ после отзыва")
+        preview = fake_tg.last_with_buttons(UNIT_2)
+        assert preview is not None
+        await write(fake_tg, CHAT, "/stop")
+        assert fake_tg.texts(CHAT)[-1].startswith(core_cases.REPLY_WITHDRAWN)
+        sent = len(fake_tg.texts(CHAT))
+        await staff_press(fake_tg, preview, SEND_LABEL, UNIT_2)
+        assert len(fake_tg.texts(CHAT)) == sent  # nothing reached the respondent
+        assert fake_tg.callback_answers[-1]["text"] == f"Обращение № {case.number} уже закрыто."
+        async with db(service).transaction() as conn:
+            closed = await cases_repo.get_case(conn, case.number, unit=None)
+            stored = await cases_repo.messages(conn, case.number)
+        assert closed is not None and closed.closed_by == ClosedBy.WITHDRAWAL and stored == []
+        await write(fake_tg, CHAT, "Все-таки ответьте")  # no longer relayed
+        assert "Ваше сообщение передано" not in fake_tg.texts(CHAT)[-1]
     finally:
         await service.crash()
