@@ -512,8 +512,9 @@ class _Turn:
     async def withdraw(self) -> Result:
         # /stop also ends the agreement to be answered, closing the cases still going; while the
         # reply question is open it answers it: a refusal.
-        ended = False
+        ended = refused = False
         if self.dialog.phase == Phase.REPLY:
+            refused = True
             await self.record_reply(False)
             await self.set_dialog(Dialog.idle())
         else:
@@ -533,8 +534,9 @@ class _Turn:
             reply = texts.ALREADY_WITHDRAWN if withdrawn_before else texts.NOTHING_TO_WITHDRAW
         if kind is not None:
             await self.record_consent(kind)
-        if ended:
-            reply = cases.REPLY_WITHDRAWN if kind is None else f"{cases.REPLY_WITHDRAWN}\n{reply}"
+        if ended or refused:
+            said = cases.REPLY_WITHDRAWN if ended else cases.REFUSED
+            reply = said if kind is None else f"{said}\n{reply}"
         if asked:
             await self.set_dialog(Dialog.idle())
         return Result(messages=[Message(reply)], notice=reply)

@@ -160,7 +160,7 @@ async def on_case_press(
         await query.answer(REFUSED, show_alert=True)
         return
     action = callback_data.action
-    if case.status == CaseStatus.CLOSED and action in (CaseAction.ANSWER, CaseAction.CLOSE, CaseAction.SEND):
+    if case.status == CaseStatus.CLOSED and action != CaseAction.CANCEL:
         await query.answer(ALREADY_CLOSED.format(number=case.number), show_alert=True)
         if action == CaseAction.SEND:
             await _set_draft(store, user_id, None)
