@@ -182,7 +182,9 @@ class FakeTelegram:
         assert target is not None, f"no message with buttons in chat {chat_id}"
         for button in target.buttons:
             if button["text"] == label:
-                return self.push_callback(chat_id, target.message_id, button["callback_data"], user_id=user_id)
+                return self.push_callback(
+                    chat_id, target.message_id, button["callback_data"], user_id=user_id
+                )
         raise AssertionError(f"no button {label!r} in {target.labels()}")
 
     # --- inspection ---------------------------------------------------------------------
@@ -305,12 +307,16 @@ class FakeTelegram:
                 raise _ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
         reply = params.get("reply_parameters") or {}
         reply_to = int(reply["message_id"]) if "message_id" in reply else None
-        if reply_to is not None and (chat_id, reply_to) not in self.messages and not reply.get(
-            "allow_sending_without_reply"
+        if (
+            reply_to is not None
+            and (chat_id, reply_to) not in self.messages
+            and not reply.get("allow_sending_without_reply")
         ):
             raise _ApiError(400, "Bad Request: message to be replied not found")
         message_id = next(self._message_ids[chat_id])
-        self.messages[(chat_id, message_id)] = SentMessage(chat_id, message_id, text, markup, reply_to=reply_to)
+        self.messages[(chat_id, message_id)] = SentMessage(
+            chat_id, message_id, text, markup, reply_to=reply_to
+        )
         return self._message_json(chat_id, message_id, text, markup)
 
     async def api_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
