@@ -87,6 +87,11 @@ async def test_card_thread_overdue_reminder_and_quiet_closing(
         )
     await jobs.check_once()
     await jobs.check_once()  # shown once: the cursor moved past it
+    restarted = CaseJobs(
+        storage, questionnaire, CasesConfig(quiet_days=7), AlertsConfig(unit_chats={"1": UNIT_CHAT}),
+        TelegramStaffChat(bot), ZONE, clock=clock,
+    )  # fmt: skip
+    await restarted.check_once()  # a restart (or another leader) neither reposts the card nor the reply
     replies = [m for m in fake_tg.chat(UNIT_CHAT) if m.reply_to == card.message_id]
     assert [m.text for m in replies] == [f"💬 Обращение № {case.number}, сообщение клиента:\nА где форма?"]
 
