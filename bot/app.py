@@ -7,7 +7,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.cases.desk import CaseRelay
 from bot.config import Settings
+from bot.core.cases import CaseTerms
 from bot.core.conversation import Commands, ConsentTerms, Conversation, Layout, SurveyEvents
 from bot.mailing.hub import MailingHub
 from bot.runtime.health import Health
@@ -27,6 +29,7 @@ class Services:
     health: Health = field(default_factory=Health)
     mailing: MailingHub = field(default_factory=MailingHub)  # channels register their transports
     metrics: Metrics = field(default_factory=Metrics)  # served at /metrics
+    cases: CaseRelay = field(default_factory=CaseRelay)  # channels register how answers reach respondents
 
 
 @dataclass(frozen=True)
@@ -71,5 +74,5 @@ def build_conversation(
 ) -> Conversation:
     return Conversation(
         storage, questionnaire, consent_terms(settings), layout=layout, commands=commands, bot_key=bot_key,
-        events=events,
+        events=events, cases=CaseTerms.of(settings),
     )  # fmt: skip

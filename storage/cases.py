@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -203,7 +203,8 @@ async def open_case(
             channel=channel,
             status=CaseStatus.OPEN,
             opened_at=now,
-            deadline_at=deadline_at,
+            # In UTC: SQLite keeps the wall time and drops the zone (a local deadline would shift).
+            deadline_at=deadline_at.astimezone(UTC),
             last_message_at=now,
         )
     )
@@ -450,6 +451,49 @@ async def count_by_status(conn: AsyncConnection, *, unit: str | None) -> dict[Ca
         query = query.where(_K.unit == unit)
     found = {CaseStatus(status): int(n) for status, n in await conn.execute(query)}
     return {status: found.get(status, 0) for status in CaseStatus}
+
+
+async def without_thread(conn: AsyncConnection, limit: int = 100) -> list[Case]:
+    """Cases still going whose card has not reached the unit chat yet (the relay posts it)."""
+    query = _cases().where(_K.status != CaseStatus.CLOSED, _K.thread_message_id.is_(None))
+    return [_case(row) for row in await conn.execute(query.order_by(_K.id).limit(limit))]
+
+
+async def replies_after(conn: AsyncConnection, after_id: int, limit: int = 100) -> list[CaseMessage]:
+    """The respondents' replies stored after message `after_id`, in order: what the relay has yet
+    to show in the unit chats."""
+    rows = await conn.execute(
+        select(_M.id, _M.case_id, _M.direction, _M.text, _M.delivery, _M.created_at, _M.delivered_at)
+        .where(_M.id > after_id, _M.direction == Direction.FROM_RESPONDENT)
+        .order_by(_M.id)
+        .limit(limit)
+    )
+    found = []
+    for id_, case_id, direction, text, delivery, created, delivered in rows:
+        created_at = as_utc(created)
+        assert created_at is not None
+        found.append(
+            CaseMessage(
+                id_, case_id, Direction(direction), text, Delivery(delivery), created_at, as_utc(delivered)
+            )
+        )
+    return found
+
+
+async def pseudonym_of(conn: AsyncConnection, number: int) -> str | None:
+    """The pseudonym of a case's respondent, for pseudonymous exports (never the messenger id)."""
+    row = (
+        await conn.execute(
+            select(respondents.c.pseudonym)
+            .select_from(
+                cases.join(survey_sessions, survey_sessions.c.id == _K.session_id).join(
+                    respondents, respondents.c.id == survey_sessions.c.respondent_id
+                )
+            )
+            .where(_K.id == number)
+        )
+    ).first()
+    return None if row is None else str(row[0])
 
 
 # --- the responsiveness section of the quarterly report ---------------------------------

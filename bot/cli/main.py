@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bot.cli import admin, dead_letters, mailing, reports, restore, run, survey
+from bot.cli import admin, cases, dead_letters, mailing, reports, restore, run, survey
 from bot.cli.arguments import CliParser
 from bot.config import ConfigError, Settings, database_url, load_settings
 from bot.errors import UsageError
@@ -49,7 +49,7 @@ def installed_version() -> str:
 
 def command_modules() -> list[Any]:
     """Each module adds its sub-commands with `register(subparsers)` (handler in `set_defaults`)."""
-    return [survey, run, admin, restore, reports, mailing, dead_letters]
+    return [survey, run, admin, restore, reports, mailing, cases, dead_letters]
 
 
 def load(args: argparse.Namespace) -> Settings:

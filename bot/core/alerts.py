@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from bot.config import AlertsConfig
 from bot.core.retry import sleep_until
 from storage import alerts as alerts_repo
+from storage import cases as cases_repo
 from storage import repository as repo
 from storage.store import Storage
 from survey_flow.engine import Answer, answer_label
@@ -27,7 +28,9 @@ LOW_SCORES = frozenset({"1", "2", "3"})
 NOT_SATISFIED = "2"  # «Скорее не удовлетворен», the option of the satisfaction question
 LOOK_BACK = timedelta(minutes=10)  # transactions may commit a little out of completion order
 
-Send = Callable[[int, str], Awaitable[None]]
+Buttons = Sequence[tuple[str, str]]  # (label, callback data)
+# Sends a card with its buttons; the message id, when the channel tells it.
+Send = Callable[[int, str, Buttons], Awaitable[int | None]]
 
 
 def is_alarming(q: Questionnaire, answers: dict[str, Answer]) -> bool:
@@ -66,8 +69,19 @@ def alert_card(q: Questionnaire, session_id: int, answers: dict[str, Answer], co
 
 
 class AlertWatcher:
-    def __init__(self, storage: Storage, q: Questionnaire, config: AlertsConfig, send: Send) -> None:
+    """`case_buttons`: the buttons of a card whose questionnaire already has a case (docs/cases.md);
+    a case opened after its card was sent gets them on that card from the cases' jobs."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        q: Questionnaire,
+        config: AlertsConfig,
+        send: Send,
+        case_buttons: Callable[[int], Buttons] | None = None,
+    ) -> None:
         self.storage, self.q, self.config, self.send = storage, q, config, send
+        self.case_buttons = case_buttons
         # Sessions of the look-back window already judged in this process: not re-read every poll.
         self._judged: set[int] = set()
 
@@ -96,17 +110,27 @@ class AlertWatcher:
                     continue
                 if not await alerts_repo.claim(conn, session_id, now):
                     continue
+                case = await cases_repo.case_of_session(conn, session_id) if self.case_buttons else None
+                with_case = case is not None and await cases_repo.thread_of(conn, case.number) is None
             # Sent outside the transaction (no lock held over the network); a failure frees the
             # claim so the next check tries again.
             card = alert_card(self.q, session_id, answers, repo.as_utc(completed_at) or now)
+            buttons = self.case_buttons(case.number) if self.case_buttons and case and with_case else ()
             try:
-                await self.send(chat, card)
+                message_id = await self.send(chat, card, buttons)
             except Exception:
                 self._judged.discard(session_id)
                 async with self.storage.transaction() as conn:
                     await alerts_repo.release(conn, session_id)
                 raise
             sent += 1
+            if message_id is not None:
+                async with self.storage.transaction() as conn:
+                    await alerts_repo.set_card(conn, session_id, str(chat), str(message_id), now)
+                    if case is not None and buttons:
+                        await cases_repo.set_thread(
+                            conn, case.number, unit_chat=str(chat), message_id=str(message_id)
+                        )
         async with self.storage.transaction() as conn:
             await repo.set_state(conn, alerts_repo.CURSOR_KEY, now.isoformat(), now)
         return sent

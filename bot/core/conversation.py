@@ -16,12 +16,15 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core import texts
+from bot.core import cases, texts
+from bot.core.cases import CaseTerms
 from bot.core.clock import utcnow
 from bot.core.dialog import Dialog, Phase
-from bot.core.messages import Action, Incoming, Kind, Message, Result
+from bot.core.messages import Action, Button, Incoming, Kind, Message, Result
 from bot.core.screens import Commands, ConsentTerms, Screens, page_count
+from storage import cases as cases_repo
 from storage import repository as repo
+from storage.cases import ClosedBy, Direction
 from storage.store import Storage
 from survey_flow import engine
 from survey_flow.engine import Accepted, Answer, Rejected, Step
@@ -83,8 +86,10 @@ class Conversation:
         clock: Callable[[], datetime] = utcnow,
         bot_key: str = "",
         events: SurveyEvents | None = None,
+        cases: CaseTerms | None = None,
     ) -> None:
         self.storage = storage
+        self.cases = cases or CaseTerms.off()
         self.events: SurveyEvents = events or NoEvents()
         self.q = questionnaire
         self.consent = consent
@@ -183,6 +188,8 @@ class _Turn:
             return await self.on_resume(event, word)
         if phase == Phase.CONSENT:
             return await self.on_consent(event, word)
+        if phase == Phase.REPLY:
+            return await self.on_reply(event, word)
         if phase == Phase.SURVEY:
             current = await self.current_session()
             if current is not None:
@@ -190,6 +197,10 @@ class _Turn:
             await self.set_dialog(Dialog.idle())
         if event.kind == Kind.PRESS:
             return Result(notice=texts.STALE_BUTTON, messages=[])
+        if event.kind == Kind.TEXT and event.text.strip():
+            relayed = await self.to_case(event.text.strip())
+            if relayed is not None:
+                return relayed
         return Result(messages=[self.screens.idle()])
 
     # --- helpers ---------------------------------------------------------------------------
@@ -386,6 +397,7 @@ class _Turn:
         if latest is not None and latest.granted and latest.text_version == self.conv.consent.version:
             await self.set_dialog(Dialog.idle())
             messages.append(self.screens.withdraw())
+            messages += await self.ask_reply(session.id, answers)
         else:
             await self.set_dialog(Dialog.consent(session.id))
             messages.append(self.screens.consent_request(session.id))
@@ -416,9 +428,78 @@ class _Turn:
         await self.record_consent(kind)
         await self.set_dialog(Dialog.idle())
         answered = self.screens.consent_answered(granted)
+        then = await self.ask_reply(int(session_id or 0), None)
         if granted:
-            return Result(messages=[self.screens.withdraw()], answered=answered)
-        return Result(messages=[Message(texts.CONSENT_DECLINED)], answered=answered)
+            return Result(messages=[self.screens.withdraw(), *then], answered=answered)
+        return Result(messages=[Message(texts.CONSENT_DECLINED), *then], answered=answered)
+
+    # --- the ministry's answer to difficulties named (docs/cases.md) ------------------------
+
+    async def ask_reply(self, session_id: int, answers: dict[str, Answer] | None) -> list[Message]:
+        """Once, after the survey: «may the ministry answer you here?» when the questionnaire has a
+        low score with a difficulty described (and [cases] is on); nothing otherwise."""
+        terms = self.conv.cases
+        if not terms.enabled or not session_id:
+            return []
+        if answers is None:
+            answers = await repo.load_answers(self.conn, session_id)
+        if not cases.asks_for_reply(self.q, answers) or cases.unit_of(self.q, answers) is None:
+            return []
+        if await cases_repo.case_of_session(self.conn, session_id) is not None:
+            return []
+        await self.set_dialog(Dialog.reply(session_id))
+        return [self.reply_request(session_id)]
+
+    def reply_request(self, session_id: int) -> Message:
+        buttons = ((Button(cases.YES, Action.REPLY_YES), Button(cases.NO, Action.REPLY_NO)),)
+        return Message(self.conv.cases.question, buttons, token=f"{session_id}:reply")
+
+    async def on_reply(self, event: Incoming, word: str) -> Result:
+        session_id = int(self.dialog.session or 0)
+        if event.kind == Kind.PRESS and event.token != f"{session_id}:reply":
+            return Result(notice=texts.STALE_BUTTON)
+        if event.action == Action.REPLY_YES or word in YES_WORDS:
+            agreed = True
+        elif event.action == Action.REPLY_NO or word in NO_WORDS:
+            agreed = False
+        else:
+            return Result(messages=[Message(texts.CONSENT_REPEAT), self.reply_request(session_id)])
+        answered = texts.ECHO_ANSWERED.format(
+            question=self.conv.cases.question, answer=cases.YES if agreed else cases.NO
+        )
+        await self.set_dialog(Dialog.idle())
+        await self.record_reply(agreed)
+        if not agreed:
+            return Result(messages=[Message(cases.REFUSED)], answered=answered)
+        answers = await repo.load_answers(self.conn, session_id)
+        unit = cases.unit_of(self.q, answers)
+        assert unit is not None  # asked only when the unit is known
+        case = await cases.open_for(
+            self.conn, self.conv.cases, session_id=session_id, unit=unit, channel=self.respondent.channel,
+            now=self.now,
+        )  # fmt: skip
+        text = cases.AGREED.format(number=case.number, stop=self.conv.commands.stop)
+        return Result(messages=[Message(text)], answered=answered)
+
+    async def record_reply(self, agreed: bool) -> None:
+        await cases_repo.record_reply_consent(
+            self.conn, self.respondent.id, agreed=agreed, channel=self.respondent.channel,
+            text_version=self.conv.cases.text_version, now=self.now,
+        )  # fmt: skip
+
+    async def to_case(self, text: str) -> Result | None:
+        """A message outside a survey while the respondent's case is going: it goes to the unit."""
+        case = await cases_repo.case_for_reply(self.conn, self.respondent.id)
+        if case is None or not await cases_repo.reply_allowed(self.conn, self.respondent.id):
+            return None
+        await cases_repo.add_message(
+            self.conn, case.number, direction=Direction.FROM_RESPONDENT, text=text[: cases.REPLY_MAX_CHARS],
+            now=self.now,
+        )  # fmt: skip
+        if cases.is_thanks(text):
+            await cases_repo.close_case(self.conn, case.number, by=ClosedBy.THANKS, now=self.now)
+            return Result(messages=[Message(cases.CLOSED_BY_THANKS.format(number=case.number))])
+        return Result(messages=[Message(cases.REPLY_RECEIVED.format(number=case.number))])
 
     async def record_consent(self, kind: repo.ConsentKind) -> None:
         """A consent-register entry made in the chat, under the current consent text."""
@@ -433,6 +514,18 @@ class _Turn:
         )
 
     async def withdraw(self) -> Result:
+        # /stop also ends the agreement to be answered, closing the cases still going; while the
+        # reply question is open it answers it: a refusal.
+        ended = refused = False
+        if self.dialog.phase == Phase.REPLY:
+            refused = True
+            await self.record_reply(False)
+            await self.set_dialog(Dialog.idle())
+        else:
+            ended = await cases_repo.end_reply_consent(
+                self.conn, self.respondent.id, channel=self.respondent.channel, now=self.now,
+                text_version=self.conv.cases.text_version,
+            )  # fmt: skip
         latest = await repo.latest_consent(self.conn, self.respondent.id)
         asked = self.dialog.phase == Phase.CONSENT
         if latest is not None and latest.granted:
@@ -445,6 +538,9 @@ class _Turn:
             reply = texts.ALREADY_WITHDRAWN if withdrawn_before else texts.NOTHING_TO_WITHDRAW
         if kind is not None:
             await self.record_consent(kind)
+        if ended or refused:
+            said = cases.REPLY_WITHDRAWN if ended else cases.REFUSED
+            reply = said if kind is None else f"{said}\n{reply}"
         if asked:
             await self.set_dialog(Dialog.idle())
         return Result(messages=[Message(reply)], notice=reply)

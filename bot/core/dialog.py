@@ -19,6 +19,7 @@ class Phase(StrEnum):
     SURVEY = "survey"  # answering the questionnaire
     RESUME = "resume"  # asked «Продолжить» or «Начать заново» about an unfinished one
     CONSENT = "consent"  # asked for consent to invitations after completing one
+    REPLY = "reply"  # asked whether the ministry may answer the difficulties named (docs/cases.md)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class Dialog:
     @classmethod
     def consent(cls, session: int) -> Dialog:
         return cls(Phase.CONSENT, session=session)
+
+    @classmethod
+    def reply(cls, session: int) -> Dialog:
+        return cls(Phase.REPLY, session=session)
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Dialog:

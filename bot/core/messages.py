@@ -40,6 +40,8 @@ class Action(StrEnum):
     WITHDRAW = "stop"
     START = "start"
     SKIP = "skip"  # «Пропустить»: the follow-up question is offered, not required
+    REPLY_YES = "ry"  # the ministry may answer the difficulties named, here in the chat
+    REPLY_NO = "rn"
 
     # The values a callback may carry, to check untrusted callback data against.
     ALL = nonmember(
@@ -57,6 +59,8 @@ class Action(StrEnum):
                 WITHDRAW,
                 START,
                 SKIP,
+                REPLY_YES,
+                REPLY_NO,
             }
         )
     )

@@ -116,11 +116,13 @@ async def run(services: Services, stop: asyncio.Event) -> None:
             on_handled=lambda: _handled(services), metrics=services.metrics,
         )  # fmt: skip
         services.health.polling(CHANNEL)
-        async with services.mailing.channel(
-            services.settings, services.storage, CHANNEL, MaxTransport(client, username),
-            questionnaire=services.questionnaire, metrics=services.metrics,
-        ):  # fmt: skip
-            await channel.run(stop)
+        transport = MaxTransport(client, username)
+        with services.cases.channel(CHANNEL, transport):  # answers to MAX respondents' cases
+            async with services.mailing.channel(
+                services.settings, services.storage, CHANNEL, transport,
+                questionnaire=services.questionnaire, metrics=services.metrics,
+            ):  # fmt: skip
+                await channel.run(stop)
     finally:
         await client.close()
 

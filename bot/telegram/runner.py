@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -11,14 +12,18 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import ClientDecodeError, TelegramServerError, TelegramUnauthorizedError
 
 from bot.app import ChannelRunner, Services, build_conversation
+from bot.cases.desk import CaseDesk, card_buttons
+from bot.cases.jobs import CaseJobs
 from bot.config import Settings
-from bot.core.alerts import AlertWatcher
+from bot.core.alerts import AlertWatcher, Buttons
 from bot.core.conversation import Commands, Layout
 from bot.core.dead_letters import DeadLetters
 from bot.core.staff import StaffDirectory
 from bot.errors import UsageError
+from bot.mailing.transport import Notifier, Transport
 from bot.runtime.http import start_server
 from bot.runtime.metrics import UpdateOutcome
+from bot.telegram.cases import CASES, TelegramStaffChat, cases_router
 from bot.telegram.clients_command import CLIENTS
 from bot.telegram.delivery import Delivery
 from bot.telegram.handlers import survey_press_router, survey_router
@@ -55,7 +60,7 @@ def build_dispatcher(
     services: Services,
     bot: Bot,
     *,
-    staff_commands: tuple[TelegramCommand, ...] = (STATS, EXPORT, REPORT, CLIENTS, *MAILING_COMMANDS),
+    staff_commands: tuple[TelegramCommand, ...] = (STATS, EXPORT, REPORT, CLIENTS, CASES, *MAILING_COMMANDS),
 ) -> Dispatcher:
     conversation = build_conversation(
         services.settings, services.storage, services.questionnaire, layout=LAYOUT, commands=Commands(),
@@ -69,11 +74,18 @@ def build_dispatcher(
         staff=StaffDirectory(services.settings.staff, Channel.TELEGRAM),
         settings=services.settings,
         questionnaire=services.questionnaire,
+        cases=CaseDesk(
+            services.storage,
+            services.questionnaire,
+            services.cases,
+            ZoneInfo(services.settings.reports.timezone),
+        ),
     )
     # Handlers name it `storage`; Dispatcher's own `storage` argument is aiogram's FSM storage.
     dispatcher["storage"] = services.storage
     dispatcher.include_router(survey_press_router())
     dispatcher.include_router(staff_router(staff_commands))
+    dispatcher.include_router(cases_router())  # before the other private-text dialogs: a draft answer
     dispatcher.include_router(reports_router())
     dispatcher.include_router(mailing_dialog_router())  # an admin's replies inside /mailing
     dispatcher.include_router(survey_router())
@@ -109,29 +121,49 @@ async def run_telegram(services: Services, stop: asyncio.Event) -> None:
         )
         username = me.username or settings.bot_username
         background = [asyncio.create_task(alert_watcher(services, bot).run(stop))]
+        if services.settings.cases.enabled:
+            background.append(
+                asyncio.create_task(
+                    case_jobs(services, bot).run(stop, schema=services.settings.database.pg_schema)
+                )
+            )
         try:
             transport, notifier = telegram_transport(services.settings, bot, username, metrics)
-            async with services.mailing.channel(
-                services.settings, services.storage, Channel.TELEGRAM, transport, notifier,
-                questionnaire=services.questionnaire, metrics=metrics,
-            ):  # fmt: skip
-                if settings.mode == "webhook":
-                    await _serve_webhook(services, bot, processor, stop, dead_letters)
-                else:
-                    services.health.polling(Channel.TELEGRAM)
-                    await run_polling(
-                        bot,
-                        processor,
-                        stop,
-                        dead_letters=dead_letters,
-                        on_polled=lambda: services.health.polled(Channel.TELEGRAM),
-                    )
+            with services.cases.channel(Channel.TELEGRAM, transport):
+                await _serve(services, bot, processor, stop, dead_letters, transport, notifier)
         finally:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
     finally:
         await bot.session.close()
+
+
+async def _serve(
+    services: Services,
+    bot: Bot,
+    processor: UpdateProcessor,
+    stop: asyncio.Event,
+    dead_letters: DeadLetters,
+    transport: Transport,
+    notifier: Notifier,
+) -> None:
+    settings = services.settings.telegram
+    async with services.mailing.channel(
+        services.settings, services.storage, Channel.TELEGRAM, transport, notifier,
+        questionnaire=services.questionnaire, metrics=services.metrics,
+    ):  # fmt: skip
+        if settings.mode == "webhook":
+            await _serve_webhook(services, bot, processor, stop, dead_letters)
+        else:
+            services.health.polling(Channel.TELEGRAM)
+            await run_polling(
+                bot,
+                processor,
+                stop,
+                dead_letters=dead_letters,
+                on_polled=lambda: services.health.polled(Channel.TELEGRAM),
+            )
 
 
 async def _serve_webhook(
@@ -191,11 +223,24 @@ def _unreachable_reason(exc: Exception) -> str:
     return "недоступен (нет соединения или истекло время ожидания)"
 
 
-def alert_watcher(services: Services, bot: Bot) -> AlertWatcher:
-    async def send(chat_id: int, text: str) -> None:
-        await call_with_retry(lambda: bot.send_message(chat_id, text), what="alert")
+def case_jobs(services: Services, bot: Bot) -> CaseJobs:
+    settings = services.settings
+    return CaseJobs(
+        services.storage, services.questionnaire, settings.cases, settings.alerts, TelegramStaffChat(bot),
+        ZoneInfo(settings.reports.timezone), poll_seconds=settings.alerts.poll_seconds,
+    )  # fmt: skip
 
-    return AlertWatcher(services.storage, services.questionnaire, services.settings.alerts, send)
+
+def alert_watcher(services: Services, bot: Bot) -> AlertWatcher:
+    chat = TelegramStaffChat(bot)
+
+    async def send(chat_id: int, text: str, buttons: Buttons) -> int | None:
+        return await chat.post(chat_id, text, buttons=buttons)
+
+    case_buttons = card_buttons if services.settings.cases.enabled else None
+    return AlertWatcher(
+        services.storage, services.questionnaire, services.settings.alerts, send, case_buttons
+    )
 
 
 TELEGRAM = ChannelRunner(Channel.TELEGRAM, lambda settings: settings.telegram.enabled, run_telegram)

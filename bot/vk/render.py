@@ -94,7 +94,7 @@ def keyboard(message: Message, *, callback: bool = True) -> str | None:
 
 
 def _color(button: Button) -> str:
-    if button.action in (Action.CONSENT_YES, Action.START, Action.CONTINUE):
+    if button.action in (Action.CONSENT_YES, Action.REPLY_YES, Action.START, Action.CONTINUE):
         return "positive"
     if button.action in (Action.ABORT, Action.WITHDRAW):
         return "negative"

@@ -87,12 +87,14 @@ async def run(services: Services, stop: asyncio.Event) -> None:
         metrics=services.metrics,
     )
     services.health.polling(CHANNEL)
+    transport = VkTransport(client, config.group_id)
     try:
-        async with services.mailing.channel(
-            services.settings, services.storage, CHANNEL, VkTransport(client, config.group_id),
-            questionnaire=services.questionnaire, metrics=services.metrics,
-        ):  # fmt: skip
-            await channel.run(stop)
+        with services.cases.channel(CHANNEL, transport):  # answers to VK respondents' cases
+            async with services.mailing.channel(
+                services.settings, services.storage, CHANNEL, transport,
+                questionnaire=services.questionnaire, metrics=services.metrics,
+            ):  # fmt: skip
+                await channel.run(stop)
     finally:
         client.close()
 

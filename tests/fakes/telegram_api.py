@@ -30,6 +30,7 @@ class SentMessage:
     text: str
     markup: dict[str, Any] | None
     edits: list[str] = field(default_factory=list)
+    reply_to: int | None = None  # reply_parameters.message_id: a thread in a group chat
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -149,12 +150,14 @@ class FakeTelegram:
             }
         )
 
-    def push_callback(self, chat_id: int, message_id: int, data: str) -> int:
+    def push_callback(self, chat_id: int, message_id: int, data: str, *, user_id: int | None = None) -> int:
+        """A press in `chat_id`; by `user_id` in a group chat (negative id) when given."""
         stored = self.messages.get((chat_id, message_id))
+        chat_type = "private" if user_id is None else "supergroup"
         message = {
             "message_id": message_id,
             "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private"},
+            "chat": {"id": chat_id, "type": chat_type},
             "from": {"id": BOT_ID, "is_bot": True, "first_name": "Otklik"},
             "text": stored.text if stored else "…",
         }
@@ -162,7 +165,7 @@ class FakeTelegram:
             {
                 "callback_query": {
                     "id": f"cb{next(self._update_ids)}",
-                    "from": self._user(chat_id),
+                    "from": self._user(chat_id if user_id is None else user_id),
                     "chat_instance": str(chat_id),
                     "message": message,
                     "data": data,
@@ -170,13 +173,18 @@ class FakeTelegram:
             }
         )
 
-    def press(self, chat_id: int, label: str, message: SentMessage | None = None) -> int:
-        """Press the button with this label on the latest message that has it."""
+    def press(
+        self, chat_id: int, label: str, message: SentMessage | None = None, *, user_id: int | None = None
+    ) -> int:
+        """Press the button with this label on the latest message that has it (by `user_id` in
+        a group chat)."""
         target = message or self.last_with_buttons(chat_id)
         assert target is not None, f"no message with buttons in chat {chat_id}"
         for button in target.buttons:
             if button["text"] == label:
-                return self.push_callback(chat_id, target.message_id, button["callback_data"])
+                return self.push_callback(
+                    chat_id, target.message_id, button["callback_data"], user_id=user_id
+                )
         raise AssertionError(f"no button {label!r} in {target.labels()}")
 
     # --- inspection ---------------------------------------------------------------------
@@ -297,8 +305,18 @@ class FakeTelegram:
         for button in (b for row in (markup or {}).get("inline_keyboard", []) for b in row):
             if len(button.get("callback_data", "").encode()) > 64:
                 raise _ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+        reply = params.get("reply_parameters") or {}
+        reply_to = int(reply["message_id"]) if "message_id" in reply else None
+        if (
+            reply_to is not None
+            and (chat_id, reply_to) not in self.messages
+            and not reply.get("allow_sending_without_reply")
+        ):
+            raise _ApiError(400, "Bad Request: message to be replied not found")
         message_id = next(self._message_ids[chat_id])
-        self.messages[(chat_id, message_id)] = SentMessage(chat_id, message_id, text, markup)
+        self.messages[(chat_id, message_id)] = SentMessage(
+            chat_id, message_id, text, markup, reply_to=reply_to
+        )
         return self._message_json(chat_id, message_id, text, markup)
 
     async def api_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -376,7 +394,7 @@ async def _params(request: web.Request) -> dict[str, Any]:
         if not isinstance(value, str):  # an uploaded file: keep name and bytes
             params[key] = (value.filename, value.file.read())
             continue
-        if key in {"reply_markup", "allowed_updates", "entities"}:
+        if key in {"reply_markup", "allowed_updates", "entities", "reply_parameters"}:
             params[key] = json.loads(value)
         else:
             params[key] = value
