@@ -30,8 +30,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers (pytest-xdist): most slow tests wait on subprocesses, sockets and timers, not on a
+# core. loadgroup runs the tests marked @pytest.mark.xdist_group("name") on one worker, for tests
+# that must not overlap; none needs it now (docs/performance.md, "The test suite").
+# PYTEST_WORKERS=0 runs the suite in this one process.
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: lint typecheck pytest
 

@@ -70,11 +70,13 @@ class FakeVk:
     violations: list[str] = field(default_factory=list)  # what real VK would refuse (911, 914)
     lp_http_errors: int = 0  # the next long polls answer HTTP 502 (a proxy in trouble)
     latency: float = 0.0  # seconds every API call takes
+    most_in_flight: int = 0  # the most API calls that were being answered at one time
     refuse_peers: dict[int, int] = field(default_factory=dict)  # peer -> error code for messages.send
     closed: bool = False
 
     def __post_init__(self) -> None:
         self.cond = threading.Condition()
+        self._in_flight = 0
         self._ids = itertools.count(1)
         self._cmids: dict[int, itertools.count[int]] = {}
         self._keys = itertools.count(2)
@@ -309,11 +311,17 @@ def _handler(fake: FakeVk) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path
             params = self._params()
             if path.startswith("/method/"):
-                time.sleep(fake.latency)
+                with fake.cond:
+                    fake._in_flight += 1
+                    fake.most_in_flight = max(fake.most_in_flight, fake._in_flight)
                 try:
+                    time.sleep(fake.latency)
                     body = fake.api(path.removeprefix("/method/"), params)
                 except _ApiFailure as exc:
                     body = _error(exc.code, exc.message)
+                finally:
+                    with fake.cond:
+                        fake._in_flight -= 1
             elif path == "/lp":
                 with fake.cond:
                     broken = fake.lp_http_errors > 0

@@ -24,9 +24,9 @@ from bot.runtime.metrics import Metrics
 from bot.telegram.runner import run_telegram
 from storage.store import Storage
 from tests.bot.mailing.conftest import mailing_service
-from tests.bot.telegram.test_webhook_staff_process import free_port
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram
+from tests.ports import free_port
 from tests.system.read_only import make_writable, read_only
 from tests.system.test_mailing_kill_restart import start, write_config
 

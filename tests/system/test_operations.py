@@ -23,10 +23,10 @@ from bot.runtime.http import start_server
 from storage.privacy import forget
 from storage.schema import answers, consents, respondents
 from storage.store import Storage
-from tests.bot.telegram.test_webhook_staff_process import free_port
 from tests.conftest import PG_URL, REPO, Database, _drop_schema, pg_skip_reason
 from tests.fakes.chat import Chat
 from tests.fakes.telegram_api import FakeTelegram
+from tests.ports import free_port
 
 
 def otklik(*args: str, config: Path | None = None) -> list[str]:

@@ -13,9 +13,10 @@ from sqlalchemy.exc import DBAPIError
 from bot.core import texts
 from storage.schema import answers, processed_updates
 from tests.bot.telegram.conftest import CHAT, Service
-from tests.bot.telegram.test_webhook_staff_process import free_port, start_update
+from tests.bot.telegram.test_webhook_staff_process import start_update
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram
+from tests.ports import free_port
 from tests.system.read_only import make_read_only, make_writable
 
 SECRET = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-Value_1"}

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from storage.schema import answers, survey_sessions
 from storage.store import Storage
 from tests.bot.telegram.conftest import Service
-from tests.bot.telegram.test_webhook_staff_process import free_port, start_update
+from tests.bot.telegram.test_webhook_staff_process import start_update
 from tests.conftest import PG_URL, Database
 from tests.fakes.tcp_proxy import OutageProxy
 from tests.fakes.telegram_api import FakeTelegram
+from tests.ports import free_port
 
 # In person, provided: questions 1-9 answered by typing their numbers.
 TYPED = ["1", "2", "3", "4", "1", "2", "1", "1", "5"]

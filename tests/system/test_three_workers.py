@@ -13,9 +13,9 @@ from pathlib import Path
 from storage import mailing as store
 from tests.bot.mailing.conftest import FIRST_CHAT, seed
 from tests.bot.mailing.test_campaign_e2e import create, invitations, wait_status
-from tests.bot.telegram.test_webhook_staff_process import free_port
 from tests.conftest import REPO, Database
 from tests.fakes.telegram_api import FakeTelegram
+from tests.ports import free_port
 
 LEADER_LINE = "leader: this process runs the scheduler and the mailing sender"
 

@@ -43,7 +43,9 @@ async def test_database_write_locked_at_start_mailing_restarts_and_sends(
     service = await mailing_service(database, fake_tg).start()
     try:
         await wait_for_log(caplog, "leader: this process runs")
-        await asyncio.sleep(2.5)  # longer than the busy timeout: the first recovery fails
+        # Held until the first run has failed (its write waited out the busy timeout), however
+        # long a busy machine takes to get there.
+        await wait_for_log(caplog, "mailing service failed, restarting")
         locker.execute("COMMIT")
         locker.close()
         assert service.storage is not None

@@ -16,9 +16,9 @@ import pytest
 
 from bot.core import texts
 from tests.bot.max.conftest import User
-from tests.bot.vk.test_vk_run import free_port
 from tests.conftest import REPO
 from tests.fakes.max_api import BOT_ID, TOKEN, FakeMax
+from tests.ports import free_port
 
 
 def write_config(path: Path, db: Path, fake: FakeMax, token: str = TOKEN, health: str = "") -> Path:

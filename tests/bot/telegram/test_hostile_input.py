@@ -20,9 +20,10 @@ from storage.channels import list_dead_letters
 from storage.schema import answers
 from storage.store import Storage
 from tests.bot.telegram.conftest import CHAT, Service
-from tests.bot.telegram.test_webhook_staff_process import free_port, start_update
+from tests.bot.telegram.test_webhook_staff_process import start_update
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram
+from tests.ports import free_port
 
 ANALYST = 902
 

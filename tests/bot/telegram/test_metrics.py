@@ -20,10 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from storage import mailing as store
 from storage.store import Storage
-from tests.bot.telegram.test_webhook_staff_process import free_port
 from tests.conftest import REPO
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import AUDIENCE_QUESTIONS
+from tests.ports import free_port
 
 CHAT, LEFT = 5550001, 5550002
 # The typed path through the whole questionnaire (online, refused), then the consent.

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.bot.telegram.test_webhook_staff_process import free_port
 from tests.conftest import REPO
+from tests.ports import free_port
 
 TOKEN = "123456789:AAHk7Qx_secret-Part-of-the-token-0123"
 OTHER_TOKEN = "987654321:BBHk7Qx_another-bots-token-4567890"  # never configured

@@ -10,9 +10,10 @@ import pytest
 
 from bot.config import ConfigError, load_settings
 from tests.bot.telegram.conftest import CHAT, Service
-from tests.bot.telegram.test_webhook_staff_process import free_port, start_update
+from tests.bot.telegram.test_webhook_staff_process import start_update
 from tests.conftest import Database
 from tests.fakes.telegram_api import FakeTelegram
+from tests.ports import free_port
 
 SECRET = "s3cret-Value_1"
 # What nginx sends with `proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for`: the client

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,12 +20,7 @@ from storage.store import Storage
 from tests.bot.telegram.conftest import CHAT, Service
 from tests.conftest import REPO, Database
 from tests.fakes.telegram_api import FakeTelegram
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ports import free_port
 
 
 def start_update(update_id: int, chat: int = CHAT, text: str = "/start") -> dict[str, Any]:

@@ -73,13 +73,13 @@ async def test_calls_overlap_up_to_the_rate(fake: FakeVk) -> None:
     fake.latency = 0.3
     vk = client(fake.url)
     try:
-        started = time.monotonic()
         await asyncio.gather(
             *(
                 vk.call("messages.sendMessageEventAnswer", {"event_id": str(n), "user_id": 1})
                 for n in range(4)
             )
         )
-        assert time.monotonic() - started < 0.9  # one at a time would take 1.2 s
+        # Measured where the calls are answered, not by the clock, which a busy machine stretches.
+        assert fake.most_in_flight >= 2
     finally:
         vk.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,14 +18,9 @@ from bot.core import texts
 from tests.bot.vk.conftest import User
 from tests.conftest import REPO
 from tests.fakes.vk_api import GROUP_ID, TOKEN, FakeVk
+from tests.ports import free_port
 
 START = json.dumps({"command": "start"})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_config(path: Path, db: Path, fake: FakeVk, token: str = TOKEN, health: str = "") -> Path:
