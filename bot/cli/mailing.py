@@ -81,7 +81,7 @@ def register(sub: Any) -> None:
         parser.add_argument("id", type=bounded_int(1), metavar="НОМЕР", help="номер рассылки")
         parser.set_defaults(handler=cmd_control, mailing_action=action)
 
-    consents = sub.add_parser("consents", help="реестр согласий на приглашения")
+    consents = sub.add_parser("consents", help="реестр согласий: на приглашения и на ответ по обращению")
     consent_actions = consents.add_subparsers(dest="consents_action", required=True, metavar="ДЕЙСТВИЕ")
     export = consent_actions.add_parser("export", help="выгрузить реестр согласий (CSV) для проверки")
     export.add_argument("-o", "--output", type=Path, help="файл CSV (по умолчанию — в стандартный вывод)")
