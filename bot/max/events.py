@@ -18,26 +18,22 @@ duplicate update is recognised by the conversation's deduplication.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.core import texts
 from bot.core.clock import utcnow
 from bot.core.conversation import Commands, Conversation
-from bot.core.dead_letters import DeadLetters, describe, raw_json
+from bot.core.dead_letters import DeadLetters
 from bot.core.messages import Incoming, Kind
-from bot.core.retry import is_transient
 from bot.max import render
 from bot.max.delivery import MaxDelivery, Pressed
+from bot.runtime.batches import handle_by_person
 from bot.runtime.metrics import Metrics, UpdateOutcome
 from storage import repository as repo
 from storage.channels import Channel
@@ -203,33 +199,10 @@ class MaxEvents:
         to the dead letters and the others are handled. An outage (database, network, MAX) is
         raised, so the batch is tried again; updates already handled are recognised by their ids.
         """
-        by_user: dict[int, list[Any]] = {}
-        for update in updates:
-            by_user.setdefault(_user_of(update), []).append(update)
-
-        async def serial(items: list[Any]) -> Exception | None:
-            first: Exception | None = None
-            for item in items:
-                began = time.monotonic()
-                try:
-                    await self.handle_update(item)
-                except Exception as exc:
-                    if is_transient(exc):  # the person's later updates still get their turn
-                        if isinstance(exc, SQLAlchemyError):
-                            self.metrics.database_error(CHANNEL)
-                        first = first or exc
-                        continue
-                    try:
-                        await self.dead_letters.keep(raw_json(item), describe(exc), _update_id(item))
-                    except Exception as store_exc:  # the database: the batch is tried again
-                        first = first or store_exc
-                else:
-                    self.metrics.update(CHANNEL, UpdateOutcome.HANDLED, time.monotonic() - began)
-            return first
-
-        for error in await asyncio.gather(*(serial(items) for items in by_user.values())):
-            if error is not None:
-                raise error
+        await handle_by_person(
+            updates, person=_user_of, update_id=_update_id, handle=self.handle_update,
+            dead_letters=self.dead_letters, metrics=self.metrics, channel=CHANNEL,
+        )  # fmt: skip
 
     async def handle_update(self, update: Any) -> None:
         if not isinstance(update, dict):

@@ -11,6 +11,7 @@ import json
 from enum import StrEnum
 from typing import Any
 
+from bot.core import keyboards
 from bot.core.conversation import Layout
 from bot.core.messages import Action, Button, Message
 
@@ -49,41 +50,20 @@ def payload_of(button: Button, token: str) -> str:
 
 
 def parse_payload(raw: Any) -> tuple[str, str, str] | None:
-    """(token, action, value) from one of our callback payloads; None for anything else."""
+    """(token, action, value) from one of our callback payloads (a JSON string); None for anything else."""
     if not isinstance(raw, str):
         return None
     try:
-        data = json.loads(raw)
+        return keyboards.payload_fields(json.loads(raw))
     except ValueError:
         return None
-    if not isinstance(data, dict):
-        return None
-    token, action, value = data.get("t"), data.get("a"), data.get("v", "")
-    if not isinstance(token, str) or action not in Action.ALL or not isinstance(value, str):
-        return None
-    return token, str(action), value
 
 
 def fit_rows(rows: tuple[tuple[Button, ...], ...]) -> list[list[Button]]:
-    """At most 7 buttons a row, 30 rows, 210 buttons.
-
-    Rows longer than 7 are split. When the result is still too big, rows of answer buttons (a long
-    list of search candidates) are dropped from the end: navigation, «Другое» and typing still work.
-    """
-    split: list[list[Button]] = []
-    for row in rows:
-        for start in range(0, len(row), INLINE_MAX_PER_ROW):
-            split.append(list(row[start : start + INLINE_MAX_PER_ROW]))
-
-    while len(split) > INLINE_MAX_ROWS or sum(len(r) for r in split) > INLINE_MAX_BUTTONS:
-        answer_rows = [i for i, r in enumerate(split) if all(b.action == Action.ANSWER for b in r)]
-        if answer_rows:
-            del split[answer_rows[-1]]
-            continue
-        flat = [b for r in split for b in r][:INLINE_MAX_BUTTONS]
-        split = [flat[i : i + INLINE_MAX_PER_ROW] for i in range(0, len(flat), INLINE_MAX_PER_ROW)]
-        split = split[:INLINE_MAX_ROWS]
-    return split
+    """At most 7 buttons a row, 30 rows, 210 buttons."""
+    return keyboards.fit_rows(
+        rows, per_row=INLINE_MAX_PER_ROW, max_rows=INLINE_MAX_ROWS, max_buttons=INLINE_MAX_BUTTONS
+    )
 
 
 def keyboard(message: Message) -> dict[str, Any] | None:

@@ -6,23 +6,19 @@ concurrently. The results are shown by `VkDelivery` (bot/vk/delivery.py).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.core import numbered, texts
 from bot.core.clock import utcnow
 from bot.core.conversation import Commands, Conversation
-from bot.core.dead_letters import DeadLetters, describe, raw_json
+from bot.core.dead_letters import DeadLetters
 from bot.core.messages import Incoming, Kind, Message, Result
-from bot.core.retry import is_transient
+from bot.runtime.batches import handle_by_person
 from bot.runtime.metrics import Metrics, UpdateOutcome
 from bot.vk import render
 from bot.vk.delivery import VkDelivery
@@ -77,34 +73,10 @@ class VkEvents:
         to the dead letters and the others are handled. An outage (database, network) is raised,
         so the batch is tried again; events already handled are recognised by their ids.
         """
-        by_peer: dict[str, list[Any]] = {}
-        for update in updates:
-            by_peer.setdefault(_peer_key(update), []).append(update)
-
-        async def serial(items: list[Any]) -> Exception | None:
-            first: Exception | None = None
-            for item in items:
-                began = time.monotonic()
-                try:
-                    await self.handle_update(item)
-                except Exception as exc:
-                    if is_transient(exc):  # the person's later events still get their turn
-                        if isinstance(exc, SQLAlchemyError):
-                            self.metrics.database_error(CHANNEL)
-                        first = first or exc
-                        continue
-                    try:
-                        await self.dead_letters.keep(raw_json(item), describe(exc), _event_id(item))
-                    except Exception as store_exc:  # the database: the batch is tried again
-                        first = first or store_exc
-                else:
-                    self.metrics.update(CHANNEL, UpdateOutcome.HANDLED, time.monotonic() - began)
-            return first
-
-        # (Storage queues SQLite transactions itself; the VK calls of different people overlap.)
-        for error in await asyncio.gather(*(serial(items) for items in by_peer.values())):
-            if error is not None:
-                raise error
+        await handle_by_person(
+            updates, person=_peer_key, update_id=_event_id, handle=self.handle_update,
+            dead_letters=self.dead_letters, metrics=self.metrics, channel=CHANNEL,
+        )  # fmt: skip
 
     async def handle_update(self, update: dict[str, Any]) -> None:
         if not isinstance(update, dict):
