@@ -37,17 +37,17 @@ class LeaderLock:
             return True
         if self._conn is not None:
             return True
-        conn = await self.storage.engine.connect()
+        conn = await self.storage.hold_connection()
         try:
             got = bool(
                 (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key})).scalar()
             )
             await conn.commit()
         except BaseException:
-            await conn.close()
+            await self.storage.release_connection(conn)
             raise
         if not got:
-            await conn.close()
+            await self.storage.release_connection(conn)
             return False
         self._conn = conn
         return True
@@ -76,5 +76,4 @@ class LeaderLock:
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            with contextlib.suppress(SQLAlchemyError, OSError):
-                await conn.close()
+            await self.storage.release_connection(conn)

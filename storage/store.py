@@ -7,9 +7,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.db import create_engine, migrate, needs_new_connection, safe_url
+from storage.postgresql.connections import KeptConnections
 
 
 class Storage:
@@ -22,6 +24,13 @@ class Storage:
         # SQLite has one connection (StaticPool): keeping it checked out saves the pool's
         # checkout and reset-on-return, about two thirds of an empty transaction's cost.
         self._sqlite_conn: AsyncConnection | None = None
+        # PostgreSQL: the pool's connections stay checked out between transactions, for the same
+        # reason (storage/postgresql/connections.py).
+        self._kept = (
+            KeptConnections(engine, engine.pool.size())  # type: ignore[attr-defined]
+            if engine.dialect.name == "postgresql"
+            else None
+        )
 
     @classmethod
     async def open(
@@ -48,6 +57,10 @@ class Storage:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One committed unit of work; an exception rolls everything in it back."""
+        if self._kept is not None:
+            async with self._kept.transaction() as conn:
+                yield conn
+            return
         if self._sqlite_lock is None:
             async with self.engine.begin() as conn:
                 yield conn
@@ -68,7 +81,24 @@ class Storage:
                         await conn.invalidate()
                 raise
 
+    async def hold_connection(self) -> AsyncConnection:
+        """A connection outside any transaction of this class, for session-level state (an
+        advisory lock), until `release_connection`: counted against the pool like a transaction."""
+        if self._kept is not None:
+            return await self._kept.hold()
+        return await self.engine.connect()
+
+    async def release_connection(self, conn: AsyncConnection) -> None:
+        if self._kept is not None:
+            await self._kept.release(conn)
+            return
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            await conn.close()
+
     async def close(self) -> None:
+        """Closes every connection; a transaction after this opens new ones."""
+        if self._kept is not None:
+            await self._kept.close()
         if self._sqlite_conn is not None:
             await self._sqlite_conn.close()
             self._sqlite_conn = None

@@ -61,8 +61,8 @@ class Database:
     def __init__(self, kind: str, url: str, schema: str | None) -> None:
         self.kind, self.url, self.schema = kind, url, schema
 
-    async def open(self) -> Storage:
-        return await Storage.open(self.url, schema=self.schema)
+    async def open(self, pool_size: int = 5) -> Storage:
+        return await Storage.open(self.url, schema=self.schema, pool_size=pool_size)
 
 
 async def _drop_schema(schema: str) -> None:
@@ -83,6 +83,18 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
     if request.param == "sqlite":
         yield Database("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'otklik.db'}", None)
         return
+    reason = pg_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    schema = f"t_{secrets.token_hex(6)}"
+    yield Database("postgresql", PG_URL, schema)
+    asyncio.run(_drop_schema(schema))
+
+
+@pytest.fixture
+def pg_database() -> Iterator[Database]:
+    """PostgreSQL only, for what SQLite does not have (a pool, several workers); skipped visibly
+    where the server is unreachable."""
     reason = pg_skip_reason()
     if reason:
         pytest.skip(reason)

@@ -109,8 +109,9 @@ async def test_healthz_reports_database_and_last_update(storage: Storage) -> Non
             assert response.status == 200
         assert body["status"] == "ok" and body["database"] == "ok"
         assert body["last_update_age_s"]["telegram"] < 5
-        await storage.engine.dispose()
-        storage.engine.pool._creator = _refuse  # type: ignore[attr-defined]  # the database went away
+        # The database went away: every open connection closed (kept ones too), new ones refused.
+        await storage.close()
+        storage.engine.pool._creator = _refuse  # type: ignore[attr-defined]
         async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as response:
             body = json.loads(await response.text())
             assert response.status == 503 and body["status"] == "fail"

@@ -1,0 +1,189 @@
+"""On PostgreSQL the pool's connections stay checked out between transactions
+(storage/postgresql/connections.py): reused, never more than the pool size, and a connection that
+broke, failed or was cancelled halfway never serves the next transaction in a bad state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.locks import LeaderLock
+from storage.store import Storage
+from tests.conftest import Database
+
+
+@pytest.fixture
+async def pg(pg_database: Database) -> AsyncIterator[Storage]:
+    storage = await pg_database.open(pool_size=3)
+    yield storage
+    await storage.close()
+
+
+async def backend(conn: AsyncConnection) -> int:
+    return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def test_one_at_a_time_transactions_reuse_one_connection(pg: Storage) -> None:
+    pids = set()
+    for _ in range(5):
+        async with pg.transaction() as conn:
+            pids.add(await backend(conn))
+    assert len(pids) == 1
+    assert pg.engine.pool.checkedout() == 1  # type: ignore[attr-defined]  # kept, not checked in
+
+
+async def test_concurrent_transactions_use_at_most_the_pool_size_and_all_finish(pg: Storage) -> None:
+    pids: list[int] = []
+    running = 0
+    most = 0
+
+    async def work() -> None:
+        nonlocal running, most
+        async with pg.transaction() as conn:
+            running += 1
+            most = max(most, running)
+            pids.append(await backend(conn))
+            await asyncio.sleep(0.02)
+            running -= 1
+
+    await asyncio.wait_for(asyncio.gather(*(work() for _ in range(12))), timeout=20)
+    assert len(pids) == 12
+    assert most == 3 and len(set(pids)) == 3
+
+
+async def test_a_held_connection_counts_against_the_pool_and_transactions_wait_not_fail(
+    pg: Storage,
+) -> None:
+    """The leader lock's connection is one of the pool's: transactions share the rest, and
+    waiting for one of them never times out in SQLAlchemy's pool (which would hold none free)."""
+    first, second = LeaderLock(pg, "one"), LeaderLock(pg, "two")
+    assert await first.try_acquire() and await second.try_acquire()
+    pids: list[int] = []
+
+    async def work() -> None:
+        async with pg.transaction() as conn:
+            pids.append(await backend(conn))
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(asyncio.gather(*(work() for _ in range(6))), timeout=20)
+    assert len(set(pids)) == 1  # three connections in all, two of them held
+    await first.release()
+    await second.release()
+    await asyncio.wait_for(asyncio.gather(*(work() for _ in range(6))), timeout=20)
+    assert len(set(pids)) <= 3
+
+
+async def test_a_failed_transaction_is_rolled_back_and_its_connection_serves_the_next(pg: Storage) -> None:
+    async with pg.transaction() as conn:
+        await conn.execute(text("CREATE TABLE kept_probe (id int PRIMARY KEY)"))
+        await conn.execute(text("INSERT INTO kept_probe VALUES (1)"))
+        before = await backend(conn)
+    with pytest.raises(IntegrityError):
+        async with pg.transaction() as conn:
+            await conn.execute(text("INSERT INTO kept_probe VALUES (2)"))
+            await conn.execute(text("INSERT INTO kept_probe VALUES (1)"))
+    async with pg.transaction() as conn:
+        assert await backend(conn) == before
+        assert (await conn.execute(text("SELECT array_agg(id) FROM kept_probe"))).scalar_one() == [1]
+
+
+async def test_a_cancelled_transaction_loses_its_connection_only(pg: Storage) -> None:
+    async def hold(ready: asyncio.Event, go: asyncio.Event) -> int:
+        async with pg.transaction() as conn:
+            ready.set()
+            await go.wait()
+            return await backend(conn)
+
+    go = asyncio.Event()
+    events = [asyncio.Event(), asyncio.Event()]
+    tasks = [asyncio.create_task(hold(ready, go)) for ready in events]
+    for ready in events:
+        await ready.wait()
+    go.set()
+    idle = set(await asyncio.gather(*tasks))
+    inside = asyncio.Event()
+
+    async def slow() -> None:
+        async with pg.transaction() as conn:
+            await conn.execute(text("SELECT 1"))
+            inside.set()
+            await conn.execute(text("SELECT pg_sleep(5)"))
+
+    task = asyncio.create_task(slow())
+    await inside.wait()
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    seen: set[int] = set()
+
+    async def next_ones() -> None:
+        for _ in range(4):  # every connection serves a fresh transaction, at once
+            async with pg.transaction() as conn:
+                seen.add(await backend(conn))
+
+    await asyncio.wait_for(next_ones(), timeout=3)  # not after the 5 s sleep
+    assert seen <= idle  # the other kept connections were not closed: a cancel is no outage
+
+
+async def test_after_the_server_dropped_the_connections_one_failure_clears_them_all(
+    pg: Storage, pg_database: Database
+) -> None:
+    async def work(ready: asyncio.Event, go: asyncio.Event) -> int:
+        async with pg.transaction() as conn:
+            ready.set()
+            await go.wait()
+            return await backend(conn)
+
+    go = asyncio.Event()
+    events = [asyncio.Event() for _ in range(3)]
+    tasks = [asyncio.create_task(work(ready, go)) for ready in events]
+    for ready in events:
+        await ready.wait()
+    go.set()
+    old = set(await asyncio.gather(*tasks))
+    assert len(old) == 3  # three connections kept idle now
+    killer = await pg_database.open(pool_size=1)
+    try:
+        async with killer.transaction() as conn:
+            for pid in old:
+                await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        await killer.close()
+    with pytest.raises(DBAPIError) as failed:
+        async with pg.transaction() as conn:
+            await conn.execute(text("SELECT 1"))
+    assert failed.value.connection_invalidated
+    async with pg.transaction() as conn:  # a new connection, not another dead one
+        assert await backend(conn) not in old
+
+
+async def test_cancelled_again_during_its_rollback_the_connection_is_not_kept_inside_it(pg: Storage) -> None:
+    inside = asyncio.Event()
+
+    async def slow() -> None:
+        async with pg.transaction() as conn:
+            await conn.execute(text("SELECT 1"))
+            inside.set()
+            await conn.execute(text("SELECT pg_sleep(5)"))
+
+    task = asyncio.create_task(slow())
+    await inside.wait()
+    await asyncio.sleep(0.2)
+    while not task.done():  # a stubborn caller: the rollback itself is cancelled as well
+        task.cancel()
+        await asyncio.sleep(0)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    async def next_ones() -> None:
+        for _ in range(4):
+            async with pg.transaction() as conn:
+                assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+
+    await asyncio.wait_for(next_ones(), timeout=3)
