@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from collections import namedtuple
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, literal, select, true, update
+from sqlalchemy import bindparam, delete, func, insert, literal, literal_column, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import (
@@ -554,6 +555,26 @@ async def mark_processed(
     return changed == 1
 
 
+# The newest session in progress, read in the claiming statement under the lock its answer's
+# write takes anyway, with `xmin` (the row version's writer) to compare against the statement's
+# snapshot below. Columns prefixed: they share names with the respondent's.
+def _newest_in_progress(respondent_id: Any) -> Any:
+    return (
+        select(
+            *(column.label(f"session_{column.key}") for column in SESSION_COLUMNS),
+            literal_column(f"{survey_sessions.name}.xmin").label("session_version"),
+        )
+        .where(_S.respondent_id == respondent_id, _S.status == IN_PROGRESS)
+        .order_by(_S.id.desc())
+        .limit(1)
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE, what the session's touch takes
+    )
+
+
+_SESSION_KEYS: tuple[str, ...] = tuple(column.key for column in SESSION_COLUMNS)
+_SessionRow = namedtuple("_SessionRow", _SESSION_KEYS)  # type: ignore[misc]
+
+
 def _claim_update(dialect: str) -> Any:
     fresh = (
         insert_of(dialect, processed_updates)
@@ -564,12 +585,43 @@ def _claim_update(dialect: str) -> Any:
     )
     marked = select(func.count().label("fresh")).select_from(fresh).subquery("marked")
     person = _LOCK_RESPONDENT_SQL.lateral("person")
-    return select(marked.c.fresh, *person.c).select_from(marked.outerjoin(person, true()))
+    newest = _newest_in_progress(person.c.id).lateral("newest")
+    # Under READ COMMITTED a statement that waited for the respondent's lock gets the locked
+    # rows' newest versions, but reads every other row (the answers) from the snapshot it took
+    # before waiting. The session's row changes with every change of its answers (the touch in
+    # sync_answers), so: its locked version equal to its version in the snapshot means the
+    # answers read here are current; otherwise the caller reads them again.
+    snapshot = survey_sessions.alias("snapshot")
+    in_snapshot = (
+        select(literal_column("snapshot.xmin")).where(snapshot.c.id == newest.c.session_id).scalar_subquery()
+    )
+    return select(
+        marked.c.fresh,
+        *person.c,
+        *(column for column in newest.c if column.key != "session_version"),
+        (newest.c.session_version == in_snapshot).label("session_current"),
+        *_ANSWER_COLUMNS,
+    ).select_from(
+        marked.outerjoin(person, true())
+        .outerjoin(newest, true())
+        .outerjoin(answers, answers.c.session_id == newest.c.session_id)
+    )
 
 
-# On PostgreSQL the update's marker and the respondent's row lock are one statement (one row
-# always: `fresh` 0 for a redelivery, the respondent's columns empty if there is none yet).
+# On PostgreSQL the update's marker, the respondent's row lock and the newest session in
+# progress with its answers are one statement (one row per answer; `fresh` 0 for a redelivery,
+# the respondent's columns empty if there is none yet).
 _CLAIM_UPDATE = Statement(_claim_update, only_on=("postgresql",))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Where handling an update starts (claim_update)."""
+
+    respondent: Respondent
+    # The respondent's newest session in progress with its answers, when the claim read them
+    # and they are known to be current (PostgreSQL); None means: not known, read them.
+    in_progress: tuple[SurveySession, dict[str, Answer]] | None = None
 
 
 async def claim_update(
@@ -581,25 +633,31 @@ async def claim_update(
     *,
     name: str | None = None,
     bot: str = "",
-) -> Respondent | None:
+) -> Claim | None:
     """Where handling an update starts: record it as handled (mark_processed) and lock its
     respondent, created if new, until the transaction ends (lock_respondent). None if the update
     was handled before (a redelivery); an update without an id is never one."""
     if update_id is None:
-        return await lock_respondent(conn, channel, external_id, now, name)
+        return Claim(await lock_respondent(conn, channel, external_id, now, name))
     if not _CLAIM_UPDATE.runs_on(conn):
         if not await mark_processed(conn, channel, update_id, now, bot=bot):
             return None
-        return await lock_respondent(conn, channel, external_id, now, name)
-    row = await _CLAIM_UPDATE.first(
+        return Claim(await lock_respondent(conn, channel, external_id, now, name))
+    rows = await _CLAIM_UPDATE.rows(
         conn, channel=channel, bot=bot, update_id=update_id, processed_at=now, external_id=external_id
     )
-    assert row is not None
+    row = rows[0]
     if not row.fresh:
         return None
     if row.id is None:  # a new respondent
-        return await lock_respondent(conn, channel, external_id, now, name)
-    return Respondent.from_row(row)
+        return Claim(await lock_respondent(conn, channel, external_id, now, name))
+    in_progress = None
+    if row.session_id is not None and row.session_current:
+        values = [getattr(row, f"session_{key}") for key in _SESSION_KEYS]
+        session = SurveySession.from_row(_SessionRow(*values))
+        given = {one.question_code: _answer(one) for one in rows if one.question_code is not None}
+        in_progress = (session, given)
+    return Claim(Respondent.from_row(row), in_progress)
 
 
 _STATE = Statement(select(channel_state.c.value).where(channel_state.c.key == bindparam("key")))

@@ -92,15 +92,15 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
 
 
 @pytest.fixture
-def pg_database() -> Iterator[Database]:
-    """PostgreSQL only, for what SQLite does not have (a pool, several workers); skipped visibly
-    where the server is unreachable."""
+async def pg_database() -> AsyncIterator[Database]:
+    """PostgreSQL only, for what SQLite does not have (a pool, several workers): a private
+    schema, or a visible skip where the server is unreachable."""
     reason = pg_skip_reason()
     if reason:
         pytest.skip(reason)
-    schema = f"t_{secrets.token_hex(6)}"
-    yield Database("postgresql", PG_URL, schema)
-    asyncio.run(_drop_schema(schema))
+    database = Database("postgresql", PG_URL, f"t_{secrets.token_hex(6)}")
+    yield database
+    await _drop_schema(str(database.schema))
 
 
 @pytest.fixture

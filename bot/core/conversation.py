@@ -120,7 +120,7 @@ class Conversation:
             self._locks[key] = lock
         async with lock, self.storage.transaction() as conn:
             now = self.clock()
-            respondent = await repo.claim_update(
+            claim = await repo.claim_update(
                 conn,
                 event.channel,
                 event.update_id,
@@ -129,12 +129,15 @@ class Conversation:
                 name=event.name,
                 bot=self.bot_key,
             )
-            if respondent is None:
+            if claim is None:
                 committed.append(self.events.update_duplicate)
                 return Result(duplicate=True)
+            respondent = claim.respondent
             if respondent.unreachable_at is not None:  # they wrote to us: reachable again
                 await repo.mark_unreachable(conn, respondent.id, None)
-            turn = _Turn(self, conn, respondent, now, page_size=event.page_size)
+            turn = _Turn(
+                self, conn, respondent, now, page_size=event.page_size, in_progress=claim.in_progress
+            )
             turn.committed = committed
             result = await turn.dispatch(event)
             result.respondent_id = respondent.id
@@ -153,6 +156,7 @@ class _Turn:
         now: datetime,
         *,
         page_size: int | None = None,
+        in_progress: tuple[repo.SurveySession, dict[str, Answer]] | None = None,
     ):
         self.conv = conv
         self.page_size = page_size or conv.layout.page_size
@@ -165,6 +169,13 @@ class _Turn:
         self.stored: dict[str, Any] = dict(respondent.dialog)
         self.dialog = Dialog.from_json(self.stored)
         self.committed: list[Callable[[str], None]] = []  # reports to make once committed
+        # The newest session in progress with its answers, if the claim read them (current as of
+        # the turn's start only: taken once, before this turn writes anything).
+        self._in_progress = in_progress
+
+    def take_in_progress(self) -> tuple[repo.SurveySession, dict[str, Answer]] | None:
+        found, self._in_progress = self._in_progress, None
+        return found
 
     async def dispatch(self, event: Incoming) -> Result:
         word = normalize(event.text) if event.kind == Kind.TEXT else ""
@@ -218,7 +229,9 @@ class _Turn:
         session_id = self.dialog.session
         if session_id is None:
             return None
-        found = await repo.session_with_answers(self.conn, session_id)
+        found = self.take_in_progress()
+        if found is None or found[0].id != session_id:
+            found = await repo.session_with_answers(self.conn, session_id)
         if found is None:
             return None
         session, _answers = found
@@ -242,9 +255,14 @@ class _Turn:
     # --- start, resume ---------------------------------------------------------------------
 
     async def start(self, payload: str) -> Result:
-        active = await repo.active_session(self.conn, self.respondent.id)
+        known = self.take_in_progress()
+        if known is not None:
+            active: repo.SurveySession | None = known[0]
+            answers = known[1]
+        else:
+            active = await repo.active_session(self.conn, self.respondent.id)
+            answers = await repo.load_answers(self.conn, active.id) if active is not None else {}
         if active is not None:
-            answers = await repo.load_answers(self.conn, active.id)
             if engine.answered_steps(self.q, answers):
                 await self.set_dialog(Dialog.resume(active.id, payload))
                 return Result(messages=[self.screens.resume(active.id)])
