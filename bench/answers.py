@@ -52,7 +52,7 @@ _update_ids = itertools.count(1)
 _message_ids = itertools.count(1)
 
 
-def text_update(chat: int, text: str) -> Update:
+def text_update(bot: Bot, chat: int, text: str) -> Update:
     return Update.model_validate(
         {
             "update_id": next(_update_ids),
@@ -63,11 +63,13 @@ def text_update(chat: int, text: str) -> Update:
                 **({"entities": [{"type": "bot_command", "offset": 0, "length": len(text)}]}
                    if text.startswith("/") else {}),
             },
-        }
+        },
+        # Mounted on the bot as the webhook handler does: else feed_update re-creates it.
+        context={"bot": bot},
     )  # fmt: skip
 
 
-def press_update(chat: int, message_id: int, data: str) -> Update:
+def press_update(bot: Bot, chat: int, message_id: int, data: str) -> Update:
     return Update.model_validate(
         {
             "update_id": next(_update_ids),
@@ -77,19 +79,21 @@ def press_update(chat: int, message_id: int, data: str) -> Update:
                 "message": {"message_id": message_id, "date": int(time.time()),
                             "chat": {"id": chat, "type": "private"}, "text": "?"},
             },
-        }
+        },
+        # Mounted on the bot as the webhook handler does: else feed_update re-creates it.
+        context={"bot": bot},
     )  # fmt: skip
 
 
-def next_update(session: NoNetworkSession, chat: int, label: str) -> Update:
+def next_update(bot: Bot, session: NoNetworkSession, chat: int, label: str) -> Update:
     if label.startswith("!"):
-        return text_update(chat, label[1:])
+        return text_update(bot, chat, label[1:])
     message_id, markup = session.keyboards[chat]
     for row in markup.inline_keyboard:
         for button in row:
             if button.text == label:
                 assert button.callback_data is not None
-                return press_update(chat, message_id, button.callback_data)
+                return press_update(bot, chat, message_id, button.callback_data)
     raise RuntimeError(f"no button {label!r}")
 
 
@@ -121,9 +125,9 @@ async def run_project(
         async with gate:
             for index in range(len(SCRIPT) + 1):
                 update = (
-                    text_update(chat, "/start")
+                    text_update(bot, chat, "/start")
                     if index == 0
-                    else next_update(session, chat, SCRIPT[index - 1])
+                    else next_update(bot, session, chat, SCRIPT[index - 1])
                 )
                 started = time.perf_counter()
                 await dispatcher.feed_update(bot, update)
@@ -172,7 +176,9 @@ async def run_baseline(db: Path, updates: int, concurrency: int) -> tuple[float,
     async def chat_updates(chat: int) -> None:
         async with gate:
             for index in range(per_chat):
-                update = text_update(chat, "x") if index % 2 else press_update(chat, 1, "p|1:1|ans|1")
+                update = (
+                    text_update(bot, chat, "x") if index % 2 else press_update(bot, chat, 1, "p|1:1|ans|1")
+                )
                 started = time.perf_counter()
                 await dispatcher.feed_update(bot, update)
                 latencies.append(time.perf_counter() - started)
@@ -225,7 +231,9 @@ async def run_pg_baseline(
     async def chat_updates(chat: int) -> None:
         async with gate:
             for index in range(per_chat):
-                update = text_update(chat, "x") if index % 2 else press_update(chat, 1, "p|1:1|ans|1")
+                update = (
+                    text_update(bot, chat, "x") if index % 2 else press_update(bot, chat, 1, "p|1:1|ans|1")
+                )
                 started = time.perf_counter()
                 await dispatcher.feed_update(bot, update)
                 latencies.append(time.perf_counter() - started)
