@@ -39,6 +39,10 @@ def needs_new_connection(exc: BaseException) -> bool:
     return isinstance(code, int) and code & 0xFF in _REOPEN_CODES
 
 
+# Connections a process may hold outside transactions: the mailing's and the cases' leader locks.
+HELD_CONNECTIONS = 2
+
+
 class DatabaseUnavailable(Exception):
     """The database cannot be opened or reached; the message is safe to show (no password)."""
 
@@ -99,10 +103,12 @@ def create_engine(
     # whole answer's reads): a connection the server dropped fails its first statement, that
     # transaction is retried by the channel, and the disconnect invalidates every pooled
     # connection opened before it, so one failure clears them all.
-    # `pool_size` is the number of connections, no overflow: an overflow connection is opened
-    # for one transaction and closed after it, paying the connection set-up and the preparation
-    # of every statement again each time; a transaction waiting for a pooled one costs less.
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_pre_ping=False)
+    # `pool_size` is the number of connections for transactions (storage/postgresql/connections.py
+    # keeps them open and makes transactions wait for one: an overflow connection would pay the
+    # connection set-up and the preparation of every statement again). The overflow is for the
+    # connections held by session-level locks for as long as a process leads (storage/locks.py),
+    # so a leader never takes a transaction's place.
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=HELD_CONNECTIONS, pool_pre_ping=False)
     if schema is not None:
         if not schema.isidentifier():
             raise ValueError(f"bad schema name {schema!r}")

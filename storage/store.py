@@ -82,16 +82,11 @@ class Storage:
                 raise
 
     async def hold_connection(self) -> AsyncConnection:
-        """A connection outside any transaction of this class, for session-level state (an
-        advisory lock), until `release_connection`: counted against the pool like a transaction."""
-        if self._kept is not None:
-            return await self._kept.hold()
+        """A connection outside the transactions of this class, for session-level state (an
+        advisory lock), until `release_connection`; on PostgreSQL one of HELD_CONNECTIONS."""
         return await self.engine.connect()
 
     async def release_connection(self, conn: AsyncConnection) -> None:
-        if self._kept is not None:
-            await self._kept.release(conn)
-            return
         with contextlib.suppress(SQLAlchemyError, OSError):
             await conn.close()
 

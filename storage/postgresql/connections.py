@@ -6,7 +6,8 @@ own CPU on PostgreSQL (docs/performance.md). The embedded SQLite path keeps its 
 the same reason (storage/store.py). Here up to `size` connections are kept: a transaction takes
 an idle one (the most recently used, whose statements asyncpg has prepared) or opens one through
 the pool, and gives it back when it ends. A semaphore of `size` makes transactions wait here,
-in the event loop, rather than in the pool, whose connections this class holds.
+in the event loop, rather than in the pool, whose connections this class holds. Connections held
+outside transactions (leader locks) come from the pool's overflow (storage/db.py), not from here.
 
 A connection that broke is not kept. When one broke because the server went away, every idle
 one is closed too (they were opened before the break), as SQLAlchemy's pool does on a disconnect.
@@ -41,22 +42,6 @@ class KeptConnections:
                 await self._after_failure(conn, error)
                 raise
             self._idle.append(conn)
-
-    async def hold(self) -> AsyncConnection:
-        """A connection for the caller's own use (a session-level advisory lock) until `release`."""
-        await self._free.acquire()
-        try:
-            return await self._take()
-        except BaseException:
-            self._free.release()
-            raise
-
-    async def release(self, conn: AsyncConnection) -> None:
-        try:
-            with contextlib.suppress(SQLAlchemyError, OSError):
-                await conn.close()
-        finally:
-            self._free.release()
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
