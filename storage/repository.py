@@ -240,12 +240,17 @@ async def get_session(conn: AsyncConnection, session_id: int) -> SurveySession |
     return SurveySession.from_row(row) if row else None
 
 
-_ACTIVE_SESSION = Statement(
-    select(*SESSION_COLUMNS)
-    .where(_S.respondent_id == bindparam("respondent_id"), _S.status == IN_PROGRESS)
-    .order_by(_S.id.desc())
-    .limit(1)
-)
+def _newest_in_progress(respondent_id: Any, *columns: Any) -> Any:
+    """A respondent's newest session in progress (active_session, and the claim's read of it)."""
+    return (
+        select(*columns)
+        .where(_S.respondent_id == respondent_id, _S.status == IN_PROGRESS)
+        .order_by(_S.id.desc())
+        .limit(1)
+    )
+
+
+_ACTIVE_SESSION = Statement(_newest_in_progress(bindparam("respondent_id"), *SESSION_COLUMNS))
 
 
 async def active_session(conn: AsyncConnection, respondent_id: int) -> SurveySession | None:
@@ -555,22 +560,6 @@ async def mark_processed(
     return changed == 1
 
 
-# The newest session in progress, read in the claiming statement under the lock its answer's
-# write takes anyway, with `xmin` (the row version's writer) to compare against the statement's
-# snapshot below. Columns prefixed: they share names with the respondent's.
-def _newest_in_progress(respondent_id: Any) -> Any:
-    return (
-        select(
-            *(column.label(f"session_{column.key}") for column in SESSION_COLUMNS),
-            literal_column(f"{survey_sessions.name}.xmin").label("session_version"),
-        )
-        .where(_S.respondent_id == respondent_id, _S.status == IN_PROGRESS)
-        .order_by(_S.id.desc())
-        .limit(1)
-        .with_for_update(key_share=True)  # FOR NO KEY UPDATE, what the session's touch takes
-    )
-
-
 _SESSION_KEYS: tuple[str, ...] = tuple(column.key for column in SESSION_COLUMNS)
 _SessionRow = namedtuple("_SessionRow", _SESSION_KEYS)  # type: ignore[misc]
 
@@ -585,7 +574,18 @@ def _claim_update(dialect: str) -> Any:
     )
     marked = select(func.count().label("fresh")).select_from(fresh).subquery("marked")
     person = _LOCK_RESPONDENT_SQL.lateral("person")
-    newest = _newest_in_progress(person.c.id).lateral("newest")
+    # The newest session in progress, read under the lock its answer's write takes anyway
+    # (FOR NO KEY UPDATE, as the session's touch), with `xmin` (the row version's writer) to
+    # compare against the snapshot below. Columns prefixed: they share the respondent's names.
+    newest = (
+        _newest_in_progress(
+            person.c.id,
+            *(column.label(f"session_{column.key}") for column in SESSION_COLUMNS),
+            literal_column(f"{survey_sessions.name}.xmin").label("session_version"),
+        )
+        .with_for_update(key_share=True)
+        .lateral("newest")
+    )
     # Under READ COMMITTED a statement that waited for the respondent's lock gets the locked
     # rows' newest versions, but reads every other row (the answers) from the snapshot it took
     # before waiting. The session's row changes with every change of its answers (the touch in

@@ -100,20 +100,26 @@ async def test_a_failed_transaction_is_rolled_back_and_its_connection_serves_the
         assert (await conn.execute(text("SELECT array_agg(id) FROM kept_probe"))).scalar_one() == [1]
 
 
-async def test_a_cancelled_transaction_loses_its_connection_only(pg: Storage) -> None:
-    async def hold(ready: asyncio.Event, go: asyncio.Event) -> int:
+async def kept_idle(pg: Storage, count: int) -> set[int]:
+    """`count` transactions at once, so `count` connections are kept idle after: their pids."""
+    go = asyncio.Event()
+    events = [asyncio.Event() for _ in range(count)]
+
+    async def hold(ready: asyncio.Event) -> int:
         async with pg.transaction() as conn:
             ready.set()
             await go.wait()
             return await backend(conn)
 
-    go = asyncio.Event()
-    events = [asyncio.Event(), asyncio.Event()]
-    tasks = [asyncio.create_task(hold(ready, go)) for ready in events]
+    tasks = [asyncio.create_task(hold(ready)) for ready in events]
     for ready in events:
         await ready.wait()
     go.set()
-    idle = set(await asyncio.gather(*tasks))
+    return set(await asyncio.gather(*tasks))
+
+
+async def stuck_transaction(pg: Storage) -> asyncio.Task[None]:
+    """A transaction inside a five-second statement, for its caller to cancel."""
     inside = asyncio.Event()
 
     async def slow() -> None:
@@ -125,36 +131,36 @@ async def test_a_cancelled_transaction_loses_its_connection_only(pg: Storage) ->
     task = asyncio.create_task(slow())
     await inside.wait()
     await asyncio.sleep(0.2)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    return task
+
+
+async def next_transactions(pg: Storage) -> set[int]:
+    """Four transactions one after another, each served at once (not after the 5 s sleep)."""
     seen: set[int] = set()
 
     async def next_ones() -> None:
-        for _ in range(4):  # every connection serves a fresh transaction, at once
+        for _ in range(4):
             async with pg.transaction() as conn:
                 seen.add(await backend(conn))
 
-    await asyncio.wait_for(next_ones(), timeout=3)  # not after the 5 s sleep
+    await asyncio.wait_for(next_ones(), timeout=3)
+    return seen
+
+
+async def test_a_cancelled_transaction_loses_its_connection_only(pg: Storage) -> None:
+    idle = await kept_idle(pg, 2)
+    task = await stuck_transaction(pg)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    seen = await next_transactions(pg)
     assert seen <= idle  # the other kept connections were not closed: a cancel is no outage
 
 
 async def test_after_the_server_dropped_the_connections_one_failure_clears_them_all(
     pg: Storage, pg_database: Database
 ) -> None:
-    async def work(ready: asyncio.Event, go: asyncio.Event) -> int:
-        async with pg.transaction() as conn:
-            ready.set()
-            await go.wait()
-            return await backend(conn)
-
-    go = asyncio.Event()
-    events = [asyncio.Event() for _ in range(3)]
-    tasks = [asyncio.create_task(work(ready, go)) for ready in events]
-    for ready in events:
-        await ready.wait()
-    go.set()
-    old = set(await asyncio.gather(*tasks))
+    old = await kept_idle(pg, 3)
     assert len(old) == 3  # three connections kept idle now
     killer = await pg_database.open(pool_size=1)
     try:
@@ -172,26 +178,10 @@ async def test_after_the_server_dropped_the_connections_one_failure_clears_them_
 
 
 async def test_cancelled_again_during_its_rollback_the_connection_is_not_kept_inside_it(pg: Storage) -> None:
-    inside = asyncio.Event()
-
-    async def slow() -> None:
-        async with pg.transaction() as conn:
-            await conn.execute(text("SELECT 1"))
-            inside.set()
-            await conn.execute(text("SELECT pg_sleep(5)"))
-
-    task = asyncio.create_task(slow())
-    await inside.wait()
-    await asyncio.sleep(0.2)
+    task = await stuck_transaction(pg)
     while not task.done():  # a stubborn caller: the rollback itself is cancelled as well
         task.cancel()
         await asyncio.sleep(0)
     with pytest.raises(asyncio.CancelledError):
         await task
-
-    async def next_ones() -> None:
-        for _ in range(4):
-            async with pg.transaction() as conn:
-                assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
-
-    await asyncio.wait_for(next_ones(), timeout=3)
+    assert await next_transactions(pg)
